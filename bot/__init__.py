@@ -1,0 +1,85 @@
+"""反诈助手: a WeChat official-account anti-fraud assistant. ``create_app`` builds the web app."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from flask import Flask, jsonify, render_template, request
+
+from .config import Settings, load_settings, warn_if_placeholders
+from .errors import BotError
+
+__all__ = ["create_app"]
+
+
+def make_db_factory(path):
+    """A connection per thread and process (safe across gunicorn's fork)."""
+    from .db import connect
+
+    local = threading.local()
+
+    def get_db():
+        if getattr(local, "pid", None) != os.getpid():
+            local.db, local.pid = connect(path), os.getpid()
+        return local.db
+    return get_db
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Wire settings, database, answer engine and blueprints into a Flask app."""
+    from . import api, pages, webhook
+    from .answers import AnswerService
+    from .db import init_db, migrate
+    from .deliveries import Deliveries
+    from .ratelimit import RateLimiter
+    from .wechat import WeChatGate
+
+    settings = settings or load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    warn_if_placeholders(settings)
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024)
+    app.json.ensure_ascii = False
+
+    db_factory = make_db_factory(settings.database.path)
+    db = db_factory()
+    migrate(db)
+    if not db["cases"].count:  # a brand-new database: load content/ so the bot can answer
+        init_db(db, settings.content.dir)
+    app.extensions["db"] = db_factory
+    app.extensions["answers"] = AnswerService(db_factory, settings.content.dir,
+                                              settings.server.public_url,
+                                              settings.wechat.reply_max_bytes)
+    w = settings.wechat
+    app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
+                                               w.max_clock_skew_seconds, w.max_body_bytes)
+    app.extensions["deliveries"] = Deliveries(db_factory)
+    app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
+
+    app.register_blueprint(webhook.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(pages.bp)
+    _register_error_pages(app)
+    return app
+
+
+def _register_error_pages(app: Flask) -> None:
+    """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
+    from werkzeug.exceptions import HTTPException
+
+    def render(status: int, message: str):
+        if request.path.startswith("/api/"):
+            return jsonify({"error": {"status": status, "message": message}}), status
+        if request.path.startswith("/wechat"):
+            return message, status, {"Content-Type": "text/plain; charset=utf-8"}
+        return render_template("error.html", status=status, message=message), status
+
+    @app.errorhandler(BotError)
+    def bot_error(exc: BotError):
+        return render(exc.status, exc.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return render(exc.code or 500, exc.description or exc.name)

@@ -1,0 +1,128 @@
+"""Command line: ``python -m bot <command>`` (init-db, check-content, serve, ask)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .config import load_settings
+from .errors import BotError, ContentError
+
+
+def _settings(ctx: click.Context):
+    try:
+        return load_settings(ctx.obj.get("config"))
+    except BotError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+@click.group(help="反诈助手: anti-fraud assistant for a WeChat official account.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None,
+              help="Config file (default: $BOT_CONFIG or ./config.toml).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None) -> None:
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config
+
+
+@main.command("check-content", help="Validate content/; print problems as file:line: message.")
+@click.pass_context
+def check_content(ctx: click.Context) -> None:
+    from .answers import Replies
+    from .content import coverage_problems, load_content
+
+    settings = _settings(ctx)
+    problems: list[str] = []
+    try:
+        bank = load_content(settings.content.dir)
+        problems += coverage_problems(bank)
+    except ContentError as exc:
+        problems += exc.problems
+        bank = None
+    try:
+        Replies.load(settings.content.dir)
+    except ContentError as exc:
+        problems += exc.problems
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        raise click.ClickException(f"{len(problems)} problem(s) in {settings.content.dir}")
+    click.echo(f"ok: {len(bank.articles)} articles, {len(bank.tips)} tips")
+
+
+@main.command("init-db", help="Create or migrate the database and load content/ into it. "
+                              "Never deletes rows, never overwrites admin edits.")
+@click.pass_context
+def init_db_cmd(ctx: click.Context) -> None:
+    from .db import connect, init_db
+
+    settings = _settings(ctx)
+    try:
+        report = init_db(connect(settings.database.path), settings.content.dir)
+    except ContentError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        raise click.ClickException("content/ has problems; nothing was loaded") from None
+    click.echo(f"database {settings.database.path}: " +
+               "; ".join(f"{t} {c}" for t, c in report.items()))
+
+
+@main.command(help="Serve the app with gunicorn (sync workers).")
+@click.option("--host", default=None, help="Address to bind (default: server.host).")
+@click.option("--port", type=int, default=None, help="Port (default: server.port).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default: server.workers).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+    settings = _settings(ctx)
+    host = host or settings.server.host
+    port = port or settings.server.port
+    workers = workers or settings.server.workers
+    if ctx.obj.get("config"):
+        os.environ["BOT_CONFIG"] = str(Path(ctx.obj["config"]).resolve())
+    base = f"http://{host}:{port}"
+    click.echo(f"反诈助手 on {base}/  (try-it page)\n"
+               f"  WeChat webhook: {base}/wechat\n  API: {base}/api/v1/ask\n"
+               f"  {workers} worker(s); Ctrl-C stops.")
+    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
+            str(workers), "--worker-class", "sync", "--timeout", "30", "--no-control-socket",
+            "--access-logfile", "-", "bot:create_app()"]
+    os.execv(sys.executable, argv)
+
+
+def _read_questions(as_jsonl: bool):
+    for lineno, line in enumerate(sys.stdin, 1):
+        if not line.strip():
+            continue
+        if not as_jsonl:
+            yield line.strip()
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise click.ClickException(f"stdin:{lineno}: not JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("q"), str):
+            raise click.ClickException(f'stdin:{lineno}: expected an object like {{"q": "..."}}')
+        yield obj["q"]
+
+
+@main.command(help='Answer a question: ask "问题"; or one per stdin line; or --jsonl objects.')
+@click.argument("question", required=False)
+@click.option("--jsonl", "as_jsonl", is_flag=True, help='Read {"q": ...} objects, one per line.')
+@click.pass_context
+def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
+    from . import make_db_factory
+    from .answers import AnswerService
+
+    settings = _settings(ctx)
+    # The database when it exists (admin-made cases count), else content/ directly.
+    db_factory = make_db_factory(settings.database.path) if settings.database.path.exists() \
+        else None
+    service = AnswerService(db_factory, settings.content.dir, settings.server.public_url,
+                            settings.wechat.reply_max_bytes)
+    questions = [question] if question is not None else _read_questions(as_jsonl)
+    for q in questions:
+        click.echo(json.dumps(service.ask(q), ensure_ascii=False))
+        sys.stdout.flush()

@@ -1,0 +1,191 @@
+"""Configuration: config.toml parsed once into frozen dataclasses, secrets from the environment.
+
+Every problem names the key it is about (``wechat.aes_key: must be 43 characters``) so a bad
+file stops start-up with a message a person can act on.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config.toml"
+
+# Environment variables that override the file, by (section, key).
+ENV_OVERRIDES = {
+    "WECHAT_TOKEN": ("wechat", "token"),
+    "WECHAT_APP_ID": ("wechat", "app_id"),
+    "WECHAT_APP_SECRET": ("wechat", "app_secret"),
+    "WECHAT_AES_KEY": ("wechat", "aes_key"),
+}
+
+DEV_TOKEN = "dev-token-change-me"
+DEV_AES_KEY = "DevelopmentOnlyAesKeyNotForProduction012345"
+_AES_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 2
+    public_url: str = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    path: Path = PROJECT_ROOT / "var" / "bot.db"
+
+
+@dataclass(frozen=True)
+class ContentSettings:
+    dir: Path = PROJECT_ROOT / "content"
+
+
+@dataclass(frozen=True)
+class WeChatSettings:
+    token: str = DEV_TOKEN
+    app_id: str = "wx00000000dev00000"
+    app_secret: str = ""
+    aes_key: str = DEV_AES_KEY
+    max_clock_skew_seconds: int = 300
+    reply_max_bytes: int = 2000
+    max_body_bytes: int = 65536
+
+    @property
+    def uses_dev_placeholders(self) -> bool:
+        return self.token == DEV_TOKEN or self.aes_key == DEV_AES_KEY
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    rate_limit_per_minute: int = 60
+    max_question_chars: int = 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    content: ContentSettings = field(default_factory=ContentSettings)
+    wechat: WeChatSettings = field(default_factory=WeChatSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    source: str = "defaults"
+
+    def replace(self, **sections: Any) -> "Settings":
+        """Copy with some sections' fields changed: ``s.replace(wechat={"token": "t"})``."""
+        changes = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in sections.items()
+        }
+        return dataclasses.replace(self, **changes)
+
+
+_SECTIONS = {
+    "server": ServerSettings,
+    "database": DatabaseSettings,
+    "content": ContentSettings,
+    "wechat": WeChatSettings,
+    "api": ApiSettings,
+}
+
+
+def load_settings(path: str | os.PathLike | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Read the config file (``BOT_CONFIG`` or ./config.toml), apply env overrides, validate."""
+    environ = os.environ if environ is None else environ
+    path = Path(path or environ.get("BOT_CONFIG") or DEFAULT_CONFIG)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    for env_name, (section, key) in ENV_OVERRIDES.items():
+        if environ.get(env_name):
+            raw.setdefault(section, {})[key] = environ[env_name]
+    return settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
+
+
+def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path = PROJECT_ROOT,
+                          source: str = "mapping") -> Settings:
+    """Build validated Settings from parsed TOML data; relative paths resolve against base_dir."""
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        values = dict(raw.get(name) or {})
+        sections[name] = _build_section(name, cls, values, base_dir)
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
+    settings = Settings(**sections, source=source)
+    validate(settings)
+    return settings
+
+
+def _build_section(name: str, cls: type, values: dict, base_dir: Path):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in fields:
+            raise ConfigError(f"{name}.{key}: unknown key")
+    defaults = cls()
+    kwargs = {}
+    for key, value in values.items():
+        expected = type(getattr(defaults, key))
+        if issubclass(expected, Path):
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name}.{key}: must be a path string")
+            p = Path(value)
+            value = p if p.is_absolute() else (base_dir / p)
+        elif expected is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{name}.{key}: must be an integer")
+        elif expected is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{name}.{key}: must be a string")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def validate(s: Settings) -> None:
+    """Raise ConfigError naming the first key whose value cannot work."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{3,64}", s.wechat.token or ""):
+        raise ConfigError("wechat.token: must be 3-64 letters, digits, '-' or '_' "
+                          "(the Token set in the WeChat console)")
+    if s.wechat.aes_key and not _AES_KEY_RE.match(s.wechat.aes_key):
+        raise ConfigError("wechat.aes_key: must be 43 characters of letters, digits, + or / "
+                          "(the EncodingAESKey from the WeChat console)")
+    checks = [
+        ("server.port", 1 <= s.server.port <= 65535, "must be between 1 and 65535"),
+        ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
+        ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
+        ("wechat.max_clock_skew_seconds", s.wechat.max_clock_skew_seconds > 0, "must be positive"),
+        ("wechat.reply_max_bytes", 200 <= s.wechat.reply_max_bytes <= 2048,
+         "must be between 200 and 2048"),
+        ("wechat.max_body_bytes", 1024 <= s.wechat.max_body_bytes <= 1 << 20,
+         "must be between 1024 and 1048576"),
+        ("api.rate_limit_per_minute", s.api.rate_limit_per_minute > 0, "must be positive"),
+        ("api.max_question_chars", 10 <= s.api.max_question_chars <= 5000,
+         "must be between 10 and 5000"),
+    ]
+    for key, ok, message in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {message}")
+
+
+def warn_if_placeholders(settings: Settings) -> None:
+    """Say loudly when the server runs with the shipped development secrets."""
+    if settings.wechat.uses_dev_placeholders:
+        log.warning("*** running with DEVELOPMENT placeholder WeChat token/AES key from %s; "
+                    "set WECHAT_TOKEN and WECHAT_AES_KEY before connecting a real account ***",
+                    settings.source)

@@ -1,0 +1,142 @@
+"""SQLite store: connection settings, schema migrations, and loading content/ into it.
+
+sqlite-utils ``Migrations`` runs each step once, in a transaction with its record, so ``init-db``
+is safe to run again. The store is shared by every server worker and the scheduler: WAL mode lets
+readers and one writer work side by side.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .content import ContentBank, load_content
+
+log = logging.getLogger(__name__)
+
+migrations = Migrations("bot")
+
+
+def utcnow_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def connect(path: Path | str) -> Database:
+    """Open the database with settings that suit several processes writing small rows."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False,
+                           isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return Database(conn)
+
+
+@contextlib.contextmanager
+def write_transaction(db: Database):
+    """BEGIN IMMEDIATE: take the write lock up front, so concurrent writers wait (busy_timeout)
+    instead of failing when a read transaction tries to upgrade."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.rollback()
+        raise
+    else:
+        db.execute("COMMIT")
+
+
+@migrations()
+def m001_content_and_questions(db: Database) -> None:
+    # Articles keep their whole Markdown source: the same parser validates files and admin
+    # edits, and export-content writes the source back unchanged.
+    db["cases"].create({
+        "id": str, "category": str, "title": str, "source": str,
+        "status": str,        # draft | published | archived
+        "origin": str,        # content (from content/) | admin (made or edited by an admin)
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"category", "title", "source", "status", "origin"})
+    db["cases"].create_index(["category"])
+    db["tips"].create({
+        "id": str, "title": str, "source": str, "status": str, "origin": str,
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"title", "source", "status", "origin"})
+    db["questions"].create({
+        "id": int, "asked_at": str, "channel": str, "user_hash": str, "text": str,
+        "category": str, "urgent": int, "score": float, "case_id": str,
+    }, pk="id")
+    db["questions"].create_index(["asked_at"])
+    db["questions"].create_index(["category"])
+    # One row per WeChat delivery key: a redelivery finds the row and gets the same reply.
+    db["wechat_deliveries"].create({
+        "key": str, "received_at": float, "reply": str,
+    }, pk="key")
+    db["meta"].create({"key": str, "value": str}, pk="key")
+    db["meta"].insert({"key": "content_version", "value": "0"})
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)
+
+
+def content_version(db: Database) -> int:
+    row = db.execute("SELECT value FROM meta WHERE key = 'content_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def bump_content_version(db: Database) -> None:
+    """Tell every worker (and the scheduler) that published content changed."""
+    db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'content_version'")
+
+
+def _sync_table(db: Database, table: str, items, now: str) -> dict[str, int]:
+    """Upsert file items into a table without touching rows that admins made or edited."""
+    counts = {"added": 0, "updated": 0, "kept_admin": 0, "unchanged": 0}
+    existing = {r["id"]: r for r in db[table].rows_where(select="id, source, origin")}
+    for item in items:
+        source = Path(item.path_abs).read_text(encoding="utf-8")
+        row = existing.get(item.id)
+        if row is None:
+            db[table].insert({"id": item.id, "title": item.title, "source": source,
+                              "status": "published", "origin": "content", "created_at": now,
+                              "updated_at": now, **item.extra})
+            counts["added"] += 1
+        elif row["origin"] != "content":
+            counts["kept_admin"] += 1
+        elif row["source"] != source:
+            db[table].update(item.id, {"title": item.title, "source": source,
+                                       "updated_at": now, **item.extra})
+            counts["updated"] += 1
+        else:
+            counts["unchanged"] += 1
+    return counts
+
+
+class _FileItem:
+    def __init__(self, obj, content_dir: Path, extra: dict):
+        self.id, self.title = obj.id, obj.title
+        self.path_abs = content_dir.parent / obj.path if not Path(obj.path).is_absolute() \
+            else Path(obj.path)
+        self.extra = extra
+
+
+def init_db(db: Database, content_dir: Path, bank: ContentBank | None = None) -> dict:
+    """Migrate, then load content/ into the database. Never deletes or overwrites admin rows."""
+    migrate(db)
+    content_dir = Path(content_dir)
+    bank = bank or load_content(content_dir)
+    now = utcnow_iso()
+    with write_transaction(db):
+        cases = _sync_table(db, "cases", [
+            _FileItem(a, content_dir, {"category": a.category}) for a in bank.articles], now)
+        tips = _sync_table(db, "tips", [_FileItem(t, content_dir, {}) for t in bank.tips], now)
+        bump_content_version(db)
+    log.info("init-db: cases %s, tips %s", cases, tips)
+    return {"cases": cases, "tips": tips}

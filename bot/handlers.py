@@ -1,0 +1,83 @@
+"""What the bot says to each kind of WeChat message. Handlers return text, News or None."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .engine import NONE
+from .questions import question_row
+from .router import Router
+
+router = Router()
+
+MEDIA_TYPES = ("image", "video", "shortvideo", "location", "link", "file")
+
+
+@dataclass
+class Context:
+    """What handlers may use; ``questions`` collects log rows written with the reply."""
+    answers: object
+    user_hash: str = ""
+    channel: str = "wechat"
+    questions: list = field(default_factory=list)
+
+    def ask(self, text: str) -> dict:
+        answer = self.answers.ask(text)
+        self.questions.append(question_row(text, answer, self.channel, self.user_hash))
+        return answer
+
+
+def menu_reply(key_or_word: str, ctx: Context):
+    """Reply for a menu key (CLICK) or the same words typed; None if it is neither."""
+    keys = ctx.answers.replies.menu_keys
+    word = keys.get(key_or_word, key_or_word).strip()
+    if word not in keys.values():
+        return None
+    if word == keys.get("COMMON_SCAMS"):
+        return ctx.answers.category_overview()
+    if word == keys.get("I_WAS_SCAMMED"):
+        match = ctx.answers.engine.match("我被骗了 已经转账了 怎么办")
+        article = ctx.answers.article(match.case_ids[0]) if match.case_ids else None
+        return ctx.answers.compose(article, urgent=True)
+    # 举报线索 / 反诈APP: the best article for the words, found like any question.
+    match = ctx.answers.engine.match(word)
+    if match.category == NONE or not match.case_ids:
+        return ctx.answers.replies.menu
+    return ctx.answers.compose(ctx.answers.article(match.case_ids[0]))
+
+
+@router.on("text")
+def answer_text(msg, ctx: Context):
+    text = msg.content.strip()
+    if not text:
+        return ctx.answers.replies.menu
+    return menu_reply(text, ctx) or ctx.ask(text)["answer"]
+
+
+@router.on("voice")
+def answer_voice(msg, ctx: Context):
+    """Voice with speech recognition switched on carries the text in Recognition."""
+    if msg.recognition.strip():
+        return ctx.ask(msg.recognition.strip().rstrip("。"))["answer"]
+    return ctx.answers.replies.media
+
+
+@router.on(*MEDIA_TYPES)
+def ask_for_text(msg, ctx: Context):
+    return ctx.answers.replies.media
+
+
+@router.on_event("subscribe", "subscribe_scan")
+def welcome(msg, ctx: Context):
+    # A follower from a parametric QR code arrives as subscribe with EventKey qrscene_<value>.
+    return ctx.answers.replies.welcome
+
+
+@router.on_event("scan")
+def welcome_back(msg, ctx: Context):
+    return "欢迎回来！" + ctx.answers.replies.menu
+
+
+@router.on_event("click")
+def menu_click(msg, ctx: Context):
+    return menu_reply(msg.event_key, ctx) or ctx.answers.replies.menu
+

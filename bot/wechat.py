@@ -1,0 +1,173 @@
+"""The WeChat boundary: signatures, AES, parsing inbound XML and rendering replies.
+
+The only module that imports wechatpy. Everything inside the app sees ``InboundMessage`` and
+returns plain values; this module turns them into XML (and encrypts in safe mode).
+Docs: https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_standard_messages.html
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass, field
+
+import xmltodict
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.replies import TextReply
+
+from .errors import BadRequest, Forbidden
+
+# DOCTYPE or ENTITY declarations have no place in WeChat messages and enable entity-expansion
+# attacks ("billion laughs"); refuse them before any parser sees the text.
+_DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.I)
+_NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """The fields of a WeChat push we use; ``raw`` keeps the rest."""
+    msg_type: str
+    from_user: str
+    to_user: str
+    create_time: int
+    msg_id: str = ""
+    event: str = ""
+    event_key: str = ""
+    content: str = ""
+    recognition: str = ""
+    raw: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def delivery_key(self) -> str:
+        """Same for every redelivery of one push: MsgId, or sender+time for events."""
+        if self.msg_id:
+            return f"m:{self.msg_id}"
+        return f"e:{self.from_user}:{self.create_time}"
+
+
+class WeChatGate:
+    """Checks and opens inbound requests, seals replies; built once per app from settings."""
+
+    def __init__(self, token: str, app_id: str, aes_key: str, max_skew: int,
+                 max_body: int):
+        self.token = token
+        self.app_id = app_id
+        self.max_skew = max_skew
+        self.max_body = max_body
+        self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
+
+    # -- request checks ---------------------------------------------------------------------
+    def signature(self, timestamp: str, nonce: str, *extra: str) -> str:
+        return hashlib.sha1("".join(sorted([self.token, timestamp, nonce, *extra])).encode()).hexdigest()
+
+    def check_request(self, args, now: float | None = None) -> None:
+        """Plain signature and timestamp window, for every GET and POST."""
+        timestamp, nonce = args.get("timestamp", ""), args.get("nonce", "")
+        signature = args.get("signature", "")
+        if not timestamp.isdigit() or not _NONCE_RE.match(nonce) or not signature:
+            raise Forbidden("missing or malformed signature parameters")
+        if not hmac.compare_digest(self.signature(timestamp, nonce), signature.lower()):
+            raise Forbidden("bad signature")
+        now = time.time() if now is None else now
+        if abs(now - int(timestamp)) > self.max_skew:
+            raise Forbidden("timestamp outside the allowed window")
+
+    # -- opening messages -------------------------------------------------------------------
+    def open(self, body: bytes, args) -> tuple[InboundMessage, bool]:
+        """Decrypt if needed and parse; returns (message, was_encrypted)."""
+        if len(body) > self.max_body:
+            raise BadRequest("body too large", status=413)
+        encrypted = args.get("encrypt_type", "raw").lower() == "aes"
+        if args.get("encrypt_type", "raw").lower() not in ("raw", "aes", ""):
+            raise BadRequest("unknown encrypt_type")
+        xml = body
+        if encrypted:
+            xml = self._decrypt(body, args)
+        return parse_inbound(xml), encrypted
+
+    def _decrypt(self, body: bytes, args) -> bytes:
+        if self.crypto is None:
+            raise BadRequest("encrypted message but no wechat.aes_key configured")
+        outer = parse_xml(body)
+        encrypt = outer.get("Encrypt")
+        msg_signature = args.get("msg_signature", "")
+        if not isinstance(encrypt, str) or not encrypt or not msg_signature:
+            raise BadRequest("encrypted message without Encrypt or msg_signature")
+        try:
+            plain = self.crypto.decrypt_message({"Encrypt": encrypt}, msg_signature,
+                                                args.get("timestamp", ""), args.get("nonce", ""))
+        except InvalidSignatureException:
+            raise Forbidden("bad msg_signature") from None
+        except InvalidAppIdException:
+            raise Forbidden("message is for another app id") from None
+        except Exception:  # noqa: BLE001 - any cipher/base64/length failure is a bad request
+            raise BadRequest("cannot decrypt message") from None
+        return plain.encode("utf-8")
+
+    # -- replies ----------------------------------------------------------------------------
+    def render_text(self, text: str, msg: InboundMessage, now: int | None = None) -> str:
+        """Plain XML for a text reply, addressed back to the sender."""
+        now = int(time.time()) if now is None else now
+        return TextReply(content=text, source=msg.to_user, target=msg.from_user,
+                         time=now).render()
+
+    def seal(self, xml: str, nonce: str, now: int | None = None) -> str:
+        """Encrypt a reply for safe mode (a fresh signature for this delivery's nonce)."""
+        now = int(time.time()) if now is None else now
+        return self.crypto.encrypt_message(xml, nonce, str(now))
+
+    def seal_for_test(self, xml: str, nonce: str, timestamp: str) -> str:
+        """Encrypt an inbound message the way WeChat does (tests and benchmarks)."""
+        return self.crypto.encrypt_message(xml, nonce, timestamp)
+
+    def open_reply(self, xml: str, nonce: str, timestamp: str, msg_signature: str) -> str:
+        """Decrypt a sealed reply (tests): the inverse of render(..., encrypted=True)."""
+        return self.crypto.decrypt_message({"Encrypt": parse_xml(xml.encode())["Encrypt"]},
+                                           msg_signature, timestamp, nonce)
+
+
+def parse_xml(body: bytes) -> dict:
+    """Parse a WeChat XML document into a flat dict, refusing DTDs and non-<xml> roots."""
+    if _DTD_RE.search(body):
+        raise BadRequest("XML with DOCTYPE or ENTITY declarations is refused")
+    try:
+        doc = xmltodict.parse(body, disable_entities=True)
+    except Exception:  # noqa: BLE001 - expat raises several types for broken input
+        raise BadRequest("malformed XML") from None
+    root = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        raise BadRequest("XML root must be <xml> with child elements")
+    return root
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict):  # element with attributes or children: take its text
+        value = value.get("#text", "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value).strip()
+
+
+def parse_inbound(xml: bytes) -> InboundMessage:
+    """An InboundMessage from WeChat XML; missing sender or type is a bad request."""
+    root = parse_xml(xml)
+    msg_type = _text(root.get("MsgType")).lower()
+    from_user = _text(root.get("FromUserName"))
+    to_user = _text(root.get("ToUserName"))
+    if not msg_type or not from_user or not to_user:
+        raise BadRequest("message lacks MsgType, FromUserName or ToUserName")
+    created = _text(root.get("CreateTime"))
+    return InboundMessage(
+        msg_type=msg_type, from_user=from_user, to_user=to_user,
+        create_time=int(created) if created.isdigit() else 0,
+        msg_id=_text(root.get("MsgId") or root.get("MsgID")),
+        event=_text(root.get("Event")).lower(),
+        event_key=_text(root.get("EventKey")),
+        content=_text(root.get("Content")),
+        recognition=_text(root.get("Recognition")),
+        raw={k: _text(v) for k, v in root.items()},
+    )
