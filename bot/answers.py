@@ -65,6 +65,27 @@ def fit_bytes(text: str, limit: int) -> str:
     return cut + "…"
 
 
+def render_article(article: Article, url: str, limit: int, head: list[str] = (),
+                   intro: str = "", with_steps: bool = True) -> str:
+    """An article as chat text ending with a link to its full page; bullets are dropped from
+    the end until the text fits ``limit`` UTF-8 bytes."""
+    flags = article.bullets("识别要点")
+    steps = article.bullets("怎么办") if with_steps else []
+    while True:
+        lines = list(head) + [f"{intro}【{article.title}】", article.summary]
+        if flags:
+            lines += ["", "识别要点："] + [f"· {b}" for b in flags]
+        if steps:
+            lines += ["", "怎么办："] + [f"· {b}" for b in steps]
+        text = "\n".join(lines + ["", f"全文：{url}"])
+        if utf8_len(text) <= limit or (not flags and not steps):
+            return fit_bytes(text, limit)
+        if steps and len(steps) >= len(flags):
+            steps = steps[:-1]
+        else:
+            flags = flags[:-1]
+
+
 class AnswerService:
     """Answers questions from the current published content; safe to share between threads."""
 
@@ -149,31 +170,13 @@ class AnswerService:
 
     def compose(self, article: Article | None, urgent: bool = False,
                 limit: int | None = None) -> str:
-        """Reply text: emergency steps first when urgent, then the article's essentials and
-        a link to the full page; bullets are dropped from the end until it fits the budget."""
+        """Reply text: emergency steps first when urgent, then the article's essentials."""
         limit = limit or self.reply_max_bytes
         head = [self.replies.emergency_steps, ""] if urgent else []
         if article is None:
             return fit_bytes("\n".join(head + [self.replies.menu]).strip(), limit)
-        intro = ("这很可能是：" if urgent else "") + f"【{article.title}】"
-        flags = article.bullets("识别要点")
-        steps = article.bullets("怎么办")
-        tail = [f"全文：{self.case_url(article.id)}"]
-        while True:
-            lines = head + [intro, article.summary]
-            if flags:
-                lines += ["", "识别要点："] + [f"· {b}" for b in flags]
-            if steps and not urgent:
-                lines += ["", "怎么办："] + [f"· {b}" for b in steps]
-            text = "\n".join(lines + [""] + tail)
-            if utf8_len(text) <= limit or (not flags and not steps):
-                return fit_bytes(text, limit)
-            if steps and (len(steps) >= len(flags) or not flags) and not urgent:
-                steps = steps[:-1]
-            elif flags:
-                flags = flags[:-1]
-            else:
-                steps = []
+        return render_article(article, self.case_url(article.id), limit, head=head,
+                              intro="这很可能是：" if urgent else "", with_steps=not urgent)
 
     def category_overview(self, limit: int | None = None) -> str:
         """'常见骗局': the scam types we cover, one line each, most common first."""

@@ -1,0 +1,30 @@
+"""The README stays true: every config key, env override and command is documented."""
+import dataclasses
+
+from bot.cli import main
+from bot.config import ENV_OVERRIDES, PROJECT_ROOT, Settings
+
+README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_config_key_is_documented():
+    for section in dataclasses.fields(Settings):
+        if section.name == "source":
+            continue
+        for f in dataclasses.fields(section.type if isinstance(section.type, type)
+                                    else getattr(Settings(), section.name).__class__):
+            assert f"`{section.name}.{f.name}`" in README, f"{section.name}.{f.name}"
+
+
+def test_every_environment_override_is_documented():
+    for name in ENV_OVERRIDES:
+        assert f"`{name}`" in README, name
+
+
+def test_every_command_is_documented():
+    for name in main.commands:
+        assert f"`{name}" in README, name
+
+
+def test_quick_start_is_two_commands():
+    assert "make run" in README and "make test" in README
