@@ -82,6 +82,12 @@ def m001_content_and_questions(db: Database) -> None:
     db["meta"].insert({"key": "content_version", "value": "0"})
 
 
+@migrations()
+def m002_delivery_age_index(db: Database) -> None:
+    # Old deliveries are pruned by age (their replies hold OpenIDs).
+    db["wechat_deliveries"].create_index(["received_at"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)
 

@@ -12,7 +12,7 @@ import time
 from sqlite_utils import Database
 
 KEEP_SECONDS = 3600          # WeChat stops redelivering after ~15 s; an hour is plenty
-PRUNE_EVERY = 500            # claims between clean-ups, per process
+PRUNE_INTERVAL = 60          # seconds between clean-ups, per process (rows hold OpenIDs)
 
 
 class Deliveries:
@@ -20,7 +20,7 @@ class Deliveries:
         self._db = db_factory
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
-        self._claims = 0
+        self._pruned_at = 0.0
 
     def claim(self, key: str, now: float | None = None) -> bool:
         """True if this delivery is the first for ``key`` and must be processed."""
@@ -28,8 +28,8 @@ class Deliveries:
         db: Database = self._db()
         cur = db.execute("INSERT OR IGNORE INTO wechat_deliveries (key, received_at) "
                          "VALUES (?, ?)", [key, now])
-        self._claims += 1
-        if self._claims % PRUNE_EVERY == 0:
+        if now - self._pruned_at > PRUNE_INTERVAL:
+            self._pruned_at = now
             db.execute("DELETE FROM wechat_deliveries WHERE received_at < ?",
                        [now - KEEP_SECONDS])
         return cur.rowcount == 1

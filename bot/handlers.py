@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .engine import NONE
 from .questions import question_row
 from .router import Router
 
@@ -28,21 +27,18 @@ class Context:
 
 def menu_reply(key_or_word: str, ctx: Context):
     """Reply for a menu key (CLICK) or the same words typed; None if it is neither."""
-    keys = ctx.answers.replies.menu_keys
+    replies = ctx.answers.replies
+    keys = replies.menu_keys
     word = keys.get(key_or_word, key_or_word).strip()
-    if word not in keys.values():
+    key = next((k for k, w in keys.items() if w == word), None)
+    if key is None:
         return None
-    if word == keys.get("COMMON_SCAMS"):
+    if key == "COMMON_SCAMS":
         return ctx.answers.category_overview()
-    if word == keys.get("I_WAS_SCAMMED"):
-        match = ctx.answers.engine.match("我被骗了 已经转账了 怎么办")
-        article = ctx.answers.article(match.case_ids[0]) if match.case_ids else None
-        return ctx.answers.compose(article, urgent=True)
-    # 举报线索 / 反诈APP: the best article for the words, found like any question.
-    match = ctx.answers.engine.match(word)
-    if match.category == NONE or not match.case_ids:
-        return ctx.answers.replies.menu
-    return ctx.answers.compose(ctx.answers.article(match.case_ids[0]))
+    article = ctx.answers.article(replies.menu_articles.get(key, ""))
+    # The article may have been archived by an admin: then the menu is the honest answer.
+    return ctx.answers.compose(article, urgent=key == "I_WAS_SCAMMED") if article \
+        else replies.menu
 
 
 @router.on("text")

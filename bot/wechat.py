@@ -41,10 +41,11 @@ class InboundMessage:
 
     @property
     def delivery_key(self) -> str:
-        """Same for every redelivery of one push: MsgId, or sender+time for events."""
+        """Same for every redelivery of one push: MsgId; for events sender and time, plus the
+        event and its key, so two different events in the same second stay two."""
         if self.msg_id:
             return f"m:{self.msg_id}"
-        return f"e:{self.from_user}:{self.create_time}"
+        return f"e:{self.from_user}:{self.create_time}:{self.event}:{self.event_key}"
 
 
 class WeChatGate:
