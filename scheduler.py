@@ -1,10 +1,156 @@
-"""Weekly tip pushes to group chats: the scheduler comes next (see the project's issue list).
+"""The push scheduler: weekly tips and 本周预警 alerts into group chats, exactly once.
 
-The web app does not need it; this placeholder only says so.
+    python scheduler.py                      run until Ctrl-C (make run starts it with the server)
+    python scheduler.py --once [--now ISO]   one tick at NOW, then exit
+    python scheduler.py --dry-run --until 2026-11-30T10:00   print what would be sent where
+
+Exactly one scheduler may run: a lock file (``scheduler.lock_path``) refuses a second one, so it
+never runs inside the web server's workers. APScheduler fires a tick at every configured send
+time and every ``scheduler.tick_seconds`` (for retries and catch-up after a restart); each tick
+asks the push log what is still due, so a tick that fires twice or late does no harm.
 """
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
 import sys
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot import make_db_factory
+from bot.config import load_settings
+from bot.db import connect, ensure_database
+from bot.errors import BotError
+from bot.groups import parse_slot, slots_between
+from bot.pushes import Pusher
+from bot.tips import Library, choose_tip_for
+
+log = logging.getLogger("scheduler")
+
+
+def acquire_lock(path):
+    """Hold an exclusive lock for the life of the process; None if another scheduler has it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")  # noqa: SIM115 - kept open on purpose: the lock lives with it
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def dry_run(settings, until: datetime, now: datetime) -> list[str]:
+    """What would be sent where between now and until, choosing tips as the scheduler would."""
+    db = connect(settings.database.path)
+    ensure_database(db, settings.content.dir)
+    pusher = Pusher(settings, lambda: db, time.time, time.sleep)
+    library = Library.load(db, settings.content.dir)
+    lines = []
+    plan = []
+    for group in settings.groups:
+        history = pusher._history(group.id)
+        for slot in slots_between(group, now, until, pusher.tz):
+            tip = choose_tip_for(group, slot, library.tips, history)
+            if tip:
+                history[tip.id] = slot.isoformat()
+            plan.append((slot, group, tip))
+    for slot, group, tip in sorted(plan, key=lambda p: (p[0], p[1].id)):
+        what = f"{tip.id}  {tip.title}" if tip else "(no tip fits: skipped)"
+        lines.append(f"{slot:%Y-%m-%d %a %H:%M}  {group.id} ({group.name}, {group.channel})  {what}")
+    return lines
+
+
+def run_forever(settings, pusher: Pusher) -> None:
+    tz = pusher.tz
+    scheduler = BlockingScheduler(timezone=tz, job_defaults={
+        # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
+        "misfire_grace_time": settings.scheduler.grace_hours * 3600 or 60,
+        "coalesce": True, "max_instances": 1})
+
+    def tick():
+        try:
+            report = pusher.run_due(datetime.now(tz))
+            if report.details or report.missed:
+                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d",
+                         report.sent, report.failed, report.skipped, report.missed, report.retried)
+        except Exception:  # noqa: BLE001 - one bad tick must not stop the scheduler
+            log.exception("tick failed; will try again at the next one")
+
+    # One job does all the work; several triggers wake it: each weekly send time, and a
+    # short interval for retries and catch-up.
+    times = sorted({parse_slot(e) for g in settings.groups for e in g.schedule})
+    for day, hour, minute in times:
+        scheduler.add_job(tick, CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=tz),
+                          id=f"slot-{day}-{hour:02d}{minute:02d}")
+    scheduler.add_job(tick, IntervalTrigger(seconds=settings.scheduler.tick_seconds, timezone=tz),
+                      id="tick", next_run_time=datetime.now(tz))
+    signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
+    log.info("scheduler running: %d group(s), %d weekly send time(s)", len(settings.groups),
+             len(times))
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description="Weekly anti-fraud tips into group chats.")
+    ap.add_argument("--config", help="config file (default: $BOT_CONFIG or ./config.toml)")
+    ap.add_argument("--once", action="store_true", help="run one tick and exit")
+    ap.add_argument("--now", help="ISO time to use as now for --once/--dry-run (tests, replays)")
+    ap.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
+    ap.add_argument("--until", help="end of the dry run, ISO time (default: one week ahead)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings(args.config)
+    except BotError as exc:
+        print(f"scheduler: {exc.message}", file=sys.stderr)
+        return 2
+    tz = ZoneInfo(settings.scheduler.timezone)
+
+    def parse_time(value):
+        t = datetime.fromisoformat(value)
+        return t if t.tzinfo else t.replace(tzinfo=tz)
+
+    now = parse_time(args.now) if args.now else datetime.now(tz)
+    if args.dry_run:
+        until = parse_time(args.until) if args.until else now.replace(microsecond=0) + \
+            (datetime.fromisoformat("2000-01-08") - datetime.fromisoformat("2000-01-01"))
+        for line in dry_run(settings, until, now):
+            print(line)
+        return 0
+    lock = acquire_lock(settings.scheduler.lock_path)
+    if lock is None:
+        print(f"scheduler: another scheduler holds {settings.scheduler.lock_path}; "
+              "exactly one may run", file=sys.stderr)
+        return 1
+    db_factory = make_db_factory(settings.database.path)
+    ensure_database(db_factory(), settings.content.dir)
+    pusher = Pusher(settings, db_factory, time.time, time.sleep)
+    pusher.recover()
+    if args.once:
+        report = pusher.run_due(now)
+        for detail in report.details:
+            print(" ".join(detail))
+        print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
+              f"missed {report.missed}, retried {report.retried}")
+        return 0
+    run_forever(settings, pusher)
+    return 0
+
 
 if __name__ == "__main__":
-    print("scheduler.py: the weekly push scheduler is not built yet; nothing to run.",
-          file=sys.stderr)
-    sys.exit(0)
+    sys.exit(main())

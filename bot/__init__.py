@@ -30,7 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Wire settings, database, answer engine and blueprints into a Flask app."""
     from . import api, pages, webhook
     from .answers import AnswerService
-    from .db import init_db, migrate
+    from .db import ensure_database
     from .deliveries import Deliveries
     from .ratelimit import RateLimiter
     from .wechat import WeChatGate
@@ -44,10 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
 
     db_factory = make_db_factory(settings.database.path)
-    db = db_factory()
-    migrate(db)
-    if not db["cases"].count:  # a brand-new database: load content/ so the bot can answer
-        init_db(db, settings.content.dir)
+    ensure_database(db_factory(), settings.content.dir)
     app.extensions["db"] = db_factory
     app.extensions["answers"] = AnswerService(db_factory, settings.content.dir,
                                               settings.server.public_url,

@@ -70,26 +70,66 @@ def init_db_cmd(ctx: click.Context) -> None:
                "; ".join(f"{t} {c}" for t, c in report.items()))
 
 
-@main.command(help="Serve the app with gunicorn (sync workers).")
+@main.command(help="Serve the app with gunicorn (sync workers); --with-scheduler also runs "
+                   "scheduler.py, and Ctrl-C stops both.")
 @click.option("--host", default=None, help="Address to bind (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port).")
 @click.option("--workers", type=int, default=None, help="Worker processes (default: server.workers).")
+@click.option("--with-scheduler", is_flag=True, help="Also run the push scheduler (one process).")
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None,
+          with_scheduler: bool) -> None:
     settings = _settings(ctx)
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers
+    env = dict(os.environ)
     if ctx.obj.get("config"):
-        os.environ["BOT_CONFIG"] = str(Path(ctx.obj["config"]).resolve())
+        env["BOT_CONFIG"] = str(Path(ctx.obj["config"]).resolve())
     base = f"http://{host}:{port}"
     click.echo(f"反诈助手 on {base}/  (try-it page)\n"
                f"  WeChat webhook: {base}/wechat\n  API: {base}/api/v1/ask\n"
-               f"  {workers} worker(s); Ctrl-C stops.")
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
-            str(workers), "--worker-class", "sync", "--timeout", "30", "--no-control-socket",
-            "--access-logfile", "-", "bot:create_app()"]
-    os.execv(sys.executable, argv)
+               f"  {workers} worker(s)" + (", push scheduler running" if with_scheduler else "") +
+               "; Ctrl-C stops.")
+    server = [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
+              str(workers), "--worker-class", "sync", "--timeout", "30", "--no-control-socket",
+              "--access-logfile", "-", "bot:create_app()"]
+    if not with_scheduler:
+        os.execve(sys.executable, server, env)
+    scheduler = [sys.executable, str(Path(__file__).resolve().parent.parent / "scheduler.py")]
+    _run_together([scheduler, server], env)
+
+
+def _run_together(commands: list[list[str]], env: dict) -> None:
+    """Start the processes; when one ends or we are interrupted, stop the others."""
+    import signal
+    import subprocess
+
+    procs = [subprocess.Popen(cmd, env=env) for cmd in commands]
+
+    def stop(*_):
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(p.poll() is None for p in procs):
+            try:
+                procs[0].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    codes = [p.returncode for p in procs]
+    raise SystemExit(next((c for c in codes if c not in (0, -15, None)), 0))
 
 
 def _read_questions(as_jsonl: bool):
@@ -126,3 +166,32 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
     for q in questions:
         click.echo(json.dumps(service.ask(q), ensure_ascii=False))
         sys.stdout.flush()
+
+
+@main.command(help="Send a group's next tip now (recorded in the push log like any push).")
+@click.option("--group", "group_id", required=True, help="Group id from config.toml.")
+@click.pass_context
+def push(ctx: click.Context, group_id: str) -> None:
+    import time
+    from datetime import datetime
+
+    from . import make_db_factory
+    from .db import ensure_database
+    from .pushes import Pusher
+
+    settings = _settings(ctx)
+    group = settings.group(group_id)
+    if group is None:
+        known = ", ".join(g.id for g in settings.groups) or "none configured"
+        raise click.ClickException(f"no group '{group_id}' (groups: {known})")
+    db_factory = make_db_factory(settings.database.path)
+    ensure_database(db_factory(), settings.content.dir)
+    pusher = Pusher(settings, db_factory, time.time, time.sleep)
+    job, outcome = pusher.push_now(group, datetime.now(pusher.tz))
+    if job is None:
+        raise click.ClickException(f"{group_id}: {outcome}")
+    row = db_factory()["pushes"].get(job.push_id) if job.push_id else None
+    detail = f" (errcode {row['errcode']}: {row['errmsg']})" if row and row["errmsg"] else ""
+    click.echo(f"{group_id}: {job.item_id} {outcome}{detail}")
+    if outcome != "sent":
+        raise SystemExit(1)

@@ -13,6 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 
@@ -74,13 +75,56 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class SchedulerSettings:
+    timezone: str = "Asia/Shanghai"
+    # A slot missed while the scheduler was down is still sent this long after its time.
+    grace_hours: int = 6
+    # How often the scheduler looks for due slots and retries (seconds).
+    tick_seconds: int = 20
+    # Sends in flight at once (each robot still gets at most rate_per_minute).
+    max_concurrent_sends: int = 64
+    rate_per_minute: int = 20
+    max_attempts: int = 5
+    retry_backoff_seconds: int = 30
+    send_timeout_seconds: int = 10
+    lock_path: Path = PROJECT_ROOT / "var" / "scheduler.lock"
+
+
+@dataclass(frozen=True)
+class WeComSettings:
+    # Tests and development point this at a local fake server.
+    base_url: str = "https://qyapi.weixin.qq.com"
+
+
+@dataclass(frozen=True)
+class GroupSettings:
+    id: str
+    name: str
+    area: str = ""
+    audiences: tuple[str, ...] = ("general",)
+    schedule: tuple[str, ...] = ()
+    channel: str = "outbox"
+    msgtype: str = "text"
+    robot_key: str = field(default="", repr=False)
+    robot_key_env: str = ""
+    mentioned_list: tuple[str, ...] = ()
+    mentioned_mobile_list: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     content: ContentSettings = field(default_factory=ContentSettings)
     wechat: WeChatSettings = field(default_factory=WeChatSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    wecom: WeComSettings = field(default_factory=WeComSettings)
+    groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
+
+    def group(self, group_id: str) -> GroupSettings | None:
+        return next((g for g in self.groups if g.id == group_id), None)
 
     def replace(self, **sections: Any) -> "Settings":
         """Copy with some sections' fields changed: ``s.replace(wechat={"token": "t"})``."""
@@ -97,6 +141,8 @@ _SECTIONS = {
     "content": ContentSettings,
     "wechat": WeChatSettings,
     "api": ApiSettings,
+    "scheduler": SchedulerSettings,
+    "wecom": WeComSettings,
 }
 
 
@@ -114,20 +160,24 @@ def load_settings(path: str | os.PathLike | None = None,
     for env_name, (section, key) in ENV_OVERRIDES.items():
         if environ.get(env_name):
             raw.setdefault(section, {})[key] = environ[env_name]
-    return settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path))
+    return settings_from_mapping(raw, base_dir=path.resolve().parent, source=str(path),
+                                 environ=environ)
 
 
 def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path = PROJECT_ROOT,
-                          source: str = "mapping") -> Settings:
+                          source: str = "mapping",
+                          environ: Mapping[str, str] | None = None) -> Settings:
     """Build validated Settings from parsed TOML data; relative paths resolve against base_dir."""
     sections = {}
     for name, cls in _SECTIONS.items():
         values = dict(raw.get(name) or {})
         sections[name] = _build_section(name, cls, values, base_dir)
-    unknown = set(raw) - set(_SECTIONS)
+    unknown = set(raw) - set(_SECTIONS) - {"groups"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
-    settings = Settings(**sections, source=source)
+    from .groups import parse_groups  # noqa: PLC0415 - groups.py imports this module
+    groups = parse_groups(raw.get("groups") or [], os.environ if environ is None else environ)
+    settings = Settings(**sections, groups=groups, source=source)
     validate(settings)
     return settings
 
@@ -177,7 +227,25 @@ def validate(s: Settings) -> None:
         ("api.rate_limit_per_minute", s.api.rate_limit_per_minute > 0, "must be positive"),
         ("api.max_question_chars", 10 <= s.api.max_question_chars <= 5000,
          "must be between 10 and 5000"),
+        ("scheduler.grace_hours", 0 <= s.scheduler.grace_hours <= 72, "must be between 0 and 72"),
+        ("scheduler.tick_seconds", 1 <= s.scheduler.tick_seconds <= 300,
+         "must be between 1 and 300"),
+        ("scheduler.max_concurrent_sends", 1 <= s.scheduler.max_concurrent_sends <= 512,
+         "must be between 1 and 512"),
+        ("scheduler.rate_per_minute", 1 <= s.scheduler.rate_per_minute <= 20,
+         "must be between 1 and 20 (the WeCom robot limit)"),
+        ("scheduler.max_attempts", 1 <= s.scheduler.max_attempts <= 20, "must be between 1 and 20"),
+        ("scheduler.retry_backoff_seconds", s.scheduler.retry_backoff_seconds > 0,
+         "must be positive"),
+        ("scheduler.send_timeout_seconds", 1 <= s.scheduler.send_timeout_seconds <= 60,
+         "must be between 1 and 60"),
+        ("wecom.base_url", s.wecom.base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
     ]
+    try:
+        ZoneInfo(s.scheduler.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"scheduler.timezone: unknown time zone '{s.scheduler.timezone}'") from None
     for key, ok, message in checks:
         if not ok:
             raise ConfigError(f"{key}: {message}")

@@ -88,6 +88,37 @@ def m002_delivery_age_index(db: Database) -> None:
     db["wechat_deliveries"].create_index(["received_at"])
 
 
+@migrations()
+def m003_pushes(db: Database) -> None:
+    # The push log is the truth for the scheduler: a row is written *before* a send, so a
+    # crash can never lead to a second send of the same (group, slot, message).
+    db["pushes"].create({
+        "id": int, "group_id": str, "slot": str,  # slot: ISO time with offset
+        "message_key": str,   # 'tip' for the slot's tip, 'alert:<id>', 'manual:<time>'
+        "item_kind": str, "item_id": str, "channel": str,
+        "status": str,        # sending | sent | failed | skipped | missed | unknown
+        "errcode": int, "errmsg": str, "attempts": int, "text": str,
+        "created_at": str, "updated_at": str, "sent_at": str, "next_attempt_at": str,
+    }, pk="id", not_null={"group_id", "slot", "message_key", "status", "attempts"},
+        defaults={"attempts": 0})
+    db["pushes"].create_index(["group_id", "slot", "message_key"], unique=True)
+    db["pushes"].create_index(["status", "next_attempt_at"])
+    db["pushes"].create_index(["group_id", "item_id"])
+    db["alerts"].create({
+        "id": int, "item_kind": str, "item_id": str, "groups": str,  # JSON list, or null = all
+        "note": str, "created_by": str, "created_at": str, "active": int,
+    }, pk="id", not_null={"item_kind", "item_id", "created_at"}, defaults={"active": 1})
+    db["outbox"].create({
+        "id": int, "push_id": int, "group_id": str, "msgtype": str, "payload": str,
+        "created_at": str,
+    }, pk="id")
+    db["group_health"].create({
+        "group_id": str, "healthy": int, "reason": str, "errcode": int, "key_fingerprint": str,
+        "updated_at": str,
+    }, pk="group_id")
+    db["meta"].insert({"key": "scheduler_last_tick", "value": ""}, replace=True)
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)
 
@@ -146,3 +177,10 @@ def init_db(db: Database, content_dir: Path, bank: ContentBank | None = None) ->
         bump_content_version(db)
     log.info("init-db: cases %s, tips %s", cases, tips)
     return {"cases": cases, "tips": tips}
+
+
+def ensure_database(db: Database, content_dir: Path) -> None:
+    """Migrate; on a brand-new database also load content/, so every entry point works."""
+    migrate(db)
+    if not db["cases"].count:
+        init_db(db, content_dir)

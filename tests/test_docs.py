@@ -3,17 +3,24 @@ import dataclasses
 
 from bot.cli import main
 from bot.config import ENV_OVERRIDES, PROJECT_ROOT, Settings
+from bot.groups import GROUP_KEYS
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_every_config_key_is_documented():
+    settings = Settings()
     for section in dataclasses.fields(Settings):
-        if section.name == "source":
+        value = getattr(settings, section.name)
+        if not dataclasses.is_dataclass(value):
             continue
-        for f in dataclasses.fields(section.type if isinstance(section.type, type)
-                                    else getattr(Settings(), section.name).__class__):
+        for f in dataclasses.fields(value):
             assert f"`{section.name}.{f.name}`" in README, f"{section.name}.{f.name}"
+
+
+def test_every_group_key_is_documented():
+    for key in GROUP_KEYS:
+        assert f"`groups.{key}`" in README, key
 
 
 def test_every_environment_override_is_documented():

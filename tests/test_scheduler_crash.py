@@ -1,0 +1,84 @@
+"""A real scheduler process killed with SIGKILL mid-run and restarted: exactly once per slot."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bot import make_db_factory
+from bot.config import PROJECT_ROOT
+from fake_wecom import FakeWeCom
+
+GROUPS = 30
+SLOT = "2026-11-23T09:00:00+08:00"
+
+
+def write_config(tmp_path, content_dir, base_url):
+    groups = "".join(
+        f'[[groups]]\nid = "g{i}"\nname = "群{i}"\naudiences = ["elderly"]\n'
+        f'schedule = ["mon 09:00"]\nchannel = "wecom_robot"\nrobot_key = "key-{i}"\n\n'
+        for i in range(GROUPS))
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[database]\npath = "{tmp_path / "bot.db"}"\n[content]\ndir = "{content_dir}"\n'
+        f'[wecom]\nbase_url = "{base_url}"\n'
+        f'[scheduler]\nmax_concurrent_sends = 2\nlock_path = "{tmp_path / "s.lock"}"\n\n'
+        + groups, encoding="utf-8")
+    return cfg
+
+
+def start(cfg):
+    return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config",
+                             str(cfg), "--once", "--now", SLOT], cwd=PROJECT_ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_sigkill_mid_run_then_restart_sends_each_slot_at_most_once(tmp_path, content_dir):
+    fake = FakeWeCom(delay=0.1).start()
+    try:
+        cfg = write_config(tmp_path, content_dir, fake.base_url)
+        first = start(cfg)
+        deadline = time.monotonic() + 60
+        while len(fake.received) < 8 and time.monotonic() < deadline and first.poll() is None:
+            time.sleep(0.02)
+        assert first.poll() is None, first.stderr.read().decode()[-2000:]
+        os.kill(first.pid, signal.SIGKILL)
+        first.communicate(timeout=10)
+        received_before = len(fake.received)
+        assert 8 <= received_before < GROUPS
+
+        second = start(cfg)
+        out, err = second.communicate(timeout=120)
+        assert second.returncode == 0, err.decode()[-2000:]
+    finally:
+        fake.stop()
+
+    per_key = {}
+    for m in fake.received:
+        per_key[m["key"]] = per_key.get(m["key"], 0) + 1
+    assert max(per_key.values()) == 1, "a slot was sent twice"
+    db = make_db_factory(tmp_path / "bot.db")()
+    statuses = {r["group_id"]: r["status"] for r in db["pushes"].rows}
+    assert len(statuses) == GROUPS
+    assert set(statuses.values()) <= {"sent", "unknown"}
+    unknown = [g for g, s in statuses.items() if s == "unknown"]
+    assert len(unknown) <= 2  # at most the sends in flight when it was killed
+    for g, s in statuses.items():
+        if s == "sent":
+            assert per_key.get(f"key-{g[1:]}") == 1
+    # running again sends nothing more
+    again = subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config",
+                            str(cfg), "--once", "--now", SLOT], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert "sent 0," in again.stdout
+
+
+def test_a_second_scheduler_is_refused(tmp_path, content_dir):
+    import fcntl
+    cfg = write_config(tmp_path, content_dir, "http://127.0.0.1:9")
+    with open(tmp_path / "s.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as a running scheduler does
+        r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config",
+                            str(cfg), "--once", "--now", SLOT], cwd=PROJECT_ROOT,
+                           capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "exactly one may run" in r.stderr
