@@ -13,7 +13,7 @@ from .errors import BotError
 __all__ = ["create_app"]
 
 
-def make_db_factory(path):
+def make_db_factory(path, busy_timeout_ms: int = 10000):
     """A connection per thread and process (safe across gunicorn's fork)."""
     from .db import connect
 
@@ -21,7 +21,7 @@ def make_db_factory(path):
 
     def get_db():
         if getattr(local, "pid", None) != os.getpid():
-            local.db, local.pid = connect(path), os.getpid()
+            local.db, local.pid = connect(path, busy_timeout_ms), os.getpid()
         return local.db
     return get_db
 
@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
                                                w.max_clock_skew_seconds, w.max_body_bytes)
-    app.extensions["deliveries"] = Deliveries(db_factory)
+    app.extensions["deliveries"] = Deliveries(make_db_factory(settings.database.path,
+                                                              busy_timeout_ms=0))
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
     app.register_blueprint(webhook.bp)

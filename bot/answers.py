@@ -11,6 +11,7 @@ import threading
 import time
 import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -147,6 +148,8 @@ class AnswerService:
             articles = self._published_articles()
             self.engine = Engine(articles, self._offtopic, self.normalizer, self.params,
                                  self._terms)
+            # Reply texts depend only on (article, urgent): compose each once per engine.
+            self._answer_for = lru_cache(maxsize=4096)(self._answer_for_uncached)
             self._version = version
             log.info("answer engine built: %d articles in %.0f ms (content version %s)",
                      len(articles), (time.perf_counter() - started) * 1000, version)
@@ -162,6 +165,9 @@ class AnswerService:
         return self.answer_for(match)
 
     def answer_for(self, match: Match) -> dict:
+        return dict(self._answer_for(match))
+
+    def _answer_for_uncached(self, match: Match) -> dict:
         article = self.article(match.case_ids[0]) if match.case_ids else None
         if match.category == NONE and not match.urgent:
             title, answer = "反诈助手", self.replies.menu

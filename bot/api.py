@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 from .engine import NONE
 from .errors import BadRequest, BotError, NotFound, TooManyRequests
 from .handlers import Context
-from .questions import record_questions
+from .questions import insert_questions
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -49,7 +49,7 @@ def ask():
     ctx = Context(answers=_answers(), channel=data.get("channel") if data.get("channel") in
                   ("web", "miniprogram") else "api")
     answer = ctx.ask(q.strip())
-    record_questions(current_app.extensions["db"](), ctx.questions)
+    insert_questions(current_app.extensions["db"](), ctx.questions)
     return jsonify(answer)
 
 

@@ -26,15 +26,18 @@ def utcnow_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def connect(path: Path | str) -> Database:
-    """Open the database with settings that suit several processes writing small rows."""
+def connect(path: Path | str, busy_timeout_ms: int = 10000) -> Database:
+    """Open the database with settings that suit several processes writing small rows.
+
+    ``busy_timeout_ms=0`` is for the webhook's hot path, which retries a busy write itself in
+    fractions of a millisecond instead of SQLite's busy handler, whose first sleep is 1 ms."""
     if str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=10, check_same_thread=False,
                            isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=10000")
+    conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
     conn.execute("PRAGMA foreign_keys=ON")
     return Database(conn)
 
@@ -117,6 +120,25 @@ def m003_pushes(db: Database) -> None:
         "updated_at": str,
     }, pk="group_id")
     db["meta"].insert({"key": "scheduler_last_tick", "value": ""}, replace=True)
+
+
+@migrations()
+def m004_delivery_records_its_question(db: Database) -> None:
+    # A first delivery is recorded with ONE statement: the delivery row carries its question,
+    # and this trigger copies it into the question log in the same statement. An ignored
+    # (duplicate) insert fires nothing, so a redelivery can never log twice.
+    for column in ("q_asked_at", "q_channel", "q_user_hash", "q_text", "q_category", "q_case_id"):
+        db["wechat_deliveries"].add_column(column, str)
+    db["wechat_deliveries"].add_column("q_urgent", int)
+    db["wechat_deliveries"].add_column("q_score", float)
+    db.execute("""
+        CREATE TRIGGER delivery_logs_question AFTER INSERT ON wechat_deliveries
+        WHEN NEW.q_text IS NOT NULL BEGIN
+            INSERT INTO questions (asked_at, channel, user_hash, text, category, urgent, score,
+                                   case_id)
+            VALUES (NEW.q_asked_at, NEW.q_channel, NEW.q_user_hash, NEW.q_text, NEW.q_category,
+                    NEW.q_urgent, NEW.q_score, NEW.q_case_id);
+        END""")
 
 
 def migrate(db: Database) -> None:

@@ -64,7 +64,7 @@ class Engine:
         docs, bags = self._documents(articles, offtopic)
         self.docs = docs
         self._build(bags)
-        self._cached_match = lru_cache(maxsize=4096)(self._match_uncached)
+        self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     # -- building -------------------------------------------------------------------------
     def _documents(self, articles, offtopic):
@@ -132,7 +132,10 @@ class Engine:
     # -- matching -------------------------------------------------------------------------
     def match(self, text: str) -> Match:
         """Classify a message. Cached: residents ask the same things again and again."""
-        return self._cached_match(self.normalize(text)[:2000])
+        return self._cached_match(text)
+
+    def _normalize_and_match(self, text: str) -> Match:
+        return self._match_uncached(self.normalize(text)[:2000])
 
     def _match_uncached(self, normalized: str) -> Match:
         urgency = detect_urgency(normalized)

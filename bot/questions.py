@@ -4,8 +4,6 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
-from sqlite_utils import Database
-
 
 def hash_user(user_id: str, salt: str) -> str:
     """A stable pseudonym: admins can count repeat askers without seeing an OpenID."""
@@ -29,6 +27,11 @@ def question_row(text: str, answer: dict, channel: str, user_hash: str = "",
     }
 
 
-def record_questions(db: Database, rows: list[dict]) -> None:
-    if rows:
-        db["questions"].insert_all(rows)
+_COLUMNS = ("asked_at", "channel", "user_hash", "text", "category", "urgent", "score", "case_id")
+_INSERT = f"INSERT INTO questions ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+def insert_questions(db, rows: list[dict]) -> None:
+    """Plain INSERTs: sqlite-utils' insert_all inspects the schema on every call (hot path)."""
+    for row in rows:
+        db.execute(_INSERT, [row[c] for c in _COLUMNS])

@@ -10,10 +10,9 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from .db import write_transaction
 from .errors import BadRequest, BotError
 from .handlers import Context, router
-from .questions import hash_user, record_questions
+from .questions import hash_user
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +49,11 @@ def receive():
         raise BadRequest("body too large", status=413)
     msg, encrypted = gate.open(request.get_data(cache=False), request.args)
     deliveries = current_app.extensions["deliveries"]
-    key = msg.delivery_key
-    if deliveries.claim(key):
-        xml = _process(msg, key)
+    xml = deliveries.recorded_reply(msg.delivery_key)
+    if xml is None:
+        xml = _process(msg)
     else:
-        xml = deliveries.reply_of(key)
-        log.info("redelivery of %s answered from the first delivery", key)
+        log.info("redelivery of %s answered from the first delivery", msg.delivery_key)
     if not xml:
         return _plain("success")
     if encrypted:
@@ -63,21 +61,17 @@ def receive():
     return Response(xml, mimetype="application/xml")
 
 
-def _process(msg, key: str) -> str:
-    """Route a first delivery; store its reply and question log rows in one transaction."""
+def _process(msg) -> str:
+    """Route a first delivery; record its reply and question-log rows together."""
     app = current_app
-    gate, deliveries = app.extensions["wechat_gate"], app.extensions["deliveries"]
+    gate = app.extensions["wechat_gate"]
     ctx = Context(answers=app.extensions["answers"],
                   user_hash=hash_user(msg.from_user, gate.app_id))
     try:
         reply = router.dispatch(msg, ctx)
     except Exception:  # noqa: BLE001 - a handler bug must not cost the resident an answer
         log.exception("handler failed for %s message", msg.msg_type)
-        deliveries.release(key)
-        return gate.render_text(FALLBACK, msg)
+        return gate.render_text(FALLBACK, msg)   # not recorded: a redelivery tries again
     xml = gate.render_text(reply, msg) if reply else ""
-    db = app.extensions["db"]()
-    with write_transaction(db):
-        db.execute("UPDATE wechat_deliveries SET reply = ? WHERE key = ?", [xml, key])
-        record_questions(db, ctx.questions)
-    return xml
+    question = ctx.questions[0] if ctx.questions else None   # one message, one question
+    return app.extensions["deliveries"].record(msg.delivery_key, xml, question)

@@ -12,10 +12,10 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import xmltodict
+from xml.etree import ElementTree
+
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
-from wechatpy.replies import TextReply
 
 from .errors import BadRequest, Forbidden
 
@@ -23,6 +23,15 @@ from .errors import BadRequest, Forbidden
 # attacks ("billion laughs"); refuse them before any parser sees the text.
 _DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.I)
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TEXT_REPLY = ("<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
+               "<FromUserName><![CDATA[{source}]]></FromUserName>"
+               "<CreateTime>{time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+               "<Content><![CDATA[{content}]]></Content></xml>")
+
+
+def _cdata(text: str) -> str:
+    """Text safe inside <![CDATA[...]]>: a literal ']]>' is split across two sections."""
+    return text.replace("]]>", "]]]]><![CDATA[>")
 
 
 @dataclass(frozen=True)
@@ -109,66 +118,56 @@ class WeChatGate:
 
     # -- replies ----------------------------------------------------------------------------
     def render_text(self, text: str, msg: InboundMessage, now: int | None = None) -> str:
-        """Plain XML for a text reply, addressed back to the sender."""
+        """Plain XML for a text reply, addressed back to the sender.
+
+        Rendered here rather than by wechatpy's TextReply: it is on every request's path, and
+        TextReply does not escape ']]>' inside CDATA (a sender id or article could end it)."""
         now = int(time.time()) if now is None else now
-        return TextReply(content=text, source=msg.to_user, target=msg.from_user,
-                         time=now).render()
+        return _TEXT_REPLY.format(to=_cdata(msg.from_user), source=_cdata(msg.to_user),
+                                  time=now, content=_cdata(text))
 
     def seal(self, xml: str, nonce: str, now: int | None = None) -> str:
         """Encrypt a reply for safe mode (a fresh signature for this delivery's nonce)."""
         now = int(time.time()) if now is None else now
         return self.crypto.encrypt_message(xml, nonce, str(now))
 
-    def seal_for_test(self, xml: str, nonce: str, timestamp: str) -> str:
-        """Encrypt an inbound message the way WeChat does (tests and benchmarks)."""
-        return self.crypto.encrypt_message(xml, nonce, timestamp)
-
-    def open_reply(self, xml: str, nonce: str, timestamp: str, msg_signature: str) -> str:
-        """Decrypt a sealed reply (tests): the inverse of render(..., encrypted=True)."""
-        return self.crypto.decrypt_message({"Encrypt": parse_xml(xml.encode())["Encrypt"]},
-                                           msg_signature, timestamp, nonce)
-
 
 def parse_xml(body: bytes) -> dict:
-    """Parse a WeChat XML document into a flat dict, refusing DTDs and non-<xml> roots."""
-    if _DTD_RE.search(body):
+    """Parse a WeChat XML document into {tag: text} for the children of its <xml> root.
+
+    WeChat sends UTF-8 only; anything else, DTDs and entity declarations are refused before
+    the (C-accelerated) ElementTree parser sees the bytes."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("body is not UTF-8") from None
+    if "\x00" in text or _DTD_RE.search(body):
         raise BadRequest("XML with DOCTYPE or ENTITY declarations is refused")
     try:
-        doc = xmltodict.parse(body, disable_entities=True)
-    except Exception:  # noqa: BLE001 - expat raises several types for broken input
+        root = ElementTree.fromstring(body)
+    except ElementTree.ParseError:
         raise BadRequest("malformed XML") from None
-    root = doc.get("xml") if isinstance(doc, dict) else None
-    if not isinstance(root, dict):
+    if root.tag != "xml" or len(root) == 0:
         raise BadRequest("XML root must be <xml> with child elements")
-    return root
-
-
-def _text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, dict):  # element with attributes or children: take its text
-        value = value.get("#text", "")
-    if isinstance(value, list):
-        value = value[0] if value else ""
-    return str(value).strip()
+    return {child.tag: "".join(child.itertext()).strip() for child in root}
 
 
 def parse_inbound(xml: bytes) -> InboundMessage:
     """An InboundMessage from WeChat XML; missing sender or type is a bad request."""
     root = parse_xml(xml)
-    msg_type = _text(root.get("MsgType")).lower()
-    from_user = _text(root.get("FromUserName"))
-    to_user = _text(root.get("ToUserName"))
+    msg_type = root.get("MsgType", "").lower()
+    from_user = root.get("FromUserName", "")
+    to_user = root.get("ToUserName", "")
     if not msg_type or not from_user or not to_user:
         raise BadRequest("message lacks MsgType, FromUserName or ToUserName")
-    created = _text(root.get("CreateTime"))
+    created = root.get("CreateTime", "")
     return InboundMessage(
         msg_type=msg_type, from_user=from_user, to_user=to_user,
         create_time=int(created) if created.isdigit() else 0,
-        msg_id=_text(root.get("MsgId") or root.get("MsgID")),
-        event=_text(root.get("Event")).lower(),
-        event_key=_text(root.get("EventKey")),
-        content=_text(root.get("Content")),
-        recognition=_text(root.get("Recognition")),
-        raw={k: _text(v) for k, v in root.items()},
+        msg_id=root.get("MsgId") or root.get("MsgID", ""),
+        event=root.get("Event", "").lower(),
+        event_key=root.get("EventKey", ""),
+        content=root.get("Content", ""),
+        recognition=root.get("Recognition", ""),
+        raw=root,
     )

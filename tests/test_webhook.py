@@ -480,22 +480,29 @@ def test_simultaneous_deliveries_to_two_workers_are_answered_once(app, settings,
     assert len(question_rows(app)) == 1
 
 
-def test_redelivery_while_the_owner_is_still_working_answers_success(app, sender):
-    deliveries = app.extensions["deliveries"]
-    deliveries.wait_seconds = 0.2
+def test_push_recorded_by_another_worker_meanwhile_gets_that_reply(app, sender):
+    """A redelivery finds the recorded reply and sends it: nothing is answered or logged."""
     xml = text(LOAN_FEE_MESSAGE)
     key = parse_inbound(xml.encode()).delivery_key
+    recorded = (
+        "<xml><ToUserName><![CDATA[oUser1]]></ToUserName><FromUserName><![CDATA[gh_account]]>"
+        "</FromUserName><CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+        "<Content><![CDATA[recorded earlier]]></Content></xml>")
     app.extensions["db"]().execute(
-        "INSERT INTO wechat_deliveries (key, received_at, reply) VALUES (?, ?, NULL)",
-        [key, time.time()])
-    started = time.monotonic()
+        "INSERT INTO wechat_deliveries (key, received_at, reply) VALUES (?, ?, ?)",
+        [key, time.time(), recorded])
     response, reply = sender.post(xml)
-    assert time.monotonic() - started < 2.0
-    assert_success(response, reply)
+    assert reply == recorded
     assert question_rows(app) == []
-    # If the owner gives up its claim, the next redelivery is answered in full.
-    deliveries.release(key)
-    assert ARTICLES[linked_case(reply_text(*sender.post(xml)))].category == "fake_loan"
+
+
+def test_racing_deliveries_record_one_reply_and_one_log_row(app):
+    """Two workers that both computed an answer: the second to record gets the first's."""
+    deliveries = app.extensions["deliveries"]
+    row = {"asked_at": "t", "channel": "wechat", "user_hash": "u", "text": "q",
+           "category": "none", "urgent": 0, "score": 0.0, "case_id": None}
+    assert deliveries.record("m:42", "<xml>first</xml>", row) == "<xml>first</xml>"
+    assert deliveries.record("m:42", "<xml>second</xml>", row) == "<xml>first</xml>"
     assert len(question_rows(app)) == 1
 
 
@@ -539,3 +546,16 @@ def test_menu_words_and_media_are_not_logged_as_questions(app, sender):
     reply_text(*sender.post(message("image", PicUrl="http://x", MediaId="m")))
     reply_text(*sender.post(event("subscribe")))
     assert question_rows(app) == []
+
+
+def test_reply_xml_survives_cdata_terminators(app):
+    """A sender id or article text containing ']]>' cannot break out of the reply's CDATA."""
+    from xml.etree import ElementTree
+
+    from bot.wechat import InboundMessage
+    gate = app.extensions["wechat_gate"]
+    msg = InboundMessage(msg_type="text", from_user="o]]><evil/>", to_user="gh", create_time=1)
+    xml = gate.render_text("看这里 ]]> 结束", msg, now=5)
+    root = ElementTree.fromstring(xml)
+    assert root.find("ToUserName").text == "o]]><evil/>"
+    assert root.find("Content").text == "看这里 ]]> 结束" and root.find("evil") is None

@@ -1,0 +1,277 @@
+"""Webhook throughput and latency under load: our app (plaintext, safe/AES) against bare Flask.
+
+Each target is a gunicorn started like ``python -m bot serve`` (sync workers, 2 workers,
+--no-control-socket, loopback, a free port) with its own temporary config and SQLite database
+(``python -m bot init-db`` first). wrk keeps 32 connections busy replaying distinct signed
+WeChat text pushes (fresh timestamps, unique nonces and MsgIds, texts from a pool of resident
+questions; AES-encrypted with msg_signature in safe mode) generated in Python into a data file
+that bench/wrk_replay.lua loads. 2 s warm-up, then a 10 s measurement, per target.
+
+If our app reaches less than half of bare Flask's throughput, or its p99 is above 50 ms, the
+request path is profiled in-process with cProfile (no HTTP) and the top functions are printed.
+
+usage: .venv/bin/python bench/webhook_bench.py [--duration 10] [--warmup 2] [--connections 32]
+       [--threads 1] [--requests 20000] [--profile | --no-profile]
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
+
+import benchkit  # noqa: E402
+from benchkit import MAX_SKEW, QUESTIONS, ROOT, RequestMaker  # noqa: E402
+
+LUA = Path(__file__).resolve().parent / "wrk_replay.lua"
+TARGETS = [  # (label, server kind, message mode)
+    ("bare Flask", "bare", "plain"),
+    ("反诈助手, plaintext", "app", "plain"),
+    ("反诈助手, safe (AES)", "app", "safe"),
+]
+RATIO_GOAL, P99_GOAL_MS = 0.5, 50.0
+
+
+def write_requests(path: Path, maker: RequestMaker, count: int, offset: int = 0) -> None:
+    """``count`` distinct pushes, one 'path<TAB>body' line each, texts cycling the pool."""
+    with open(path, "wb") as f:
+        for i in range(count):
+            url, body = maker.make(QUESTIONS[(offset + i * 7) % len(QUESTIONS)])
+            assert b"\t" not in body and b"\n" not in body
+            f.write(url.encode() + b"\t" + body + b"\n")
+
+
+def run_wrk(url: str, datafile: Path, seconds: float, connections: int, threads: int,
+            expect: str) -> dict:
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+            "--timeout", "10s", "--latency", "-s", str(LUA), url + "/wechat",
+            "--", str(datafile), str(threads), expect]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    for line in done.stdout.splitlines():
+        if line.startswith("WRKJSON "):
+            result = json.loads(line[len("WRKJSON "):])
+            result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
+            return result
+    raise RuntimeError(f"no WRKJSON line in wrk output:\n{done.stdout}\n{done.stderr}")
+
+
+def sanity_check(server: benchkit.Server, maker: RequestMaker, expect: str) -> None:
+    """One request by hand before the load: a wrong signature would otherwise show only as
+    a wall of 403s."""
+    url, body = maker.make("有人让我把钱转到安全账户")
+    status, reply = benchkit.post(server.port, url, body)
+    if status != 200 or not reply.decode("utf-8", "replace").startswith(expect):
+        raise RuntimeError(f"{server.name}: sanity request got {status} {reply[:200]!r}\n"
+                           f"{server.log_tail()}")
+
+
+def bench_target(label: str, kind: str, mode: str, a, tmp: Path) -> dict:
+    server = benchkit.start_server(kind)
+    try:
+        expect = "<xml>" if kind == "app" else "success"
+        maker = RequestMaker(mode)
+        generated_at = time.time()  # oldest timestamp in the files
+        sanity_check(server, maker, expect)
+        warm_file, main_file = tmp / f"{kind}-{mode}-warm.txt", tmp / f"{kind}-{mode}-main.txt"
+        write_requests(warm_file, maker, max(2000, a.requests // 4))
+        write_requests(main_file, maker, a.requests, offset=3)
+        gen_seconds = time.time() - generated_at
+        run_wrk(server.url, warm_file, a.warmup, a.connections, a.threads, expect)
+        workers = server.worker_pids()
+        cpu_before = sum(benchkit.cpu_seconds(p) for p in workers)
+        result = run_wrk(server.url, main_file, a.duration, a.connections, a.threads, expect)
+        cpu = sum(benchkit.cpu_seconds(p) for p in workers) - cpu_before
+        result["worker_cpu_ms"] = cpu * 1000 / max(1, result["requests"])
+        result["window_age_s"] = time.time() - generated_at
+        result["gen_seconds"] = gen_seconds
+        result["workers_rss_mb"] = [benchkit.rss_kb(p) / 1024 for p in server.worker_pids()]
+        result["label"] = label
+        return result
+    finally:
+        server.stop()
+
+
+# Stages of one push, as (file suffix, function) whose cumulative time is reported.
+STAGES = [
+    ("signature + timestamp check", "bot/wechat.py", "check_request"),
+    ("parse XML (and decrypt)", "bot/wechat.py", "open"),
+    ("deduplicate: INSERT claim", "bot/deliveries.py", "claim"),
+    ("route + answer (engine, cached)", "bot/router.py", "dispatch"),
+    ("render reply XML (wechatpy)", "bot/wechat.py", "render_text"),
+    ("question log: insert_all (sqlite-utils)", "bot/questions.py", "record_questions"),
+    ("BEGIN IMMEDIATE + COMMIT", "bot/db.py", "write_transaction"),
+    ("encrypt reply", "bot/wechat.py", "seal"),
+]
+
+
+def _cumulative(stats, suffix: str, func: str) -> float:
+    return sum(v[3] for (file, _, name), v in stats.stats.items()
+               if name == func and file.endswith(suffix))
+
+
+def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
+    """cProfile the Flask app's WSGI call for ``n`` pushes (no HTTP, no gunicorn, one process,
+    so no SQLite lock waits): where does a push's CPU time go?"""
+    import logging
+
+    from werkzeug.test import EnvironBuilder
+
+    from bot import create_app
+    from bot.config import load_settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+    try:
+        config = benchkit.write_config(workdir, benchkit.free_port())
+        benchkit.init_db(config)
+        app = create_app(load_settings(config))
+        logging.getLogger("bot").setLevel(logging.WARNING)
+        maker = RequestMaker(mode)
+
+        def environ_for(text):
+            url, body = maker.make(text)
+            path, query = url.split("?", 1)
+            return EnvironBuilder(path=path, query_string=query, method="POST", data=body,
+                                  content_type="text/xml").get_environ()
+
+        def call(env):
+            status = []
+            body = b"".join(app(env, lambda s, h, exc_info=None: status.append(s)))
+            assert status[0].startswith("200") and body.startswith(b"<xml>"), (status, body[:80])
+
+        for i in range(200):  # warm the engine's match cache and SQLite pages, unprofiled
+            call(environ_for(QUESTIONS[i % len(QUESTIONS)]))
+        environs = [environ_for(QUESTIONS[(i * 7) % len(QUESTIONS)]) for i in range(n)]
+        chunks = []  # three timed thirds, median taken: the machine may be busy
+        for part in range(3):
+            chunk = environs[part::3]
+            started = time.perf_counter()
+            for env in chunk:
+                call(env)
+            chunks.append((time.perf_counter() - started) * 1000 / len(chunk))
+        plain_ms = sorted(chunks)[1]
+        environs = [environ_for(QUESTIONS[(i * 7) % len(QUESTIONS)]) for i in range(n)]
+        prof = cProfile.Profile()
+        prof.enable()
+        for env in environs:
+            call(env)
+        prof.disable()
+        stats = pstats.Stats(prof)
+        total = _cumulative(stats, "flask/app.py", "wsgi_app")
+        view = _cumulative(stats, "bot/webhook.py", "receive")
+        print(f"\n#### cProfile, {mode} mode, {n} pushes in one process: {plain_ms:.2f} ms per "
+              f"push without the profiler, {total * 1000 / n:.2f} ms with it\n")
+        print("| stage | ms/push (profiled) | share |")
+        print("|---|---:|---:|")
+        rows = [(label, _cumulative(stats, f, fn)) for label, f, fn in STAGES]
+        rows = [(label, t) for label, t in rows if t]
+        rows.append(("rest of the view (UPDATE reply, Response, ...)",
+                     view - sum(t for _, t in rows)))
+        rows.append(("Flask/Werkzeug outside the view", total - view))
+        for label, t in rows:
+            print(f"| {label} | {t * 1000 / n:.3f} | {100 * t / total:.0f}% |")
+        sql = sum(v[2] for (file, _, name), v in stats.stats.items()
+                  if "sqlite3.Connection" in name or "sqlite3.Cursor" in name)
+        print(f"| (across stages: time inside sqlite3 execute) | {sql * 1000 / n:.3f} | "
+              f"{100 * sql / total:.0f}% |")
+        print("\nTop functions by own time:\n")
+        print("| function | own ms/push | share |")
+        print("|---|---:|---:|")
+        for (file, line, func), v in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]:
+            where = file.replace(str(ROOT) + "/", "").split("site-packages/")[-1]
+            where = where.split("/lib/python3.11/")[-1]
+            print(f"| `{where}:{line}({func})` | {v[2] * 1000 / n:.3f} | "
+                  f"{100 * v[2] / total:.0f}% |")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per target")
+    ap.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per target")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="wrk threads (1 leaves the CPU to gunicorn on small machines)")
+    ap.add_argument("--requests", type=int, default=20000,
+                    help="distinct pushes generated per measured run")
+    prof = ap.add_mutually_exclusive_group()
+    prof.add_argument("--profile", action="store_true", help="always run the cProfile step")
+    prof.add_argument("--no-profile", action="store_true", help="never run it")
+    a = ap.parse_args()
+    if a.duration > 30 or a.warmup > 10 or a.requests > 200000 or a.connections > 256:
+        ap.error("keep runs bounded: --duration <= 30, --warmup <= 10, --requests <= 200000, "
+                 "--connections <= 256")
+    if shutil.which("wrk") is None:
+        print("wrk is not installed; it generates the load for this benchmark.\n"
+              "Install it (Debian/Ubuntu): apt-get update && apt-get install -y wrk",
+              file=sys.stderr)
+        return 2
+
+    started = time.time()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
+        for label, kind, mode in TARGETS:
+            print(f"... {label}", file=sys.stderr, flush=True)
+            results.append(bench_target(label, kind, mode, a, Path(tmp)))
+    bare = results[0]["rps"]
+
+    print(f"\n### Webhook: signed WeChat text pushes, {a.connections} connections, "
+          f"{a.duration:g} s after {a.warmup:g} s warm-up\n")
+    print("| target | req/s | p50 ms | p99 ms | ratio to bare Flask | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['label']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.1f} | "
+              f"{r['p99_us'] / 1000:.1f} | {r['rps'] / bare:.2f} | {r['non_2xx']} |")
+
+    print(f"\ngunicorn: sync, 2 workers, --no-control-socket, 127.0.0.1; wrk {a.threads} "
+          f"thread(s) on the same {os.cpu_count()}-CPU machine; Python "
+          f"{sys.version.split()[0]}.")
+    print("Goals: ratio to bare Flask >= 0.5, p99 <= 50 ms, non-2xx = 0.\n")
+    problems = []
+    for r in results:
+        errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
+        reused = f"{r['reused']} reused" + (" (it ignores them)" if r["label"] == "bare Flask"
+                                            else "")
+        print(f"- {r['label']}: {r['requests']} responses; {r['distinct']} distinct pushes "
+              f"loaded, {reused}; p90 {r['p90_us'] / 1000:.1f} ms, max {r['max_us'] / 1000:.1f}"
+              f" ms; worker CPU {r['worker_cpu_ms']:.2f} ms per request; unexpected bodies "
+              f"{r['bad_body']}; socket errors {errors}; run ended {r['window_age_s']:.0f} s "
+              f"after the oldest timestamp (window {MAX_SKEW} s); worker RSS "
+              f"{', '.join(f'{m:.0f}' for m in r['workers_rss_mb'])} MB")
+        if r["non_2xx"] or r["bad_body"] or errors:
+            problems.append(f"{r['label']}: non-2xx {r['non_2xx']}, bad bodies {r['bad_body']}, "
+                            f"socket errors {errors}")
+        if r["window_age_s"] >= MAX_SKEW:
+            problems.append(f"{r['label']}: run outlived the {MAX_SKEW} s timestamp window")
+        if r["reused"] and r["label"] != "bare Flask":  # reused pushes hit the dedup path
+            problems.append(f"{r['label']}: {r['reused']} pushes reused (raise --requests)")
+    print(f"\nwall time {time.time() - started:.0f} s")
+
+    app_results = [r for r in results if r["label"] != "bare Flask"]
+    slow = [r for r in app_results
+            if r["rps"] / bare < RATIO_GOAL or r["p99_us"] / 1000 > P99_GOAL_MS]
+    if a.profile or (slow and not a.no_profile):
+        why = ", ".join(f"{r['label']} ratio {r['rps'] / bare:.2f} p99 {r['p99_us'] / 1000:.0f} ms"
+                        for r in slow) or "--profile"
+        print(f"\nProfiling because: {why}")
+        for mode in ("plain", "safe"):
+            profile_in_process(mode)
+    for p in problems:
+        print(f"PROBLEM: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
