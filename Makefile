@@ -21,7 +21,7 @@ check-content: $(STAMP)
 	$(PY) -m bot check-content
 
 run: init-db
-	$(PY) -m bot serve
+	$(PY) -m bot serve --with-scheduler
 
 test: $(STAMP)
 	$(PY) -m bot check-content
