@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py
 	$(PY) bench/webhook_bench.py
+	$(PY) bench/push_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

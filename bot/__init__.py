@@ -52,8 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
                                                w.max_clock_skew_seconds, w.max_body_bytes)
-    app.extensions["deliveries"] = Deliveries(make_db_factory(settings.database.path,
-                                                              busy_timeout_ms=0))
+    app.extensions["deliveries"] = Deliveries(
+        make_db_factory(settings.database.path, busy_timeout_ms=0),
+        flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
     app.register_blueprint(webhook.bp)

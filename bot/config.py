@@ -62,6 +62,8 @@ class WeChatSettings:
     max_clock_skew_seconds: int = 300
     reply_max_bytes: int = 2000
     max_body_bytes: int = 65536
+    # Replies and question-log rows are written in batches this often (0: one by one).
+    record_batch_ms: int = 20
 
     @property
     def uses_dev_placeholders(self) -> bool:
@@ -224,6 +226,8 @@ def validate(s: Settings) -> None:
          "must be between 200 and 2048"),
         ("wechat.max_body_bytes", 1024 <= s.wechat.max_body_bytes <= 1 << 20,
          "must be between 1024 and 1048576"),
+        ("wechat.record_batch_ms", 0 <= s.wechat.record_batch_ms <= 1000,
+         "must be between 0 and 1000"),
         ("api.rate_limit_per_minute", s.api.rate_limit_per_minute > 0, "must be positive"),
         ("api.max_question_chars", 10 <= s.api.max_question_chars <= 5000,
          "must be between 10 and 5000"),

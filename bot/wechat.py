@@ -6,6 +6,7 @@ Docs: https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiv
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 
 from xml.etree import ElementTree
 
-from wechatpy.crypto import WeChatCrypto
-from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+from wechatpy.crypto import PrpCrypto
+from wechatpy.exceptions import InvalidAppIdException
 
 from .errors import BadRequest, Forbidden
 
@@ -27,6 +28,11 @@ _TEXT_REPLY = ("<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
                "<FromUserName><![CDATA[{source}]]></FromUserName>"
                "<CreateTime>{time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
                "<Content><![CDATA[{content}]]></Content></xml>")
+
+
+_SEALED_REPLY = ("<xml><Encrypt><![CDATA[{encrypt}]]></Encrypt>"
+                 "<MsgSignature><![CDATA[{signature}]]></MsgSignature>"
+                 "<TimeStamp>{timestamp}</TimeStamp><Nonce><![CDATA[{nonce}]]></Nonce></xml>")
 
 
 def _cdata(text: str) -> str:
@@ -66,7 +72,9 @@ class WeChatGate:
         self.app_id = app_id
         self.max_skew = max_skew
         self.max_body = max_body
-        self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
+        # wechatpy's WeChatCrypto builds a new cipher for every message; one PrpCrypto (the
+        # same AES-CBC framing) per app, with the signatures done here, is about twice as fast.
+        self.crypto = PrpCrypto(base64.b64decode(aes_key + "=")) if aes_key else None
 
     # -- request checks ---------------------------------------------------------------------
     def signature(self, timestamp: str, nonce: str, *extra: str) -> str:
@@ -105,11 +113,11 @@ class WeChatGate:
         msg_signature = args.get("msg_signature", "")
         if not isinstance(encrypt, str) or not encrypt or not msg_signature:
             raise BadRequest("encrypted message without Encrypt or msg_signature")
+        expected = self.signature(args.get("timestamp", ""), args.get("nonce", ""), encrypt)
+        if not hmac.compare_digest(expected, msg_signature.lower()):
+            raise Forbidden("bad msg_signature")
         try:
-            plain = self.crypto.decrypt_message({"Encrypt": encrypt}, msg_signature,
-                                                args.get("timestamp", ""), args.get("nonce", ""))
-        except InvalidSignatureException:
-            raise Forbidden("bad msg_signature") from None
+            plain = self.crypto.decrypt(encrypt, self.app_id)
         except InvalidAppIdException:
             raise Forbidden("message is for another app id") from None
         except Exception:  # noqa: BLE001 - any cipher/base64/length failure is a bad request
@@ -128,8 +136,10 @@ class WeChatGate:
 
     def seal(self, xml: str, nonce: str, now: int | None = None) -> str:
         """Encrypt a reply for safe mode (a fresh signature for this delivery's nonce)."""
-        now = int(time.time()) if now is None else now
-        return self.crypto.encrypt_message(xml, nonce, str(now))
+        timestamp = str(int(time.time()) if now is None else now)
+        encrypt = self.crypto.encrypt(xml, self.app_id).decode("ascii")
+        return _SEALED_REPLY.format(encrypt=encrypt, nonce=nonce, timestamp=timestamp,
+                                    signature=self.signature(timestamp, nonce, encrypt))
 
 
 def parse_xml(body: bytes) -> dict:

@@ -23,7 +23,9 @@ def settings(tmp_path, content_dir):
     return settings_from_mapping({
         "database": {"path": str(tmp_path / "bot.db")},
         "content": {"dir": str(content_dir)},
-        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID},
+        # record_batch_ms 0: rows are written before the response, so tests can read them.
+        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
+                   "record_batch_ms": 0},
         "server": {"public_url": "https://bot.example.test"},
         "api": {"rate_limit_per_minute": 1000},
     }, base_dir=tmp_path, source="tests")

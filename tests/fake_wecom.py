@@ -144,8 +144,9 @@ def main():
         def logged(key, raw):
             status, payload = original(key, raw)
             if payload and payload.get("errcode") == 0:
-                with open(a.log, "a", encoding="utf-8") as f:
-                    f.write(json.dumps({"key": key, "body": json.loads(raw)}, ensure_ascii=False) + "\n")
+                with fake._lock, open(a.log, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"key": key, "at": fake.clock(), "body": json.loads(raw)},
+                                       ensure_ascii=False) + "\n")
             return status, payload
         fake._answer = logged
     print(fake.base_url, flush=True)

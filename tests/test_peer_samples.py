@@ -49,7 +49,8 @@ def sender(tmp_path_factory):
     app = create_app(settings_from_mapping({
         "database": {"path": str(folder / "bot.db")},
         "content": {"dir": str(CONTENT_DIR)},
-        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID},
+        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
+                   "record_batch_ms": 0},
         "server": {"public_url": "https://bot.example.test"},
     }, base_dir=folder, source="tests"))
     return WeChatSender(app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)

@@ -118,7 +118,8 @@ def settings_in(folder):
     return settings_from_mapping({
         "database": {"path": str(folder / "bot.db")},
         "content": {"dir": str(CONTENT_DIR)},
-        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID},
+        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
+                   "record_batch_ms": 0},
         "server": {"public_url": PUBLIC_URL},
         "api": {"rate_limit_per_minute": 1000},
     }, base_dir=folder, source="tests")
@@ -559,3 +560,25 @@ def test_reply_xml_survives_cdata_terminators(app):
     root = ElementTree.fromstring(xml)
     assert root.find("ToUserName").text == "o]]><evil/>"
     assert root.find("Content").text == "看这里 ]]> 结束" and root.find("evil") is None
+
+
+def test_batched_records_are_visible_at_once_and_written_on_flush(tmp_path):
+    """The production setting: records wait up to record_batch_ms, then one transaction."""
+    from bot import make_db_factory
+    from bot.db import connect, migrate
+    from bot.deliveries import Deliveries
+    migrate(connect(tmp_path / "b.db"))
+    worker1 = Deliveries(make_db_factory(tmp_path / "b.db", 0), flush_seconds=60)
+    worker2 = Deliveries(make_db_factory(tmp_path / "b.db", 0), flush_seconds=60)
+    question = {"asked_at": "t", "channel": "wechat", "user_hash": "u", "text": "q",
+                "category": "none", "urgent": 0, "score": 0.0, "case_id": None}
+    assert worker1.record("m:1", "<xml>one</xml>", question) == "<xml>one</xml>"
+    assert worker1.recorded_reply("m:1") == "<xml>one</xml>"      # its own worker: at once
+    assert worker2.recorded_reply("m:1") is None                  # others: after the flush
+    worker2.record("m:1", "<xml>two</xml>", question)             # a racing second worker
+    worker1.flush()
+    worker2.flush()
+    db = connect(tmp_path / "b.db")
+    assert db.execute("SELECT reply FROM wechat_deliveries").fetchall() == [("<xml>one</xml>",)]
+    assert db["questions"].count == 1
+    assert worker2.recorded_reply("m:1") == "<xml>one</xml>"
