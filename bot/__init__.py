@@ -28,7 +28,10 @@ def make_db_factory(path, busy_timeout_ms: int = 10000):
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Wire settings, database, answer engine and blueprints into a Flask app."""
-    from . import api, pages, webhook
+    from flask_wtf.csrf import CSRFProtect
+
+    from . import admin, api, pages, webhook
+    from .admin import auth as admin_auth
     from .answers import AnswerService
     from .db import ensure_database
     from .deliveries import Deliveries
@@ -57,9 +60,14 @@ def create_app(settings: Settings | None = None) -> Flask:
         flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
+    admin_auth.init_app(app)
+    csrf = CSRFProtect(app)
+    csrf.exempt(webhook.bp)   # signed by WeChat instead
+    csrf.exempt(api.bp)       # JSON API for the mini-program: no cookies, no session
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(admin.bp)
     _register_error_pages(app)
     return app
 

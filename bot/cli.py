@@ -202,3 +202,97 @@ def push(ctx: click.Context, group_id: str) -> None:
     click.echo(f"{group_id}: {job.item_id} {outcome}{detail}")
     if outcome != "sent":
         raise SystemExit(1)
+
+
+def _db(ctx):
+    from .db import connect, ensure_database
+
+    settings = _settings(ctx)
+    db = connect(settings.database.path)
+    ensure_database(db, settings.content.dir)
+    return settings, db
+
+
+@main.command("create-admin", help="Create an admin account; the password is prompted.")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["admin", "editor"]), default="admin",
+              help="admin: everything incl. accounts; editor: content only.")
+@click.password_option(help="Prompted (twice) when not given.")
+@click.pass_context
+def create_admin(ctx: click.Context, name: str, role: str, password: str) -> None:
+    from .admin.auth import create_account
+    from .editing import audit
+
+    _, db = _db(ctx)
+    try:
+        create_account(db, name, password, role)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    audit(db, "cli", "create", "account", name, None, {"name": name, "role": role})
+    click.echo(f"account '{name}' ({role}) created")
+
+
+@main.command("add-case", help="Add or update a case from a file in the content/ format "
+                               "(saved as a draft when new).")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def add_case(ctx: click.Context, path: str) -> None:
+    from .editing import current, parse_source, save_item
+
+    settings, db = _db(ctx)
+    source = Path(path).read_text(encoding="utf-8")
+    item, problems = parse_source("case", source, settings.content.dir, Path(path).stem)
+    existing = current(db, "case", item.id) if item else None
+    result = save_item(db, "case", source, "cli", settings.content.dir,
+                       expected_id=item.id if existing else None)
+    if not result.ok:
+        for p in result.problems:
+            click.echo(p.replace(f"cases/{Path(path).stem}.md", path), err=True)
+        raise click.ClickException(f"{path}: not saved")
+    status = current(db, "case", result.item_id)["status"]
+    click.echo(f"{'updated' if existing else 'added'} case {result.item_id} ({status})")
+
+
+@main.command("list-cases", help="List cases: id, status, category, title.")
+@click.option("--status", type=click.Choice(["draft", "published", "archived"]), default=None)
+@click.pass_context
+def list_cases(ctx: click.Context, status: str | None) -> None:
+    _, db = _db(ctx)
+    where, params = ("status = ?", [status]) if status else (None, None)
+    for row in db["cases"].rows_where(where, params, order_by="category, id"):
+        click.echo(f"{row['id']}\t{row['status']}\t{row['category']}\t{row['title']}")
+
+
+def _set_status(ctx, case_id: str, status: str) -> None:
+    from .editing import set_status
+
+    _, db = _db(ctx)
+    if not set_status(db, "case", case_id, status, "cli"):
+        raise click.ClickException(f"no case '{case_id}'")
+    click.echo(f"case {case_id}: {status}")
+
+
+@main.command(help="Publish a case: the bot answers with it at once.")
+@click.argument("case_id")
+@click.pass_context
+def publish(ctx: click.Context, case_id: str) -> None:
+    _set_status(ctx, case_id, "published")
+
+
+@main.command(help="Archive a case (nothing is ever deleted).")
+@click.argument("case_id")
+@click.pass_context
+def archive(ctx: click.Context, case_id: str) -> None:
+    _set_status(ctx, case_id, "archived")
+
+
+@main.command("export-content", help="Write every case and tip (admin-made too) to DIR in "
+                                     "the content/ format, for review and commit.")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.pass_context
+def export_content_cmd(ctx: click.Context, out_dir: str) -> None:
+    from .editing import export_content
+
+    _, db = _db(ctx)
+    counts = export_content(db, Path(out_dir))
+    click.echo(f"wrote {counts['cases']} cases and {counts['tips']} tips to {out_dir}")

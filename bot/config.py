@@ -28,9 +28,11 @@ ENV_OVERRIDES = {
     "WECHAT_APP_ID": ("wechat", "app_id"),
     "WECHAT_APP_SECRET": ("wechat", "app_secret"),
     "WECHAT_AES_KEY": ("wechat", "aes_key"),
+    "BOT_SECRET_KEY": ("admin", "secret_key"),
 }
 
 DEV_TOKEN = "dev-token-change-me"
+DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_AES_KEY = "DevelopmentOnlyAesKeyNotForProduction012345"
 _AES_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
@@ -74,6 +76,20 @@ class WeChatSettings:
 class ApiSettings:
     rate_limit_per_minute: int = 60
     max_question_chars: int = 500
+
+
+@dataclass(frozen=True)
+class AdminSettings:
+    # Signs admin session cookies (env BOT_SECRET_KEY). The shipped value is for development.
+    secret_key: str = field(default=DEV_SECRET_KEY, repr=False)
+    # Send the session cookie over HTTPS only. Off only for local development on http://.
+    cookie_secure: bool = True
+    # Signed-in admins are signed out after this many minutes without a request.
+    idle_minutes: int = 30
+    # Failed sign-ins allowed per 15 minutes, per address and per account name.
+    max_login_failures: int = 5
+    # Questions scoring below this are listed as low-confidence.
+    low_confidence_score: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -122,6 +138,7 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -145,6 +162,7 @@ _SECTIONS = {
     "api": ApiSettings,
     "scheduler": SchedulerSettings,
     "wecom": WeComSettings,
+    "admin": AdminSettings,
 }
 
 
@@ -198,9 +216,16 @@ def _build_section(name: str, cls: type, values: dict, base_dir: Path):
                 raise ConfigError(f"{name}.{key}: must be a path string")
             p = Path(value)
             value = p if p.is_absolute() else (base_dir / p)
+        elif expected is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}.{key}: must be true or false")
         elif expected is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{name}.{key}: must be an integer")
+        elif expected is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name}.{key}: must be a number")
+            value = float(value)
         elif expected is str:
             if not isinstance(value, str):
                 raise ConfigError(f"{name}.{key}: must be a string")
@@ -245,6 +270,13 @@ def validate(s: Settings) -> None:
          "must be between 1 and 60"),
         ("wecom.base_url", s.wecom.base_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
+        ("admin.secret_key", len(s.admin.secret_key) >= 16, "must be at least 16 characters"),
+        ("admin.idle_minutes", 1 <= s.admin.idle_minutes <= 24 * 60,
+         "must be between 1 and 1440"),
+        ("admin.max_login_failures", 1 <= s.admin.max_login_failures <= 100,
+         "must be between 1 and 100"),
+        ("admin.low_confidence_score", 0 <= s.admin.low_confidence_score <= 1,
+         "must be between 0 and 1"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)
@@ -257,6 +289,9 @@ def validate(s: Settings) -> None:
 
 def warn_if_placeholders(settings: Settings) -> None:
     """Say loudly when the server runs with the shipped development secrets."""
+    if settings.admin.secret_key == DEV_SECRET_KEY:
+        log.warning("*** admin sessions are signed with the DEVELOPMENT secret key; set "
+                    "BOT_SECRET_KEY before exposing /admin ***")
     if settings.wechat.uses_dev_placeholders:
         log.warning("*** running with DEVELOPMENT placeholder WeChat token/AES key from %s; "
                     "set WECHAT_TOKEN and WECHAT_AES_KEY before connecting a real account ***",

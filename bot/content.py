@@ -44,6 +44,7 @@ class Article:
     sections: dict = field(hash=False, compare=False)  # name -> markdown text
     body: str = ""
     path: str = ""
+    status: str = "published"
 
     def bullets(self, section: str) -> list[str]:
         """The '- ' items of a section, without the markers."""
@@ -63,6 +64,7 @@ class Tip:
     seasons: tuple[str, ...]
     body: str
     path: str = ""
+    status: str = "published"
 
 
 def load_taxonomy(content_dir: Path) -> dict[str, str]:
@@ -173,6 +175,16 @@ def _check_id(data, fm_text, file_path: Path, path, problems) -> str:
     return ident
 
 
+def _check_status(data, fm_text, path, problems) -> str:
+    """Optional ``status``: files exported with a draft or archived status keep it."""
+    status = data.get("status", "published")
+    if status not in ("draft", "published", "archived"):
+        problems.add(path, _key_line(fm_text, "status"),
+                     f"status '{status}' must be draft, published or archived")
+        return "published"
+    return status
+
+
 def _check_audiences(items, fm_text, path, problems):
     for a in items:
         if a not in AUDIENCES:
@@ -200,8 +212,9 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: _Pro
     examples = _str_list(data, "examples", fm, path, problems, minimum=3)
     keywords = _str_list(data, "keywords", fm, path, problems, required=False)
     sources = _str_list(data, "sources", fm, path, problems)
+    status = _check_status(data, fm, path, problems)
     unknown = set(data) - {"id", "category", "title", "summary", "audiences", "examples",
-                           "keywords", "sources", "updated"}
+                           "keywords", "sources", "updated", "status"}
     for key in sorted(unknown):
         problems.add(path, _key_line(fm, key), f"unknown key '{key}'")
     sections = _parse_sections(body)
@@ -218,7 +231,7 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: _Pro
         return None
     return Article(id=ident, category=category, title=title, summary=summary,
                    audiences=audiences, examples=examples, keywords=keywords, sources=sources,
-                   sections=sections, body=body.strip(), path=path)
+                   sections=sections, body=body.strip(), path=path, status=status)
 
 
 def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: _Problems,
@@ -238,6 +251,7 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: _Problem
         if c not in taxonomy or c == "none":
             problems.add(path, _key_line(fm, "categories"), f"unknown category '{c}'")
     seasons = _str_list(data, "seasons", fm, path, problems, required=False)
+    status = _check_status(data, fm, path, problems)
     for s in seasons:
         if s not in SEASONS:
             problems.add(path, _key_line(fm, "seasons"),
@@ -252,7 +266,7 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: _Problem
     if len(problems.items) > before:
         return None
     return Tip(id=ident, title=title, audiences=audiences, categories=categories,
-               seasons=seasons, body=body, path=path)
+               seasons=seasons, body=body, path=path, status=status)
 
 
 @dataclass

@@ -144,6 +144,29 @@ def m004_delivery_records_its_question(db: Database) -> None:
         END""")
 
 
+@migrations()
+def m005_admin(db: Database) -> None:
+    db["admins"].create({
+        "id": int, "name": str, "password_hash": str, "role": str,  # admin | editor
+        "created_at": str, "disabled": int,
+    }, pk="id", not_null={"name", "password_hash", "role"}, defaults={"disabled": 0})
+    db["admins"].create_index(["name"], unique=True)
+    db["login_failures"].create({"id": int, "at": float, "address": str, "name": str}, pk="id")
+    db["login_failures"].create_index(["at"])
+    # Every admin action: who, what, when, and the row before and after (JSON).
+    db["audit_log"].create({
+        "id": int, "at": str, "actor": str, "action": str, "target_kind": str,
+        "target_id": str, "before": str, "after": str,
+    }, pk="id")
+    db["audit_log"].create_index(["at"])
+    # Every saved version of a case or tip; nothing is ever deleted.
+    db["item_versions"].create({
+        "id": int, "kind": str, "item_id": str, "version": int, "source": str, "status": str,
+        "editor": str, "at": str, "note": str,
+    }, pk="id", not_null={"kind", "item_id", "version", "source"})
+    db["item_versions"].create_index(["kind", "item_id", "version"], unique=True)
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)
 
@@ -167,14 +190,14 @@ def _sync_table(db: Database, table: str, items, now: str) -> dict[str, int]:
         row = existing.get(item.id)
         if row is None:
             db[table].insert({"id": item.id, "title": item.title, "source": source,
-                              "status": "published", "origin": "content", "created_at": now,
+                              "status": item.status, "origin": "content", "created_at": now,
                               "updated_at": now, **item.extra})
             counts["added"] += 1
         elif row["origin"] != "content":
             counts["kept_admin"] += 1
         elif row["source"] != source:
             db[table].update(item.id, {"title": item.title, "source": source,
-                                       "updated_at": now, **item.extra})
+                                       "status": item.status, "updated_at": now, **item.extra})
             counts["updated"] += 1
         else:
             counts["unchanged"] += 1
@@ -183,7 +206,7 @@ def _sync_table(db: Database, table: str, items, now: str) -> dict[str, int]:
 
 class _FileItem:
     def __init__(self, obj, content_dir: Path, extra: dict):
-        self.id, self.title = obj.id, obj.title
+        self.id, self.title, self.status = obj.id, obj.title, obj.status
         self.path_abs = content_dir.parent / obj.path if not Path(obj.path).is_absolute() \
             else Path(obj.path)
         self.extra = extra
