@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install init-db check-content bench clean
+.PHONY: run test install init-db check-content bench clean browser
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -23,7 +23,13 @@ check-content: $(STAMP)
 run: init-db
 	$(PY) -m bot serve --with-scheduler
 
-test: $(STAMP)
+# The browser tests drive Debian's chromium (Playwright's own download needs the internet).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
 	$(PY) -m bot check-content
 	$(PY) -m pytest -q
 

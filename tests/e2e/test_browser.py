@@ -1,0 +1,153 @@
+"""End to end in a real browser: Playwright driving headless Chromium (Debian's package)
+against the server started as `make run` starts it (gunicorn, two workers) on 127.0.0.1.
+
+An admin logs in, adds a case, publishes it, asks the bot the case's question on the / page
+and sees the new answer; then downloads this week's XLSX statistics and checks its numbers.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.config import PROJECT_ROOT
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason="Debian chromium not installed (make test installs it)")
+
+QUESTION = "有人在菜市场门口卖会说话的金蟾蜍，说摆在家里一个月能招来十万块"
+CASE_ID = "e2e-golden-toad"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    port = free_port()
+    config = tmp / "config.toml"
+    config.write_text(
+        f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\n'
+        f'public_url = "http://127.0.0.1:{port}"\n'
+        f'[database]\npath = "{tmp / "bot.db"}"\n[content]\ndir = "{PROJECT_ROOT / "content"}"\n'
+        f'[admin]\ncookie_secure = false\n'
+        f'[[groups]]\nid = "e2e-village"\nname = "测试村群"\narea = "测试村"\n'
+        f'audiences = ["elderly"]\nschedule = ["mon 09:00"]\n', encoding="utf-8")
+    base = [sys.executable, "-m", "bot", "--config", str(config)]
+    subprocess.run(base + ["init-db"], check=True, cwd=PROJECT_ROOT, capture_output=True)
+    subprocess.run(base + ["create-admin", "police1", "--password", "e2e-password-123"],
+                   check=True, cwd=PROJECT_ROOT, capture_output=True)
+    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in the finaliser
+    proc = subprocess.Popen(base + ["serve"], cwd=PROJECT_ROOT, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.terminate()
+        pytest.fail("server did not start: " + (tmp / "server.log").read_text())
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()
+
+
+ASKED = []
+
+
+def ask_on_the_page(page, url: str, question: str) -> str:
+    ASKED.append(question)
+    page.goto(url + "/")
+    page.fill("#q", question)
+    page.click("#ask button[type=submit]")
+    page.wait_for_selector("#result:not([hidden])")
+    page.wait_for_function("document.querySelector('#title').textContent.length > 0")
+    return page.text_content("#title") + "\n" + page.text_content("#answer")
+
+
+def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, browser):
+    page = browser.new_page(accept_downloads=True)
+    page.goto(server + "/admin/")
+    assert "/admin/login" in page.url
+    page.fill("input[name=name]", "police1")
+    page.fill("input[name=password]", "e2e-password-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(server + "/admin/")
+
+    before = ask_on_the_page(page, server, QUESTION)
+    assert "金蟾蜍" not in before
+
+    page.goto(server + "/admin/items/case/new")
+    page.fill("input[name=id]", CASE_ID)
+    page.select_option("select[name=category]", "elderly_care")
+    page.fill("input[name=title]", "金蟾蜍招财？摆件卖高价的老套路")
+    page.fill("textarea[name=summary]", "说摆件能招财、能治病，让老人花大钱买，都是骗人的。")
+    page.fill("textarea[name=examples]", "\n".join([
+        QUESTION, "卖金蟾蜍的说能招财要三千块", "集市上有人推销招财摆件说能转运"]))
+    page.fill("input[name=keywords]", "金蟾蜍，招财摆件")
+    page.fill("textarea[name=sources]", "社区民警走访时收集的情况")
+    page.fill("textarea[name=套路]", "骗子在集市摆摊，说摆件开过光，能招财治病，一件卖几千元。")
+    page.fill("textarea[name=识别要点]", "说东西能招财治病\n价格远高于实际")
+    page.fill("textarea[name=怎么办]", "不买\n告诉子女\n拨打110反映")
+    page.wait_for_function("document.querySelector('#preview-reply').textContent.includes('金蟾蜍')")
+    page.click("#editor button[type=submit]")
+    page.wait_for_url(f"{server}/admin/items/case/{CASE_ID}")
+    assert "已保存为草稿" in page.content()
+    page.click("form[action$='/status'] button:has-text('发布')")
+    page.wait_for_selector("text=已发布")
+
+    # Two workers: whichever answers must use the new case (each rebuilds within a second).
+    deadline = time.monotonic() + 15
+    answer = ""
+    while time.monotonic() < deadline:
+        answer = ask_on_the_page(page, server, QUESTION)
+        if "金蟾蜍" in answer:
+            break
+        time.sleep(0.5)
+    assert "金蟾蜍招财" in answer and f"/cases/{CASE_ID}" in answer
+    for _ in range(4):   # and it stays so, whichever worker answers
+        assert "金蟾蜍招财" in ask_on_the_page(page, server, QUESTION)
+
+    # This week's statistics: the new case and the questions asked above.
+    week = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%G-W%V")
+    page.goto(f"{server}/admin/report?week={week}")
+    with page.expect_download() as info:
+        page.click("text=下载 XLSX")
+    path = info.value.path()
+    book = load_workbook(path)
+    summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
+    assert summary["周次"] == week
+    assert int(summary["新增案例"]) == 1
+    assert int(summary["群众提问"]) == len(ASKED)
+    categories = {row[0]: row[2] for row in book["提问类别"].iter_rows(min_row=2, values_only=True)}
+    assert categories.get("elderly_care", 0) >= 5
+    page.close()
