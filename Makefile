@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install init-db check-content bench clean browser
+.PHONY: run test install init-db check-content bench clean browser screenshots
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -37,6 +37,9 @@ bench: $(STAMP)
 	$(PY) bench/engine_bench.py
 	$(PY) bench/webhook_bench.py
 	$(PY) bench/push_bench.py
+
+screenshots: $(STAMP) browser
+	$(PY) tests/e2e/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -154,6 +154,12 @@ class AnswerService:
             log.info("answer engine built: %d articles in %.0f ms (content version %s)",
                      len(articles), (time.perf_counter() - started) * 1000, version)
 
+    def notice_change(self) -> None:
+        """Look at the shared content version now, not within a second: this worker just
+        changed content, and rebuilds only if published content actually moved."""
+        self._checked_at = 0.0
+        self.refresh()
+
     def article(self, case_id: str) -> Article | None:
         return self.engine.articles.get(case_id)
 

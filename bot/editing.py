@@ -87,7 +87,7 @@ def _keep_original(db, kind, row) -> None:
 
 def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Path,
               status: str | None = None, expected_id: str | None = None,
-              note: str = "") -> SaveResult:
+              note: str = "", action: str | None = None) -> SaveResult:
     """Create or update a case/tip from its source text. Invalid input saves nothing."""
     item, problems = parse_source(kind, source, content_dir)
     if expected_id and item is not None and item.id != expected_id:
@@ -121,7 +121,7 @@ def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Pa
             if kind == "case":
                 changes["category"] = item.category
             db[table].update(item.id, changes)
-            action = "edit"
+            action = action or "edit"
         _add_version(db, kind, item.id, source, new_status, editor, note)
         after = current(db, kind, item.id)
         audit(db, editor, action, kind, item.id, _summary(before), _summary(after))
@@ -169,7 +169,7 @@ def restore(db: Database, kind: str, item_id: str, version: int, editor: str,
     if source is None:
         return SaveResult(False, problems=[f"no version {version} of {kind} '{item_id}'"])
     return save_item(db, kind, source, editor, content_dir, expected_id=item_id,
-                     note=f"restored version {version}")
+                     note=f"restored version {version}", action="restore")
 
 
 def unified_diff(old: str, new: str, old_label: str, new_label: str) -> list[str]:
@@ -194,11 +194,13 @@ def export_content(db: Database, out_dir: Path) -> dict[str, int]:
 
 def with_status(source: str, status: str) -> str:
     """The source with its front matter ``status`` set (omitted when published)."""
-    lines = [ln for ln in source.split("\n") if not ln.startswith("status:")]
+    lines = source.split("\n")
+    end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() == "---"), 0)
+    head = [ln for ln in lines[:end] if not ln.startswith("status:")]
     if status != "published":
-        at = next((i for i, ln in enumerate(lines) if ln.startswith("id:")), 0)
-        lines.insert(at + 1, f"status: {status}")
-    return "\n".join(lines)
+        at = next((i for i, ln in enumerate(head) if ln.startswith("id:")), 0)
+        head.insert(at + 1, f"status: {status}")
+    return "\n".join(head + lines[end:])
 
 
 def _summary(row: dict | None) -> dict | None:

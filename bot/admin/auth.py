@@ -151,7 +151,9 @@ def accounts():
 @bp.post("/accounts/<int:account_id>/disable")
 @login_required(role="admin")
 def disable_account(account_id: int):
-    row = db()["admins"].get(account_id)
+    row = next(db()["admins"].rows_where("id = ?", [account_id]), None)
+    if row is None:
+        abort(404)
     if row["id"] == g.user["id"]:
         flash("不能停用自己的账号。", "error")
     else:

@@ -56,6 +56,11 @@ def _fields_of(kind: str, source: str) -> dict:
     return case_fields(item) if kind == "case" else tip_fields(item)
 
 
+def _published_changed() -> None:
+    """This worker answers from the change at once; the others within a second."""
+    current_app.extensions["answers"].notice_change()
+
+
 def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None):
     return render_template("admin/item_edit.html", kind=kind, f=fields, errors=errors or {},
                            item_id=item_id, row=row, taxonomy=_taxonomy(), audiences=AUDIENCES,
@@ -134,6 +139,7 @@ def edit_item(kind: str, item_id: str):
     result = save_item(db(), kind, source, actor(), _content_dir(), expected_id=item_id)
     if not result.ok:
         return _editor(kind, fields, field_errors(result.problems, owner), item_id, row), 422
+    _published_changed()
     flash("已保存。" + ("已发布的内容立即生效。" if row["status"] == "published" else ""), "ok")
     return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
 
@@ -147,6 +153,7 @@ def change_status(kind: str, item_id: str):
         abort(400, "unknown status")
     if not set_status(db(), kind, item_id, status, actor()):
         abort(404)
+    _published_changed()
     flash({"published": "已发布，机器人马上用它回答。", "archived": "已归档（不会删除）。",
            "draft": "已改回草稿。"}[status], "ok")
     return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
@@ -175,6 +182,7 @@ def restore_item(kind: str, item_id: str, version: int):
     if version_source(db(), kind, item_id, version) is None:
         abort(404)
     result = restore(db(), kind, item_id, version, actor(), _content_dir())
+    _published_changed()
     if result.ok:
         flash(f"已恢复到第 {version} 版（作为新的一版保存）。", "ok")
     else:
