@@ -296,3 +296,36 @@ def export_content_cmd(ctx: click.Context, out_dir: str) -> None:
     _, db = _db(ctx)
     counts = export_content(db, Path(out_dir))
     click.echo(f"wrote {counts['cases']} cases and {counts['tips']} tips to {out_dir}")
+
+
+@main.command(help="Weekly statistics (宣传活动统计表) of an ISO week: XLSX when --out ends "
+                   "in .xlsx, CSV when .csv; CSV on stdout without --out.")
+@click.option("--week", default=None, help="ISO week like 2026-W47 (default: last complete week).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="File to write: name.xlsx or name.csv.")
+@click.pass_context
+def report(ctx: click.Context, week: str | None, out: str | None) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .reports import last_complete_week, summary_value, weekly_report, write_csv, write_xlsx
+
+    if out and not out.lower().endswith((".xlsx", ".csv")):
+        raise click.ClickException(f"--out {out}: the name must end in .xlsx or .csv")
+    settings, db = _db(ctx)
+    week = week or last_complete_week(datetime.now(ZoneInfo(settings.scheduler.timezone)))
+    try:
+        data = weekly_report(db, settings, week)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if out is None:
+        write_csv(data, sys.stdout)
+        return
+    if out.lower().endswith(".xlsx"):
+        write_xlsx(data, out)
+    else:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "w", encoding="utf-8-sig", newline="") as f:
+            write_csv(data, f)
+    click.echo(f"{data['week']}: 推送成功 {summary_value(data, '推送成功')}，"
+               f"群众提问 {summary_value(data, '群众提问')} -> {out}")

@@ -142,7 +142,8 @@ def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, bro
     page.goto(f"{server}/admin/report?week={week}")
     with page.expect_download() as info:
         page.click("text=下载 XLSX")
-    path = info.value.path()
+    path = info.value.path().with_suffix(".xlsx")
+    info.value.save_as(path)
     book = load_workbook(path)
     summary = {row[0]: row[1] for row in book["汇总"].iter_rows(min_row=2, values_only=True)}
     assert summary["周次"] == week
