@@ -26,6 +26,14 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def _item_or_404(kind: str, item_id: str) -> tuple[str, dict]:
+    kind = _kind(kind)
+    row = current(db(), kind, item_id)
+    if row is None:
+        abort(404)
+    return kind, row
+
+
 def _content_dir():
     return current_app.config["SETTINGS"].content.dir
 
@@ -127,10 +135,7 @@ def _fields_from_question(question_id: int) -> dict:
 @bp.route("/items/<kind>/<item_id>", methods=["GET", "POST"])
 @login_required()
 def edit_item(kind: str, item_id: str):
-    kind = _kind(kind)
-    row = current(db(), kind, item_id)
-    if row is None:
-        abort(404)
+    kind, row = _item_or_404(kind, item_id)
     if request.method == "GET":
         return _editor(kind, _fields_of(kind, row["source"]), item_id=item_id, row=row)
     fields = _form_fields(kind)
@@ -162,10 +167,7 @@ def change_status(kind: str, item_id: str):
 @bp.get("/items/<kind>/<item_id>/history")
 @login_required()
 def item_history(kind: str, item_id: str):
-    kind = _kind(kind)
-    row = current(db(), kind, item_id)
-    if row is None:
-        abort(404)
+    kind, row = _item_or_404(kind, item_id)
     versions = history(db(), kind, item_id)
     diffs = []
     for newer, older in zip(versions, versions[1:]):
@@ -194,10 +196,7 @@ def restore_item(kind: str, item_id: str, version: int):
 @login_required()
 def make_alert(kind: str, item_id: str):
     """本周预警: goes to the chosen groups (or all) at their next slot, once."""
-    kind = _kind(kind)
-    row = current(db(), kind, item_id)
-    if row is None:
-        abort(404)
+    kind, row = _item_or_404(kind, item_id)
     if row["status"] != "published":
         flash("请先发布，再设为本周预警。", "error")
         return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
