@@ -198,7 +198,8 @@ def push(ctx: click.Context, group_id: str) -> None:
     if job is None:
         raise click.ClickException(f"{group_id}: {outcome}")
     row = db_factory()["pushes"].get(job.push_id) if job.push_id else None
-    detail = f" (errcode {row['errcode']}: {row['errmsg']})" if row and row["errmsg"] else ""
+    detail = f" (errcode {row['errcode']}: {row['errmsg']})" \
+        if row and outcome != "sent" and row["errmsg"] else ""
     click.echo(f"{group_id}: {job.item_id} {outcome}{detail}")
     if outcome != "sent":
         raise SystemExit(1)

@@ -82,3 +82,40 @@ def test_a_second_scheduler_is_refused(tmp_path, content_dir):
                             str(cfg), "--once", "--now", SLOT], cwd=PROJECT_ROOT,
                            capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "exactly one may run" in r.stderr
+
+
+def test_dry_run_prints_what_would_be_sent_where_and_sends_nothing(tmp_path, content_dir):
+    cfg = write_config(tmp_path, content_dir, "http://127.0.0.1:9")
+    r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config", str(cfg),
+                        "--dry-run", "--now", "2026-11-22T10:00", "--until", "2026-11-30T10:00"],
+                       cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    # every group's two Monday slots in the window, each with a tip
+    assert len(lines) == 2 * GROUPS
+    assert lines[0].startswith("2026-11-23 Mon 09:00  g") and "tip-" in lines[0]
+    assert sum("2026-11-30 Mon 09:00" in ln for ln in lines) == GROUPS
+    for i in range(GROUPS):   # never the same tip twice to one group
+        mine = [ln.split()[-2] for ln in lines if f"  g{i} (" in ln]
+        assert len(mine) == 2 and mine[0] != mine[1]
+    db = make_db_factory(tmp_path / "bot.db")()
+    assert db["pushes"].count == 0
+
+
+def test_push_command_sends_the_next_tip_now(tmp_path, content_dir):
+    from click.testing import CliRunner
+
+    from bot.cli import main
+    fake = FakeWeCom().start()
+    try:
+        cfg = write_config(tmp_path, content_dir, fake.base_url)
+        r = CliRunner().invoke(main, ["--config", str(cfg), "push", "--group", "g3"])
+        assert r.exit_code == 0, r.output
+        assert r.output.startswith("g3: tip-") and r.output.strip().endswith("sent")
+        assert len(fake.messages_for("key-3")) == 1
+        missing = CliRunner().invoke(main, ["--config", str(cfg), "push", "--group", "nope"])
+        assert missing.exit_code == 1 and "no group 'nope'" in missing.output
+    finally:
+        fake.stop()
+    row = next(make_db_factory(tmp_path / "bot.db")()["pushes"].rows)
+    assert row["status"] == "sent" and row["message_key"].startswith("manual:")
