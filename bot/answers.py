@@ -6,6 +6,7 @@ server worker answers from the new content without a restart.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from .text import Normalizer
 log = logging.getLogger(__name__)
 
 RELOAD_CHECK_SECONDS = 1.0
+_ENGINES: dict[str, Engine] = {}   # content digest -> engine, shared within a process
 
 
 @dataclass(frozen=True)
@@ -146,13 +148,28 @@ class AnswerService:
                 return
             started = time.perf_counter()
             articles = self._published_articles()
-            self.engine = Engine(articles, self._offtopic, self.normalizer, self.params,
-                                 self._terms)
+            self.engine = self._engine_for(articles)
             # Reply texts depend only on (article, urgent): compose each once per engine.
             self._answer_for = lru_cache(maxsize=4096)(self._answer_for_uncached)
             self._version = version
             log.info("answer engine built: %d articles in %.0f ms (content version %s)",
                      len(articles), (time.perf_counter() - started) * 1000, version)
+
+    def _engine_for(self, articles: list[Article]) -> Engine:
+        """Engines are immutable and deterministic: apps in one process with the same published
+        content (tests, a second app on one database) share one instead of rebuilding."""
+        key = hashlib.sha1(repr((
+            [(a.id, a.category, a.title, a.summary, a.examples, a.keywords,
+              sorted(a.sections.items())) for a in articles],
+            self._offtopic, self._terms, self.params, self.normalizer.pairs,
+        )).encode("utf-8")).hexdigest()
+        engine = _ENGINES.get(key)
+        if engine is None:
+            engine = Engine(articles, self._offtopic, self.normalizer, self.params, self._terms)
+            if len(_ENGINES) >= 4:
+                _ENGINES.pop(next(iter(_ENGINES)))
+            _ENGINES[key] = engine
+        return engine
 
     def notice_change(self) -> None:
         """Look at the shared content version now, not within a second: this worker just
