@@ -119,3 +119,9 @@ def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir
     svc._checked_at = 0  # skip the one-second re-check interval instead of sleeping
     answer = svc.ask(question)
     assert answer["category"] == "fake_investment" and answer["case_ids"][0] == case_id
+
+
+def test_a_mistyped_card_number_in_the_scammers_script_is_not_a_handed_over_code(service):
+    answer = service.ask("贷款平台说我银行卡号填错了，要交钱解冻")
+    assert not answer["urgent"] and answer["category"] == "fake_loan"
+    assert detect_urgency("我把银行卡号填进去了，钱被转走了").urgent
