@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 import tomllib
@@ -25,7 +26,6 @@ from .text import Normalizer
 
 log = logging.getLogger(__name__)
 
-RELOAD_CHECK_SECONDS = 1.0
 _ENGINES: dict[str, Engine] = {}   # content digest -> engine, shared within a process
 
 
@@ -112,7 +112,6 @@ class AnswerService:
         self._terms = load_terms(self.content_dir / "engine" / "terms.txt")
         self._lock = threading.Lock()
         self._version = None
-        self._checked_at = 0.0
         self.engine: Engine | None = None
         self.refresh(force=True)
 
@@ -133,14 +132,19 @@ class AnswerService:
             log.error("skipping invalid published case: %s", p)
         return articles
 
+    def _content_version(self) -> int:
+        """The shared counter every publish bumps: one indexed read, cheap enough for every
+        question, so the next question after a publish is answered from it in every worker."""
+        if self._db_factory is None:
+            return -1
+        try:
+            return content_version(self._db_factory())
+        except sqlite3.OperationalError:   # a database without tables yet: content/ it is
+            return -1
+
     def refresh(self, force: bool = False) -> None:
         """Rebuild the engine if published content changed since we last looked."""
-        now = time.monotonic()
-        if not force and now - self._checked_at < RELOAD_CHECK_SECONDS:
-            return
-        self._checked_at = now
-        db = self._db_factory() if self._db_factory else None
-        version = content_version(db) if db is not None and db["meta"].exists() else -1
+        version = self._content_version()
         if not force and version == self._version:
             return
         with self._lock:
@@ -170,12 +174,6 @@ class AnswerService:
                 _ENGINES.pop(next(iter(_ENGINES)))
             _ENGINES[key] = engine
         return engine
-
-    def notice_change(self) -> None:
-        """Look at the shared content version now, not within a second: this worker just
-        changed content, and rebuilds only if published content actually moved."""
-        self._checked_at = 0.0
-        self.refresh()
 
     def article(self, case_id: str) -> Article | None:
         return self.engine.articles.get(case_id)

@@ -172,11 +172,6 @@ def answered_with(app, question) -> list[str]:
     return app.extensions["answers"].ask(question)["case_ids"]
 
 
-def refresh_interval_passed(app) -> None:
-    """As if the worker's content-version check interval (1 s) had passed, without sleeping."""
-    app.extensions["answers"]._checked_at = 0
-
-
 def create_case(client, **changes):
     return post_form(client, "/admin/items/case/new", {**NEW_CASE, **changes})
 
@@ -465,14 +460,12 @@ def test_case_lifecycle_draft_publish_edit_archive(app, admin, settings):
     assert NEW_CASE["title"] in body(admin.get("/admin/items/case?status=draft"))
     worker = create_app(settings)          # a second server process on the same database
     for each in (app, worker):             # a draft is not answered by anyone
-        refresh_interval_passed(each)
         assert NEW_CASE["id"] not in answered_with(each, EXAMPLE)
     assert admin.get(f"/cases/{NEW_CASE['id']}").status_code == 404
 
     assert set_status(admin, NEW_CASE["id"], "published").status_code == 302
     assert row(app, "cases", NEW_CASE["id"])["status"] == "published"
     for each in (app, worker):
-        refresh_interval_passed(each)
         assert answered_with(each, EXAMPLE)[0] == NEW_CASE["id"]
     assert NEW_CASE["title"] in body(worker.test_client().get(f"/cases/{NEW_CASE['id']}"))
     publish = audit_rows(app, "publish", NEW_CASE["id"])[0]
@@ -487,12 +480,10 @@ def test_case_lifecycle_draft_publish_edit_archive(app, admin, settings):
     form["title"] = "改过标题：车窗罚单二维码是骗局"
     assert post_form(admin, f"/admin/items/case/{NEW_CASE['id']}", form).status_code == 302
     assert row(app, "cases", NEW_CASE["id"])["status"] == "published"
-    refresh_interval_passed(worker)
     assert worker.extensions["answers"].ask(EXAMPLE)["title"] == form["title"]
 
     assert set_status(admin, NEW_CASE["id"], "archived").status_code == 302
     for each in (app, worker):
-        refresh_interval_passed(each)
         assert NEW_CASE["id"] not in answered_with(each, EXAMPLE)
     assert worker.test_client().get(f"/cases/{NEW_CASE['id']}").status_code == 404
     archived = row(app, "cases", NEW_CASE["id"])          # archived, never deleted
@@ -510,7 +501,6 @@ def test_publish_is_answered_at_once_by_the_same_worker(app, admin):
     """The worker that publishes answers with the case on its very next question ("已发布，
     机器人马上用它回答"), not only after its 1-second content-version check interval."""
     create_case(admin)
-    refresh_interval_passed(app)
     assert NEW_CASE["id"] not in answered_with(app, EXAMPLE)   # the worker has just checked
     set_status(admin, NEW_CASE["id"], "published")
     assert NEW_CASE["id"] in answered_with(app, EXAMPLE)
@@ -597,7 +587,6 @@ def test_markup_typed_into_a_case_is_shown_as_text_everywhere(app, admin):
     history = body(admin.get(f"/admin/items/case/{case_id}/history"))
     _assert_escaped(history, "history page")
     assert "<pre class=\"add\">+summary: 改过：&lt;script&gt;" in history
-    refresh_interval_passed(app)     # see test_publish_is_answered_at_once_by_the_same_worker
     public = admin.get(f"/cases/{case_id}")
     assert public.status_code == 200
     _assert_escaped(body(public), "public page")

@@ -65,8 +65,9 @@ def _fields_of(kind: str, source: str) -> dict:
 
 
 def _published_changed() -> None:
-    """This worker answers from the change at once; the others within a second."""
-    current_app.extensions["answers"].notice_change()
+    """Rebuild now, so the admin's next page (and this worker's next answer) needs no wait;
+    the other workers rebuild at their next question."""
+    current_app.extensions["answers"].refresh()
 
 
 def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None):
