@@ -589,3 +589,29 @@ def test_dashboard_charts_counters_and_top_unanswered(editor, db):
     assert counters["已发布案例"] == published > 0
     assert counters["已发布提示"] > 0
     assert counters["群"] == 3 and counters["不健康的群"] == 1
+
+
+def test_an_admin_marks_an_unhealthy_group_healthy_again(stats_app, db):
+    """After the robot is re-added to its chat (same key), an admin lets pushes resume."""
+    from bot.pushes import key_fingerprint
+    group = stats_app.config["SETTINGS"].group("dongcun")
+    db["group_health"].insert({"group_id": "dongcun", "healthy": 0, "reason": "invalid webhook url",
+                               "errcode": 93000, "updated_at": "t",
+                               "key_fingerprint": key_fingerprint(group.robot_key)})
+    create_account(db, "police-admin", PASSWORD, "admin")
+    editor_client = log_in(stats_app.test_client())
+    page = editor_client.get("/admin/pushes").get_data(as_text=True)
+    assert "不健康" in page and "/admin/pushes/dongcun/healthy" not in page   # editors: no button
+    token = csrf_token(page)
+    assert editor_client.post("/admin/pushes/dongcun/healthy",
+                              data={"csrf_token": token}).status_code == 403
+    admin = log_in(stats_app.test_client(), "police-admin")
+    page = admin.get("/admin/pushes").get_data(as_text=True)
+    assert admin.post("/admin/pushes/dongcun/healthy", data={}).status_code == 400   # no CSRF
+    r = admin.post("/admin/pushes/dongcun/healthy", data={"csrf_token": csrf_token(page)})
+    assert r.status_code == 302
+    assert db["group_health"].get("dongcun")["healthy"] == 1
+    audit = list(db["audit_log"].rows_where("action = 'mark_healthy'"))
+    assert len(audit) == 1 and audit[0]["actor"] == "police-admin"
+    assert admin.post("/admin/pushes/nope/healthy",
+                      data={"csrf_token": csrf_token(page)}).status_code == 404

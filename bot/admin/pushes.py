@@ -5,12 +5,14 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import current_app, render_template, request
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from ..groups import next_slot
 from ..pushes import key_fingerprint
 from . import bp
-from .auth import db, login_required
+from ..db import utcnow_iso
+from ..editing import audit
+from .auth import actor, db, login_required
 from .questions import local_time
 
 PAGE_SIZE = 50
@@ -107,3 +109,18 @@ def pushes():
             settings, tz, datetime.now(tz)), names=names, statuses=STATUSES, hints=STATUS_HINTS,
         group_id=group_id, status=status, page=page, pages=pages, total=total,
         page_params={k: v for k, v in (("group", group_id), ("status", status)) if v})
+
+
+@bp.post("/pushes/<group_id>/healthy")
+@login_required(role="admin")
+def mark_healthy(group_id: str):
+    """After fixing a group (robot re-added to its chat, key unchanged): try it again."""
+    if current_app.config["SETTINGS"].group(group_id) is None:
+        abort(404)
+    before = next(db()["group_health"].rows_where("group_id = ?", [group_id]), None)
+    if before is not None and not before["healthy"]:
+        db()["group_health"].update(group_id, {"healthy": 1, "updated_at": utcnow_iso()})
+        audit(db(), actor(), "mark_healthy", "group", group_id, before,
+              {**before, "healthy": 1})
+        flash("已恢复：下一次推送会重新尝试这个群。", "ok")
+    return redirect(url_for("admin.pushes"))
