@@ -45,7 +45,6 @@ class Deliveries:
         self.flush_seconds = flush_seconds
         self._pending: dict[str, list] = {}
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._writer_pid = None
         self._pruned_at = 0.0
 

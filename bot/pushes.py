@@ -57,6 +57,13 @@ def key_fingerprint(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:12] if key else ""
 
 
+def is_healthy(group, health_row: dict | None) -> bool:
+    """Unhealthy only while marked so with the same robot key: a changed key (config fixed) or
+    an admin's reset makes it healthy again. Used by the scheduler and the admin pages."""
+    return (health_row is None or bool(health_row["healthy"])
+            or health_row["key_fingerprint"] != key_fingerprint(group.robot_key))
+
+
 class Pusher:
     """Decides what is due at ``now`` and delivers it. Time is always a parameter."""
 
@@ -65,7 +72,6 @@ class Pusher:
         self.tz = ZoneInfo(settings.scheduler.timezone)
         self.grace = timedelta(hours=settings.scheduler.grace_hours)
         self._db = db_factory
-        self.clock = clock
         self.channels = build_channels(settings, db_factory, clock, sleep)
 
     # -- start-up ---------------------------------------------------------------------------
@@ -231,12 +237,9 @@ class Pusher:
 
     # -- health -----------------------------------------------------------------------------
     def healthy(self, group) -> bool:
-        """Unhealthy until its key changes (config fixed) or an admin resets it."""
-        row = self._db().execute("SELECT healthy, key_fingerprint FROM group_health "
-                                 "WHERE group_id = ?", [group.id]).fetchone()
-        if row is None or row[0]:
-            return True
-        return row[1] != key_fingerprint(group.robot_key)
+        """See is_healthy."""
+        row = next(self._db()["group_health"].rows_where("group_id = ?", [group.id]), None)
+        return is_healthy(group, row)
 
     def mark_unhealthy(self, group, result: SendResult) -> None:
         log.error("group %s marked unhealthy: errcode %s %s", group.id, result.errcode,

@@ -24,7 +24,8 @@ from ..reports import (  # noqa: E402
     push_counts, question_counts, recent_weeks, week_bounds, window_params, window_sql)
 from . import bp  # noqa: E402
 from .auth import db, login_required  # noqa: E402
-from .pushes import group_health, is_healthy  # noqa: E402
+from ..pushes import is_healthy  # noqa: E402
+from .pushes import group_health  # noqa: E402
 from .questions import local_time  # noqa: E402
 
 WEEKS = 8

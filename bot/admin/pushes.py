@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from ..groups import next_slot
-from ..pushes import key_fingerprint
+from ..pushes import is_healthy
 from . import bp
 from ..db import utcnow_iso
 from ..editing import audit
@@ -26,12 +26,6 @@ STATUS_HINTS = {
 }
 _COLUMNS = ("id", "group_id", "slot", "message_key", "item_kind", "item_id", "channel", "status",
             "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at")
-
-
-def is_healthy(group, health_row: dict | None) -> bool:
-    """Like Pusher.healthy: unhealthy until the group's robot key changes."""
-    return (health_row is None or bool(health_row["healthy"])
-            or health_row["key_fingerprint"] != key_fingerprint(group.robot_key))
 
 
 def group_health(settings) -> dict[str, dict | None]:
