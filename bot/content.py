@@ -18,6 +18,8 @@ AUDIENCES = ("elderly", "parents", "students", "women", "accountants", "migrant_
 SEASONS = ("春节", "开学", "双十一", "毕业季", "高考后", "年终奖")
 ARTICLE_SECTIONS = ("套路", "识别要点", "怎么办")
 OPTIONAL_SECTIONS = ("案例",)
+# An urgent example is a scam in progress right now, or money (or a code) already lost.
+URGENT_KINDS = ("in_progress", "lost")
 # The only real numbers we ever print: official channels (see DEVELOPERS.md).
 OFFICIAL_NUMBERS = frozenset({"110", "96110", "12381", "12321"})
 # WeCom robot text messages take at most 2,048 bytes; leave room for the title line.
@@ -45,6 +47,9 @@ class Article:
     body: str = ""
     path: str = ""
     status: str = "published"
+    # Residents' lines that are emergencies: (text, kind), kind one of URGENT_KINDS.
+    urgent_examples: tuple[tuple[str, str], ...] = ()
+    reviewed: str = ""   # YYYY-MM-DD of the last fact check
 
     def bullets(self, section: str) -> list[str]:
         """The '- ' items of a section, without the markers."""
@@ -132,6 +137,41 @@ def _str_list(data, key, fm_text, path, problems, required=True, minimum=1):
     return items
 
 
+def _urgent_examples(data, fm_text, path, problems) -> tuple[tuple[str, str], ...]:
+    """Optional ``urgent_examples: {in_progress: [...], lost: [...]}`` -> ((text, kind), ...)."""
+    value = data.get("urgent_examples")
+    if value is None:
+        return ()
+    line = _key_line(fm_text, "urgent_examples")
+    if not isinstance(value, dict) or set(value) - set(URGENT_KINDS):
+        problems.add(path, line, "'urgent_examples' must map in_progress and/or lost to lists "
+                                 "of strings")
+        return ()
+    items = []
+    for kind in URGENT_KINDS:
+        lines = value.get(kind) or []
+        if isinstance(lines, str):
+            lines = [lines]
+        if not isinstance(lines, list) or not all(isinstance(v, (str, int)) for v in lines):
+            problems.add(path, line, f"'urgent_examples.{kind}' must be a list of strings")
+            continue
+        items += [(str(v).strip(), kind) for v in lines if str(v).strip()]
+    return tuple(items)
+
+
+def _reviewed(data, fm_text, path, problems) -> str:
+    """Optional ``reviewed: YYYY-MM-DD``: when the article's facts were last checked."""
+    value = data.get("reviewed")
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        problems.add(path, _key_line(fm_text, "reviewed"), f"'reviewed' must be a date like "
+                                                           f"2026-11-27, not '{text}'")
+        return ""
+    return text
+
+
 def _str_field(data, key, fm_text, path, problems, max_chars=None):
     value = data.get(key)
     line = _key_line(fm_text, key)
@@ -212,9 +252,12 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: _Pro
     examples = _str_list(data, "examples", fm, path, problems, minimum=3)
     keywords = _str_list(data, "keywords", fm, path, problems, required=False)
     sources = _str_list(data, "sources", fm, path, problems)
+    urgent_examples = _urgent_examples(data, fm, path, problems)
+    reviewed = _reviewed(data, fm, path, problems)
     status = _check_status(data, fm, path, problems)
     unknown = set(data) - {"id", "category", "title", "summary", "audiences", "examples",
-                           "keywords", "sources", "updated", "status"}
+                           "urgent_examples", "keywords", "sources", "reviewed", "updated",
+                           "status"}
     for key in sorted(unknown):
         problems.add(path, _key_line(fm, key), f"unknown key '{key}'")
     sections = _parse_sections(body)
@@ -231,7 +274,8 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: _Pro
         return None
     return Article(id=ident, category=category, title=title, summary=summary,
                    audiences=audiences, examples=examples, keywords=keywords, sources=sources,
-                   sections=sections, body=body.strip(), path=path, status=status)
+                   sections=sections, body=body.strip(), path=path, status=status,
+                   urgent_examples=urgent_examples, reviewed=reviewed)
 
 
 def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: _Problems,

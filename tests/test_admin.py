@@ -5,6 +5,7 @@ and the content commands of the CLI. Pages for questions, pushes and reports: te
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 import json
 import re
 import shutil
@@ -884,3 +885,20 @@ def test_init_db_keeps_admin_edits(config_file, tmp_path, content_dir):
     assert r.exit_code == 0 and "'kept_admin': 2" in r.output
     assert database["cases"].count == n
     assert {r["id"]: r for r in database["cases"].rows_where("origin = 'admin'")} == admin_rows
+
+
+def test_editing_a_case_in_the_form_keeps_urgent_examples_and_review_date(content_dir):
+    from bot.admin.forms import case_fields, case_source
+    from bot.content import _Problems, load_taxonomy, parse_article
+    taxonomy = load_taxonomy(content_dir)
+    source = (content_dir / "cases" / "emergency-just-transferred.md").read_text("utf-8")
+    source = source.replace("sources:", "urgent_examples:\n  in_progress:\n    - 他还没挂电话\n"
+                                        "  lost:\n    - 刚转了两万\nreviewed: 2026-11-01\nsources:", 1)
+    original = parse_article(source, "x.md", taxonomy, _Problems(),
+                             Path("emergency-just-transferred.md"))
+    text, _ = case_source(case_fields(original))
+    problems = _Problems()
+    again = parse_article(text, "x.md", taxonomy, problems, Path("emergency-just-transferred.md"))
+    assert problems.items == []
+    assert again.urgent_examples == (("他还没挂电话", "in_progress"), ("刚转了两万", "lost"))
+    assert again.reviewed == "2026-11-01" and again.examples == original.examples

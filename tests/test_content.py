@@ -138,3 +138,26 @@ def test_duplicate_ids_are_refused(tmp_path, content_dir):
     (root / "tips" / "demo-case.md").write_text(tip, "utf-8")
     with pytest.raises(ContentError, match="also an article id"):
         load_content(root)
+
+
+def test_urgent_examples_and_review_date_are_parsed(tmp_path, content_dir):
+    text = ARTICLE.replace("sources:", "urgent_examples:\n  in_progress:\n    - 他还没挂电话 让我念验证码\n"
+                                       "  lost:\n    - 交了三千解冻费 钱没到\nreviewed: 2026-11-27\nsources:")
+    bank = make_bank(tmp_path, content_dir, {"demo-case.md": text})
+    (article,) = load_content(bank).articles
+    assert article.urgent_examples == (("他还没挂电话 让我念验证码", "in_progress"),
+                                       ("交了三千解冻费 钱没到", "lost"))
+    assert article.reviewed == "2026-11-27"
+
+
+@pytest.mark.parametrize("front, message", [
+    ("urgent_examples:\n  later:\n    - 明天再说\n", "'urgent_examples' must map in_progress"),
+    ("urgent_examples: [转了钱]\n", "'urgent_examples' must map in_progress"),
+    ("reviewed: 去年\n", "'reviewed' must be a date"),
+])
+def test_bad_urgent_examples_or_review_date_name_the_line(tmp_path, content_dir, front, message):
+    bank = make_bank(tmp_path, content_dir, {"demo-case.md": ARTICLE.replace("sources:", front + "sources:")})
+    with pytest.raises(ContentError) as exc:
+        load_content(bank)
+    (problem,) = exc.value.problems
+    assert problem.startswith("content/cases/demo-case.md:") and message in problem

@@ -23,7 +23,7 @@ def _front_matter(data: dict) -> tuple[list[str], dict[int, str]]:
     """YAML lines for the keys in order, and which key each line belongs to (1-based file lines)."""
     out, owner = ["---"], {}
     for key, value in data.items():
-        if value in (None, "", [], ()):
+        if value in (None, "", [], (), {}):
             continue
         dumped = yaml.safe_dump({key: value}, allow_unicode=True, sort_keys=False, width=4096,
                                 default_flow_style=None if key in ("audiences", "categories",
@@ -44,6 +44,9 @@ def case_source(f: dict) -> tuple[str, dict[int, str]]:
         "audiences": list(f.get("audiences") or []), "examples": _lines(f.get("examples")),
         "keywords": [k.strip() for k in re.split(r"[,，、\n]", f.get("keywords", "")) if k.strip()],
         "sources": _lines(f.get("sources")),
+        "urgent_examples": {k: v for k, v in (("in_progress", _lines(f.get("urgent_in_progress"))),
+                                             ("lost", _lines(f.get("urgent_lost")))) if v},
+        "reviewed": f.get("reviewed", "").strip(),
     })
     lines = fm
     for section in CASE_SECTIONS:
@@ -79,6 +82,10 @@ def case_fields(article) -> dict:
             "summary": article.summary, "audiences": list(article.audiences),
             "examples": "\n".join(article.examples), "keywords": "，".join(article.keywords),
             "sources": "\n".join(article.sources),
+            "urgent_in_progress": "\n".join(t for t, k in article.urgent_examples
+                                            if k == "in_progress"),
+            "urgent_lost": "\n".join(t for t, k in article.urgent_examples if k == "lost"),
+            "reviewed": article.reviewed,
             **{s: ("\n".join(article.bullets(s)) if s in BULLET_SECTIONS
                    else article.section_text(s)) for s in CASE_SECTIONS}}
 
@@ -97,8 +104,10 @@ def field_errors(problems: list[str], owner: dict[int, str]) -> dict[str, list[s
         field = None
         section = re.search(r"'## (.+?)'", message)
         key = re.search(r"'(id|category|title|summary|audiences|examples|keywords|sources|"
-                        r"categories|seasons)'", message)
-        if section:
+                        r"categories|seasons|reviewed)'", message)
+        if "urgent_examples" in message:
+            field = "urgent_lost" if "lost" in message else "urgent_in_progress"
+        elif section:
             field = section.group(1)
         elif key:
             field = key.group(1)
