@@ -25,13 +25,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot import make_db_factory
-from bot.config import load_settings
-from bot.db import connect, ensure_database
+from bot.config import load_settings, parse_slot
 from bot.errors import BotError
-from bot.groups import parse_slot, slots_between
-from bot.pushes import Pusher
-from bot.tips import Library, choose_tip_for
+from bot.pushing.pusher import Pusher
+from bot.storage.db import connect, make_db_factory
+from bot.storage.library import ensure_database
 
 log = logging.getLogger("scheduler")
 
@@ -52,22 +50,22 @@ def acquire_lock(path):
 
 
 def dry_run(settings, until: datetime, now: datetime) -> list[str]:
-    """What would be sent where between now and until, choosing tips as the scheduler would."""
+    """What would be sent where between now and until: the scheduler's own planner, with the
+    push log and the 本周预警 alerts as they are now."""
     db = connect(settings.database.path)
     ensure_database(db, settings.content.dir)
     pusher = Pusher(settings, lambda: db, time.time, time.sleep)
-    library = Library.load(db, settings.content.dir)
+    due = pusher.plan((now, until), now)
     lines = []
-    plan = []
-    for group in settings.groups:
-        history = pusher._history(group.id)
-        for slot in slots_between(group, now, until, pusher.tz):
-            tip = choose_tip_for(group, slot, library.tips, history)
-            if tip:
-                history[tip.id] = slot.isoformat()
-            plan.append((slot, group, tip))
-    for slot, group, tip in sorted(plan, key=lambda p: (p[0], p[1].id)):
-        what = f"{tip.id}  {tip.title}" if tip else "(no tip fits: skipped)"
+    rows = [(job.slot, job.group, job) for job in due.jobs] + \
+        [(job.slot, job.group, None) for job, _ in due.skipped]
+    for slot, group, job in sorted(rows, key=lambda r: (r[0], r[1].id, r[2] and r[2].message_key)):
+        if job is None:
+            what = "(no tip fits: skipped)"
+        elif job.message_key == "tip":
+            what = f"{job.item_id}  {job.message.title}"
+        else:
+            what = f"本周预警 {job.message_key} {job.item_id}  {job.message.title}"
         lines.append(f"{slot:%Y-%m-%d %a %H:%M}  {group.id} ({group.name}, {group.channel})  {what}")
     return lines
 

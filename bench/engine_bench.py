@@ -70,7 +70,7 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
     30% from the whole bank. Categories are spread evenly over the taxonomy (except none)."""
     import jieba
 
-    from bot.content import Article
+    from bot.content.model import Article
 
     rng = random.Random(seed)
 
@@ -123,9 +123,9 @@ def engine_child(synthetic: int) -> dict:
     t0 = time.perf_counter()
     import jieba
 
-    from bot.content import load_content
-    from bot.engine import Engine, EngineParams, load_offtopic, load_terms
-    from bot.text import Normalizer
+    from bot.content.model import load_content
+    from bot.answering.engine import Engine, EngineParams, load_offtopic, load_terms
+    from bot.answering.text import Normalizer
 
     imports_ms = (time.perf_counter() - t0) * 1000
     rss_imports = rss_mb()

@@ -25,10 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bot import make_db_factory  # noqa: E402
+from bot.storage.db import make_db_factory  # noqa: E402
 from bot.config import settings_from_mapping  # noqa: E402
-from bot.db import init_db  # noqa: E402
-from bot.pushes import Pusher  # noqa: E402
+from bot.storage.library import init_db  # noqa: E402
+from bot.pushing.pusher import Pusher  # noqa: E402
 
 TZ = ZoneInfo("Asia/Shanghai")
 SLOT = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)

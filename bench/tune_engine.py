@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot import engine as engine_mod  # noqa: E402
-from bot.content import load_content  # noqa: E402
-from bot.engine import Engine, EngineParams, load_offtopic, load_terms  # noqa: E402
-from bot.text import Normalizer  # noqa: E402
+from bot.answering import engine as engine_mod  # noqa: E402
+from bot.content.model import load_content  # noqa: E402
+from bot.answering.engine import Engine, EngineParams, load_offtopic, load_terms  # noqa: E402
+from bot.answering.text import Normalizer  # noqa: E402
 
 
 def folds_of(articles, offtopic, k):

@@ -1,42 +1,31 @@
-"""反诈助手: a WeChat official-account anti-fraud assistant. ``create_app`` builds the web app."""
+"""反诈助手: a WeChat official-account anti-fraud assistant. ``create_app`` builds the web app.
+
+Flask is imported inside the factory, so the scheduler and the CLI can import ``bot`` packages
+without loading the web stack.
+"""
 from __future__ import annotations
 
 import logging
-import os
-import threading
-
-from flask import Flask, jsonify, render_template, request
-
-from .config import Settings, load_settings, warn_if_placeholders
-from .errors import BotError
 
 __all__ = ["create_app"]
 
 
-def make_db_factory(path, busy_timeout_ms: int = 10000):
-    """A connection per thread and process (safe across gunicorn's fork)."""
-    from .db import connect
-
-    local = threading.local()
-
-    def get_db():
-        if getattr(local, "pid", None) != os.getpid():
-            local.db, local.pid = connect(path, busy_timeout_ms), os.getpid()
-        return local.db
-    return get_db
-
-
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings=None):
     """Wire settings, database, answer engine and blueprints into a Flask app."""
+    from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
-    from . import admin, api, pages, webhook
-    from .admin import auth as admin_auth
-    from .answers import AnswerService
-    from .db import ensure_database
-    from .deliveries import Deliveries
-    from .ratelimit import RateLimiter
-    from .wechat import WeChatGate
+    from . import admin
+    from .admin import sign_in
+    from .answering.service import AnswerService
+    from .config import load_settings, warn_if_placeholders
+    from .storage.db import make_db_factory
+    from .storage.library import PublishedContent, ensure_database
+    from .web import api, pages
+    from .web.ratelimit import RateLimiter
+    from .wechat import webhook
+    from .wechat.deliveries import Deliveries
+    from .wechat.protocol import WeChatGate
 
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -49,8 +38,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     db_factory = make_db_factory(settings.database.path)
     ensure_database(db_factory(), settings.content.dir)
     app.extensions["db"] = db_factory
-    app.extensions["answers"] = AnswerService(db_factory, settings.content.dir,
-                                              settings.server.public_url,
+    app.extensions["answers"] = AnswerService(PublishedContent(db_factory, settings.content.dir),
+                                              settings.content.dir, settings.server.public_url,
                                               settings.wechat.reply_max_bytes)
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
@@ -60,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
-    admin_auth.init_app(app)
+    sign_in.init_app(app)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook.bp)   # signed by WeChat instead
     csrf.exempt(api.bp)       # JSON API for the mini-program: no cookies, no session
@@ -72,9 +61,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _register_error_pages(app: Flask) -> None:
+def _register_error_pages(app) -> None:
     """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
+    from flask import jsonify, render_template, request
     from werkzeug.exceptions import HTTPException
+
+    from .errors import BotError
 
     def render(status: int, message: str):
         if request.path.startswith("/api/"):

@@ -31,8 +31,8 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command("check-content", help="Validate content/; print problems as file:line: message.")
 @click.pass_context
 def check_content(ctx: click.Context) -> None:
-    from .answers import Replies
-    from .content import coverage_problems, load_content
+    from .content.model import coverage_problems, load_content
+    from .content.replies import Replies
 
     settings = _settings(ctx)
     problems: list[str] = []
@@ -57,7 +57,8 @@ def check_content(ctx: click.Context) -> None:
                               "Never deletes rows, never overwrites admin edits.")
 @click.pass_context
 def init_db_cmd(ctx: click.Context) -> None:
-    from .db import connect, init_db
+    from .storage.db import connect
+    from .storage.library import init_db
 
     settings = _settings(ctx)
     try:
@@ -160,14 +161,15 @@ def _read_questions(as_jsonl: bool):
 @click.option("--jsonl", "as_jsonl", is_flag=True, help='Read {"q": ...} objects, one per line.')
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
-    from . import make_db_factory
-    from .answers import AnswerService
+    from .answering.service import AnswerService
+    from .storage.db import make_db_factory
+    from .storage.library import PublishedContent
 
     settings = _settings(ctx)
     # The database when it exists (admin-made cases count), else content/ directly.
-    db_factory = make_db_factory(settings.database.path) if settings.database.path.exists() \
-        else None
-    service = AnswerService(db_factory, settings.content.dir, settings.server.public_url,
+    feed = PublishedContent(make_db_factory(settings.database.path), settings.content.dir) \
+        if settings.database.path.exists() else None
+    service = AnswerService(feed, settings.content.dir, settings.server.public_url,
                             settings.wechat.reply_max_bytes)
     questions = [question] if question is not None else _read_questions(as_jsonl)
     for q in questions:
@@ -182,9 +184,9 @@ def push(ctx: click.Context, group_id: str) -> None:
     import time
     from datetime import datetime
 
-    from . import make_db_factory
-    from .db import ensure_database
-    from .pushes import Pusher
+    from .pushing.pusher import Pusher
+    from .storage.db import make_db_factory
+    from .storage.library import ensure_database
 
     settings = _settings(ctx)
     group = settings.group(group_id)
@@ -206,7 +208,8 @@ def push(ctx: click.Context, group_id: str) -> None:
 
 
 def _db(ctx):
-    from .db import connect, ensure_database
+    from .storage.db import connect
+    from .storage.library import ensure_database
 
     settings = _settings(ctx)
     db = connect(settings.database.path)
@@ -221,15 +224,13 @@ def _db(ctx):
 @click.password_option(help="Prompted (twice) when not given.")
 @click.pass_context
 def create_admin(ctx: click.Context, name: str, role: str, password: str) -> None:
-    from .admin.auth import create_account
-    from .editing import audit
+    from .accounts import create_account
 
     _, db = _db(ctx)
     try:
-        create_account(db, name, password, role)
+        create_account(db, name, password, role, actor="cli")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    audit(db, "cli", "create", "account", name, None, {"name": name, "role": role})
     click.echo(f"account '{name}' ({role}) created")
 
 
@@ -238,7 +239,7 @@ def create_admin(ctx: click.Context, name: str, role: str, password: str) -> Non
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
 def add_case(ctx: click.Context, path: str) -> None:
-    from .editing import current, parse_source, save_item
+    from .content.editing import current, parse_source, save_item
 
     settings, db = _db(ctx)
     source = Path(path).read_text(encoding="utf-8")
@@ -265,7 +266,7 @@ def list_cases(ctx: click.Context, status: str | None) -> None:
 
 
 def _set_status(ctx, case_id: str, status: str) -> None:
-    from .editing import set_status
+    from .content.editing import set_status
 
     _, db = _db(ctx)
     if not set_status(db, "case", case_id, status, "cli"):
@@ -292,7 +293,7 @@ def archive(ctx: click.Context, case_id: str) -> None:
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.pass_context
 def export_content_cmd(ctx: click.Context, out_dir: str) -> None:
-    from .editing import export_content
+    from .content.editing import export_content
 
     _, db = _db(ctx)
     counts = export_content(db, Path(out_dir))
@@ -309,7 +310,7 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from .reports import last_complete_week, summary_value, weekly_report, write_csv, write_xlsx
+    from .reporting.weekly import last_complete_week, summary_value, weekly_report, write_csv, write_xlsx
 
     if out and not out.lower().endswith((".xlsx", ".csv")):
         raise click.ClickException(f"--out {out}: the name must end in .xlsx or .csv")

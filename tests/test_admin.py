@@ -20,8 +20,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from bot import create_app
 from bot.cli import main
 from bot.config import settings_from_mapping
-from bot.db import connect, init_db, utcnow_iso
-from bot.editing import save_item
+from bot.storage.db import connect, utcnow_iso
+from bot.storage.library import init_db
+from bot.content.editing import save_item
 
 ADMIN, ADMIN_PASSWORD = "zhang-admin", "correct-horse-battery"
 EDITOR, EDITOR_PASSWORD = "li-editor", "editor-password-9"
@@ -889,15 +890,15 @@ def test_init_db_keeps_admin_edits(config_file, tmp_path, content_dir):
 
 def test_editing_a_case_in_the_form_keeps_urgent_examples_and_review_date(content_dir):
     from bot.admin.forms import case_fields, case_source
-    from bot.content import _Problems, load_taxonomy, parse_article
+    from bot.content.model import Problems, load_taxonomy, parse_article
     taxonomy = load_taxonomy(content_dir)
     source = (content_dir / "cases" / "emergency-just-transferred.md").read_text("utf-8")
     source = source.replace("sources:", "urgent_examples:\n  in_progress:\n    - 他还没挂电话\n"
                                         "  lost:\n    - 刚转了两万\nreviewed: 2026-11-01\nsources:", 1)
-    original = parse_article(source, "x.md", taxonomy, _Problems(),
+    original = parse_article(source, "x.md", taxonomy, Problems(),
                              Path("emergency-just-transferred.md"))
     text, _ = case_source(case_fields(original))
-    problems = _Problems()
+    problems = Problems()
     again = parse_article(text, "x.md", taxonomy, problems, Path("emergency-just-transferred.md"))
     assert problems.items == []
     assert again.urgent_examples == (("他还没挂电话", "in_progress"), ("刚转了两万", "lost"))

@@ -19,14 +19,15 @@ import pytest
 from click.testing import CliRunner
 
 from bot import create_app
-from bot.admin.auth import create_account
+from bot.accounts import create_account
 from bot.cli import main
 from bot.config import load_settings
-from bot.content import load_taxonomy
-from bot.db import connect, init_db
-from bot.editing import current, history, parse_source
-from bot.groups import next_slot
-from bot.reports import SHEETS, week_bounds, weekly_report
+from bot.content.model import load_taxonomy
+from bot.storage.db import connect
+from bot.storage.library import init_db
+from bot.content.editing import current, history, parse_source
+from bot.pushing.schedule import next_slot
+from bot.reporting.weekly import SHEETS, week_bounds, weekly_report
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = "2026-W47"
@@ -593,7 +594,7 @@ def test_dashboard_charts_counters_and_top_unanswered(editor, db):
 
 def test_an_admin_marks_an_unhealthy_group_healthy_again(stats_app, db):
     """After the robot is re-added to its chat (same key), an admin lets pushes resume."""
-    from bot.pushes import key_fingerprint
+    from bot.pushing.health import key_fingerprint
     group = stats_app.config["SETTINGS"].group("dongcun")
     db["group_health"].insert({"group_id": "dongcun", "healthy": 0, "reason": "invalid webhook url",
                                "errcode": 93000, "updated_at": "t",

@@ -102,7 +102,7 @@ def test_case_page_escapes_html_in_article_text(app, client):
     row = next(db["cases"].rows)
     evil = row["source"].replace("## 套路\n", "## 套路\n<script>alert(1)</script>\n", 1)
     db["cases"].update(row["id"], {"source": evil})
-    from bot.db import bump_content_version
+    from bot.storage.library import bump_content_version
     bump_content_version(db)
     app.extensions["answers"].refresh(force=True)
     html = client.get(f"/cases/{row['id']}").get_data(as_text=True)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.config import PROJECT_ROOT
-from bot.db import connect
+from bot.storage.db import connect
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import (AUDIENCES, OFFICIAL_NUMBERS, coverage_problems, load_content,
+from bot.content.model import (AUDIENCES, OFFICIAL_NUMBERS, coverage_problems, load_content,
                          load_taxonomy)
 from bot.errors import ContentError
 

@@ -3,7 +3,7 @@ import dataclasses
 
 from bot.cli import main
 from bot.config import ENV_OVERRIDES, PROJECT_ROOT, Settings
-from bot.groups import GROUP_KEYS
+from bot.config import GROUP_KEYS
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 

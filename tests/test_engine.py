@@ -2,9 +2,11 @@
 colloquial and broken input, urgency, the off-topic menu, and the byte budget."""
 import pytest
 
-from bot.answers import AnswerService, utf8_len
-from bot.db import bump_content_version, connect, init_db
-from bot.urgency import detect_urgency
+from bot.answering.service import AnswerService
+from bot.content.render import utf8_len
+from bot.storage.db import connect
+from bot.storage.library import PublishedContent, bump_content_version, init_db
+from bot.answering.urgency import detect_urgency
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +107,7 @@ def test_long_article_is_summarised_with_a_link(service):
 def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir):
     db = connect(tmp_path / "bot.db")
     init_db(db, content_dir)
-    svc = AnswerService(lambda: db, content_dir, "https://x.test", 2000)
+    svc = AnswerService(PublishedContent(lambda: db, content_dir), content_dir, "https://x.test", 2000)
     question = "有人让我用蓝鲸币给火星基地捐款"
     case_id = "invest-martian-coin"
     assert case_id not in svc.ask(question)["case_ids"]

@@ -7,14 +7,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import make_db_factory
+from bot.storage.db import make_db_factory
 from bot.config import settings_from_mapping
-from bot.content import Tip
-from bot.db import init_db
+from bot.content.model import Tip
+from bot.storage.library import init_db
 from bot.errors import ConfigError
-from bot.groups import next_slot, slots_between
-from bot.pushes import Pusher
-from bot.tips import choose_tip_for, render_tip
+from bot.pushing.schedule import next_slot, slots_between
+from bot.pushing.pusher import Pusher
+from bot.pushing.tips import choose_tip_for, render_tip
 from fake_wecom import FakeWeCom
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -162,7 +162,7 @@ def test_markdown_groups_get_markdown(setup, wecom):
 
 
 def test_every_tip_fits_the_wecom_limits(content_dir, tmp_path):
-    from bot.content import load_content
+    from bot.content.model import load_content
     for t in load_content(content_dir).tips:
         m = render_tip(t)
         assert len(m.text.encode()) <= 2048 and len(m.markdown.encode()) <= 4096, t.id

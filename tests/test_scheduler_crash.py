@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 
-from bot import make_db_factory
+from bot.storage.db import make_db_factory
 from bot.config import PROJECT_ROOT
 from fake_wecom import FakeWeCom
 

@@ -18,8 +18,8 @@ import pytest
 
 from bot import create_app
 from bot.config import PROJECT_ROOT, settings_from_mapping
-from bot.content import load_content
-from bot.wechat import parse_inbound
+from bot.content.model import load_content
+from bot.wechat.protocol import parse_inbound
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
 from wechat_client import WeChatSender, sha1_sorted
 
@@ -553,7 +553,7 @@ def test_reply_xml_survives_cdata_terminators(app):
     """A sender id or article text containing ']]>' cannot break out of the reply's CDATA."""
     from xml.etree import ElementTree
 
-    from bot.wechat import InboundMessage
+    from bot.wechat.protocol import InboundMessage
     gate = app.extensions["wechat_gate"]
     msg = InboundMessage(msg_type="text", from_user="o]]><evil/>", to_user="gh", create_time=1)
     xml = gate.render_text("看这里 ]]> 结束", msg, now=5)
@@ -564,9 +564,9 @@ def test_reply_xml_survives_cdata_terminators(app):
 
 def test_batched_records_are_visible_at_once_and_written_on_flush(tmp_path):
     """The production setting: records wait up to record_batch_ms, then one transaction."""
-    from bot import make_db_factory
-    from bot.db import connect, migrate
-    from bot.deliveries import Deliveries
+    from bot.storage.db import connect, make_db_factory
+    from bot.storage.schema import migrate
+    from bot.wechat.deliveries import Deliveries
     migrate(connect(tmp_path / "b.db"))
     worker1 = Deliveries(make_db_factory(tmp_path / "b.db", 0), flush_seconds=60)
     worker2 = Deliveries(make_db_factory(tmp_path / "b.db", 0), flush_seconds=60)

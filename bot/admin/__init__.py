@@ -1,7 +1,8 @@
 """The admin console at /admin: server-rendered pages for community police and 综治中心 staff.
 
-One blueprint; each area is a module registering its views on it (auth, content, questions,
-pushes, dashboard, reports). Every view needs a signed-in account (``login_required``);
+Views only: one blueprint, each area a module registering its views on it (sign_in, editor,
+inbox, push_status, dashboard, statistics); every change goes through a service outside this
+package (``bot.content.editing``, ``bot.accounts``, ``bot.pushing.alerts`` / ``health``). Every view needs a signed-in account (``login_required``);
 account management needs the ``admin`` role. CSRF protection (Flask-WTF) covers every form.
 """
 from __future__ import annotations
@@ -10,4 +11,4 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from . import auth, content, dashboard, pushes, questions, reports  # noqa: E402,F401
+from . import dashboard, editor, inbox, push_status, sign_in, statistics  # noqa: E402,F401

@@ -19,14 +19,14 @@ from pygal.style import Style
 # an error under -W error. We use no map plugins: take it out at once.
 sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
 
-from ..content import load_taxonomy  # noqa: E402
-from ..reports import (  # noqa: E402
+from ..content.model import load_taxonomy  # noqa: E402
+from ..reporting.weekly import (  # noqa: E402
     push_counts, question_counts, recent_weeks, week_bounds, window_params, window_sql)
 from . import bp  # noqa: E402
-from .auth import db, login_required  # noqa: E402
-from ..pushes import is_healthy  # noqa: E402
-from .pushes import group_health  # noqa: E402
-from .questions import local_time  # noqa: E402
+from ..pushing.health import is_healthy  # noqa: E402
+from .inbox import local_time  # noqa: E402
+from .push_status import group_health  # noqa: E402
+from .sign_in import db, login_required  # noqa: E402
 
 WEEKS = 8
 TOP_WEEKS = 4

@@ -20,9 +20,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from bot.answers import AnswerService  # noqa: E402
-from bot.db import connect, init_db  # noqa: E402
-from bot.questions import insert_questions, question_row  # noqa: E402
+from bot.answering.context import question_row  # noqa: E402
+from bot.answering.service import AnswerService  # noqa: E402
+from bot.storage.db import connect  # noqa: E402
+from bot.storage.library import PublishedContent, init_db  # noqa: E402
+from bot.storage.questions import insert_questions  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 QUESTIONS = [
@@ -36,7 +38,7 @@ QUESTIONS = [
 def seed(db_path: Path) -> None:
     db = connect(db_path)
     init_db(db, ROOT / "content")
-    answers = AnswerService(lambda: db, ROOT / "content", "http://127.0.0.1", 2000)
+    answers = AnswerService(PublishedContent(lambda: db, ROOT / "content"), ROOT / "content", "http://127.0.0.1", 2000)
     rng = random.Random(7)
     now = datetime.now(timezone.utc)
     rows = []

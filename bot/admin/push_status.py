@@ -1,0 +1,114 @@
+"""Push log: every group's health, last and next push, the log itself, and the outbox."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+
+from ..pushing import health
+from ..pushing.schedule import next_slot
+from . import bp
+from .inbox import local_time
+from .sign_in import actor, db, login_required
+
+PAGE_SIZE = 50
+STATUSES = {"sent": "已发送", "failed": "失败", "skipped": "跳过", "missed": "错过",
+            "unknown": "状态不明", "sending": "发送中"}
+STATUS_HINTS = {
+    "failed": "会在“下次重试”时间自动重试（次数和宽限期内）",
+    "skipped": "没有发：群不健康，或没有适合的提示",
+    "missed": "调度程序停机太久，已过宽限期",
+    "unknown": "可能已发出，不会自动重发；请到群里看一下，需要时用 push --group 补发",
+}
+_COLUMNS = ("id", "group_id", "slot", "message_key", "item_kind", "item_id", "channel", "status",
+            "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at")
+
+
+def group_health(settings) -> dict[str, dict | None]:
+    """Each configured group's group_health row (None: never marked)."""
+    rows = health.health_rows(db())
+    return {g.id: rows.get(g.id) for g in settings.groups}
+
+
+def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
+    """One row per configured group: health, last push, next scheduled push."""
+    rows = group_health(settings)
+    last = {r[0]: (r[1], r[2]) for r in db().execute(
+        "SELECT group_id, status, MAX(slot) FROM pushes GROUP BY group_id").fetchall()}
+    out = []
+    for g in settings.groups:
+        h = rows.get(g.id)
+        status, slot = last.get(g.id, (None, None))
+        out.append({
+            "id": g.id, "name": g.name, "area": g.area, "channel": g.channel,
+            "healthy": health.is_healthy(g, h),
+            "errcode": h["errcode"] if h else None, "reason": h["reason"] if h else "",
+            "last_status": status, "last_slot": local_time(slot, tz),
+            "next": next_slot(g, now, tz).strftime("%Y-%m-%d %H:%M") if g.schedule else "",
+        })
+    return out
+
+
+def _payload_text(payload: str | None) -> tuple[str, str]:
+    """(title, message text) of an outbox payload; the raw payload if it is not ours."""
+    try:
+        data = json.loads(payload or "")
+    except ValueError:
+        return "", payload or ""
+    if not isinstance(data, dict):
+        return "", payload
+    return str(data.get("title") or ""), str(data.get("content") or "")
+
+
+@bp.get("/pushes")
+@login_required()
+def pushes():
+    settings = current_app.config["SETTINGS"]
+    tz = ZoneInfo(settings.scheduler.timezone)
+    group_id = request.args.get("group", "")
+    status = request.args.get("status", "")
+    status = status if status in STATUSES else ""
+    where, params = ["1"], []
+    if group_id:
+        where.append("group_id = ?")
+        params.append(group_id)
+    if status:
+        where.append("status = ?")
+        params.append(status)
+    clause = " AND ".join(where)
+    total = db().execute(f"SELECT COUNT(*) FROM pushes WHERE {clause}", params).fetchone()[0]
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, request.args.get("page", 1, type=int)), pages)
+    rows = [dict(zip(_COLUMNS, r)) for r in db().execute(
+        f"SELECT {', '.join(_COLUMNS)} FROM pushes WHERE {clause} "
+        f"ORDER BY slot DESC, id DESC LIMIT ? OFFSET ?",
+        [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE]).fetchall()]
+    for r in rows:
+        r["slot_local"] = local_time(r["slot"], tz)
+        r["sent_local"] = local_time(r["sent_at"], tz)
+        r["next_local"] = local_time(r["next_attempt_at"], tz)
+    outbox = [dict(zip(("id", "push_id", "group_id", "msgtype", "payload", "created_at"), r))
+              for r in db().execute("SELECT id, push_id, group_id, msgtype, payload, created_at "
+                                    "FROM outbox ORDER BY id DESC LIMIT 50").fetchall()]
+    for r in outbox:
+        r["created_local"] = local_time(r["created_at"], tz)
+        r["title"], r["text"] = _payload_text(r["payload"])
+    names = {g.id: g.name for g in settings.groups}
+    return render_template(
+        "admin/pushes.html", rows=rows, outbox=outbox, summary=_group_summary(
+            settings, tz, datetime.now(tz)), names=names, statuses=STATUSES, hints=STATUS_HINTS,
+        group_id=group_id, status=status, page=page, pages=pages, total=total,
+        page_params={k: v for k, v in (("group", group_id), ("status", status)) if v})
+
+
+@bp.post("/pushes/<group_id>/healthy")
+@login_required(role="admin")
+def mark_healthy(group_id: str):
+    """After fixing a group (robot re-added to its chat, key unchanged): try it again."""
+    if current_app.config["SETTINGS"].group(group_id) is None:
+        abort(404)
+    if health.mark_healthy(db(), actor(), group_id):
+        flash("已恢复：下一次推送会重新尝试这个群。", "ok")
+    return redirect(url_for("admin.pushes"))

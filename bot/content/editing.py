@@ -1,0 +1,201 @@
+"""Changing the content bank: the one place cases and tips are saved, published, archived and
+restored, used by the admin pages and the CLI alike.
+
+Every save is validated by the same parser as ``check-content``, keeps the previous version in
+``item_versions`` (nothing is ever deleted: archive instead), is written to the audit log, and
+bumps ``content_version`` when published content changed, so every server worker rebuilds its
+answer engine and the scheduler sees it at its next tick.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from ..storage.audit import audit
+from ..storage.db import utcnow_iso, write_transaction
+from ..storage.library import bump_content_version
+from .model import Problems, load_taxonomy, parse_article, parse_tip
+
+KINDS = {"case": ("cases", "cases", parse_article), "tip": ("tips", "tips", parse_tip)}
+STATUSES = ("draft", "published", "archived")
+
+
+@dataclass
+class SaveResult:
+    ok: bool
+    item_id: str = ""
+    problems: list[str] | None = None     # "path:line: message", as check-content prints
+    item: object = None
+
+
+def parse_source(kind: str, source: str, content_dir: Path, item_id_hint: str = ""):
+    """(item, problems) for a source text, validated exactly like a file in content/."""
+    folder, _, parser = KINDS[kind]
+    problems = Problems()
+    taxonomy = load_taxonomy(content_dir)
+    ident = item_id_hint or _front_matter_id(source) or "unnamed"
+    item = parser(source.replace("\r\n", "\n"), f"{folder}/{ident}.md", taxonomy, problems,
+                  Path(f"{ident}.md"))
+    return item, problems.items
+
+
+def _front_matter_id(source: str) -> str:
+    for line in source.splitlines()[1:40]:
+        if line.startswith("id:"):
+            return line.split(":", 1)[1].strip().strip("'\"")
+    return ""
+
+
+def current(db: Database, kind: str, item_id: str) -> dict | None:
+    table = KINDS[kind][0]
+    rows = list(db[table].rows_where("id = ?", [item_id]))
+    return rows[0] if rows else None
+
+
+def _next_version(db: Database, kind: str, item_id: str) -> int:
+    row = db.execute("SELECT MAX(version) FROM item_versions WHERE kind = ? AND item_id = ?",
+                     [kind, item_id]).fetchone()
+    return (row[0] or 0) + 1
+
+
+def _add_version(db, kind, item_id, source, status, editor, note) -> int:
+    version = _next_version(db, kind, item_id)
+    db.execute("INSERT INTO item_versions (kind, item_id, version, source, status, editor, at, "
+               "note) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+               [kind, item_id, version, source, status, editor, utcnow_iso(), note])
+    return version
+
+
+def _keep_original(db, kind, row) -> None:
+    """The first admin edit of a file-loaded item records the file version as version 1."""
+    if _next_version(db, kind, row["id"]) == 1:
+        _add_version(db, kind, row["id"], row["source"], row["status"], "content/",
+                     "as loaded from content/")
+
+
+def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Path,
+              status: str | None = None, expected_id: str | None = None,
+              note: str = "", action: str | None = None) -> SaveResult:
+    """Create or update a case/tip from its source text. Invalid input saves nothing."""
+    item, problems = parse_source(kind, source, content_dir)
+    if expected_id and item is not None and item.id != expected_id:
+        problems = problems + [f"{KINDS[kind][1]}/{expected_id}.md:2: id cannot change "
+                               f"(was '{expected_id}')"]
+    if problems or item is None:
+        return SaveResult(False, problems=problems or ["invalid"])
+    table = KINDS[kind][0]
+    source = source.replace("\r\n", "\n")
+    now = utcnow_iso()
+    with write_transaction(db):
+        before = current(db, kind, item.id)
+        if before is None and expected_id is None:
+            new_status = status or "draft"
+            row = {"id": item.id, "title": item.title, "source": source, "status": new_status,
+                   "origin": "admin", "created_at": now, "updated_at": now}
+            if kind == "case":
+                row["category"] = item.category
+            db[table].insert(row)
+            action = "create"
+        elif before is None:
+            return SaveResult(False, problems=[f"no {kind} '{expected_id}'"])
+        elif expected_id is None:
+            return SaveResult(False, problems=[f"{KINDS[kind][1]}/{item.id}.md:2: id "
+                                               f"'{item.id}' is already taken"])
+        else:
+            _keep_original(db, kind, before)
+            new_status = status or before["status"]
+            changes = {"title": item.title, "source": source, "status": new_status,
+                       "origin": "admin", "updated_at": now}
+            if kind == "case":
+                changes["category"] = item.category
+            db[table].update(item.id, changes)
+            action = action or "edit"
+        _add_version(db, kind, item.id, source, new_status, editor, note)
+        after = current(db, kind, item.id)
+        audit(db, editor, action, kind, item.id, _summary(before), _summary(after))
+        if new_status == "published" or (before and before["status"] == "published"):
+            bump_content_version(db)
+    return SaveResult(True, item.id, item=item)
+
+
+def set_status(db: Database, kind: str, item_id: str, status: str, editor: str) -> bool:
+    """draft -> published -> archived (and back); False if there is no such item."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}")
+    with write_transaction(db):
+        before = current(db, kind, item_id)
+        if before is None:
+            return False
+        if before["status"] == status:
+            return True
+        _keep_original(db, kind, before)
+        db[KINDS[kind][0]].update(item_id, {"status": status, "origin": "admin",
+                                           "updated_at": utcnow_iso()})
+        _add_version(db, kind, item_id, before["source"], status, editor, f"status: {status}")
+        audit(db, editor, status if status != "published" else "publish", kind, item_id,
+              _summary(before), _summary(current(db, kind, item_id)))
+        if "published" in (status, before["status"]):
+            bump_content_version(db)
+    return True
+
+
+def history(db: Database, kind: str, item_id: str) -> list[dict]:
+    return list(db["item_versions"].rows_where("kind = ? AND item_id = ?", [kind, item_id],
+                                               order_by="version desc"))
+
+
+def version_source(db: Database, kind: str, item_id: str, version: int) -> str | None:
+    row = db.execute("SELECT source FROM item_versions WHERE kind = ? AND item_id = ? AND "
+                     "version = ?", [kind, item_id, version]).fetchone()
+    return row[0] if row else None
+
+
+def restore(db: Database, kind: str, item_id: str, version: int, editor: str,
+            content_dir: Path) -> SaveResult:
+    """Make an old version current again (as a new version: history only grows)."""
+    source = version_source(db, kind, item_id, version)
+    if source is None:
+        return SaveResult(False, problems=[f"no version {version} of {kind} '{item_id}'"])
+    return save_item(db, kind, source, editor, content_dir, expected_id=item_id,
+                     note=f"restored version {version}", action="restore")
+
+
+def unified_diff(old: str, new: str, old_label: str, new_label: str) -> list[str]:
+    return list(difflib.unified_diff(old.splitlines(), new.splitlines(), old_label, new_label,
+                                     lineterm=""))
+
+
+def export_content(db: Database, out_dir: Path) -> dict[str, int]:
+    """Write every case and tip (admin-made too, any status) as content/-format files."""
+    counts = {}
+    for kind, (table, folder, _) in KINDS.items():
+        target = Path(out_dir) / folder
+        target.mkdir(parents=True, exist_ok=True)
+        n = 0
+        for row in db[table].rows_where(order_by="id"):
+            (target / f"{row['id']}.md").write_text(with_status(row["source"], row["status"]),
+                                                    encoding="utf-8")
+            n += 1
+        counts[folder] = n
+    return counts
+
+
+def with_status(source: str, status: str) -> str:
+    """The source with its front matter ``status`` set (omitted when published)."""
+    lines = source.split("\n")
+    end = next((i for i, ln in enumerate(lines[1:], 1) if ln.strip() == "---"), 0)
+    head = [ln for ln in lines[:end] if not ln.startswith("status:")]
+    if status != "published":
+        at = next((i for i, ln in enumerate(head) if ln.startswith("id:")), 0)
+        head.insert(at + 1, f"status: {status}")
+    return "\n".join(head + lines[end:])
+
+
+def _summary(row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    return {k: row[k] for k in ("id", "title", "status", "origin", "source") if k in row}

@@ -1,0 +1,380 @@
+"""The curated content bank: reading and validating ``content/`` (articles and tips).
+
+Each file is Markdown with a YAML front matter block. The validator collects *every* problem and
+reports each as ``path:line: message`` so an editor can fix a whole file in one pass.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..errors import ContentError
+
+AUDIENCES = ("elderly", "parents", "students", "women", "accountants", "migrant_workers",
+             "rural", "general")
+SEASONS = ("春节", "开学", "双十一", "毕业季", "高考后", "年终奖")
+ARTICLE_SECTIONS = ("套路", "识别要点", "怎么办")
+OPTIONAL_SECTIONS = ("案例",)
+# An urgent example is a scam in progress right now, or money (or a code) already lost.
+URGENT_KINDS = ("in_progress", "lost")
+# The only real numbers we ever print: official channels (see DEVELOPERS.md).
+OFFICIAL_NUMBERS = frozenset({"110", "96110", "12381", "12321"})
+# WeCom robot text messages take at most 2,048 bytes; leave room for the title line.
+TIP_MAX_BYTES = 1800
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,79}$")
+_FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n(.*)\Z", re.S)
+_SECTION_RE = re.compile(r"^##\s+(.+?)\s*$", re.M)
+_DIGITS_RE = re.compile(r"(?<![\dxX*])\d{5,}(?![\dxX*])")
+_PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
+_LINK_RE = re.compile(r"(?:https?://|www\.)[^\s，。；、）)\"'」]+", re.I)
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    category: str
+    title: str
+    summary: str
+    audiences: tuple[str, ...]
+    examples: tuple[str, ...]
+    keywords: tuple[str, ...]
+    sources: tuple[str, ...]
+    sections: dict = field(hash=False, compare=False)  # name -> markdown text
+    body: str = ""
+    path: str = ""
+    status: str = "published"
+    # Residents' lines that are emergencies: (text, kind), kind one of URGENT_KINDS.
+    urgent_examples: tuple[tuple[str, str], ...] = ()
+    reviewed: str = ""   # YYYY-MM-DD of the last fact check
+
+    def bullets(self, section: str) -> list[str]:
+        """The '- ' items of a section, without the markers."""
+        return [ln.strip()[2:].strip() for ln in self.sections.get(section, "").splitlines()
+                if ln.strip().startswith(("- ", "* "))]
+
+    def section_text(self, section: str) -> str:
+        return self.sections.get(section, "").strip()
+
+
+@dataclass(frozen=True)
+class Tip:
+    id: str
+    title: str
+    audiences: tuple[str, ...]
+    categories: tuple[str, ...]
+    seasons: tuple[str, ...]
+    body: str
+    path: str = ""
+    status: str = "published"
+
+
+def load_taxonomy(content_dir: Path) -> dict[str, str]:
+    """Taxonomy id -> Chinese name, from content/taxonomy.tsv (a copy of the shared contract)."""
+    rows = (content_dir / "taxonomy.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return {parts[0]: parts[1] for parts in (r.split("\t") for r in rows if r.strip())}
+
+
+class Problems:
+    """Collects ``path:line: message`` strings."""
+
+    def __init__(self):
+        self.items: list[str] = []
+
+    def add(self, path: str, line: int, message: str) -> None:
+        self.items.append(f"{path}:{line}: {message}")
+
+
+def _split_front_matter(text: str, path: str, problems: Problems):
+    m = _FRONT_MATTER_RE.match(text.replace("\r\n", "\n"))
+    if not m:
+        problems.add(path, 1, "missing front matter: the file must start with '---', "
+                              "YAML keys, and a closing '---' line")
+        return None, "", 0
+    fm_text, body = m.group(1), m.group(2)
+    body_start = fm_text.count("\n") + 3  # opening line + front matter + closing line
+    try:
+        data = yaml.safe_load(fm_text)
+    except yaml.YAMLError as exc:
+        # The context mark is where the broken construct starts (an unclosed '['), which is
+        # the line to fix; the problem mark is only where the parser gave up.
+        mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark else 1
+        problems.add(path, line, f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}")
+        return None, body, body_start
+    if not isinstance(data, dict):
+        problems.add(path, 2, "front matter must be a mapping of keys to values")
+        return None, body, body_start
+    return (data, fm_text), body, body_start
+
+
+def _key_line(fm_text: str, key: str) -> int:
+    """Line number (in the file) of a top-level front matter key, or 2 if absent."""
+    for i, line in enumerate(fm_text.splitlines()):
+        if re.match(rf"^{re.escape(key)}\s*:", line):
+            return i + 2
+    return 2
+
+
+def _str_list(data, key, fm_text, path, problems, required=True, minimum=1):
+    value = data.get(key)
+    line = _key_line(fm_text, key)
+    if value is None:
+        if required:
+            problems.add(path, line, f"missing '{key}'")
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+        problems.add(path, line, f"'{key}' must be a list of strings")
+        return ()
+    items = tuple(str(v).strip() for v in value if str(v).strip())
+    if required and len(items) < minimum:
+        problems.add(path, line, f"'{key}' needs at least {minimum} entries, has {len(items)}")
+    return items
+
+
+def _urgent_examples(data, fm_text, path, problems) -> tuple[tuple[str, str], ...]:
+    """Optional ``urgent_examples: {in_progress: [...], lost: [...]}`` -> ((text, kind), ...)."""
+    value = data.get("urgent_examples")
+    if value is None:
+        return ()
+    line = _key_line(fm_text, "urgent_examples")
+    if not isinstance(value, dict) or set(value) - set(URGENT_KINDS):
+        problems.add(path, line, "'urgent_examples' must map in_progress and/or lost to lists "
+                                 "of strings")
+        return ()
+    items = []
+    for kind in URGENT_KINDS:
+        lines = value.get(kind) or []
+        if isinstance(lines, str):
+            lines = [lines]
+        if not isinstance(lines, list) or not all(isinstance(v, (str, int)) for v in lines):
+            problems.add(path, line, f"'urgent_examples.{kind}' must be a list of strings")
+            continue
+        items += [(str(v).strip(), kind) for v in lines if str(v).strip()]
+    return tuple(items)
+
+
+def _reviewed(data, fm_text, path, problems) -> str:
+    """Optional ``reviewed: YYYY-MM-DD``: when the article's facts were last checked."""
+    value = data.get("reviewed")
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        problems.add(path, _key_line(fm_text, "reviewed"), f"'reviewed' must be a date like "
+                                                           f"2026-11-27, not '{text}'")
+        return ""
+    return text
+
+
+def _str_field(data, key, fm_text, path, problems, max_chars=None):
+    value = data.get(key)
+    line = _key_line(fm_text, key)
+    if not isinstance(value, (str, int)) or not str(value).strip():
+        problems.add(path, line, f"missing '{key}'" if value is None else f"'{key}' must be text")
+        return ""
+    value = str(value).strip()
+    if max_chars and len(value) > max_chars:
+        problems.add(path, line, f"'{key}' is {len(value)} characters, at most {max_chars}")
+    return value
+
+
+def check_safe_text(text: str, path: str, first_line: int, problems: Problems) -> None:
+    """Flag numbers that could be dialled and links that could be clicked (must be masked)."""
+    for offset, line in enumerate(text.splitlines()):
+        lineno = first_line + offset
+        for m in _PHONE_RE.finditer(line):
+            problems.add(path, lineno, f"unmasked phone number '{m.group()}': mask it like 138xxxx1234")
+        for m in _DIGITS_RE.finditer(line):
+            if m.group() not in OFFICIAL_NUMBERS and not _PHONE_RE.search(m.group()):
+                problems.add(path, lineno, f"number '{m.group()}' is not an official channel "
+                                           "(110, 96110, 12381, 12321): mask it like 95xxx")
+        for m in _LINK_RE.finditer(line):
+            if "xx" not in m.group().lower():
+                problems.add(path, lineno, f"unmasked link '{m.group()}': mask it like http://etc-xx.cc")
+
+
+def _parse_sections(body: str) -> dict[str, str]:
+    parts = _SECTION_RE.split(body)
+    return {parts[i].strip(): parts[i + 1].strip() for i in range(1, len(parts) - 1, 2)}
+
+
+def _check_id(data, fm_text, file_path: Path, path, problems) -> str:
+    ident = _str_field(data, "id", fm_text, path, problems)
+    if ident and not _ID_RE.match(ident):
+        problems.add(path, _key_line(fm_text, "id"),
+                     f"id '{ident}' must be lowercase letters, digits and '-'")
+    elif ident and ident != file_path.stem:
+        problems.add(path, _key_line(fm_text, "id"),
+                     f"id '{ident}' must equal the file name '{file_path.stem}'")
+    return ident
+
+
+def _check_status(data, fm_text, path, problems) -> str:
+    """Optional ``status``: files exported with a draft or archived status keep it."""
+    status = data.get("status", "published")
+    if status not in ("draft", "published", "archived"):
+        problems.add(path, _key_line(fm_text, "status"),
+                     f"status '{status}' must be draft, published or archived")
+        return "published"
+    return status
+
+
+def _check_audiences(items, fm_text, path, problems):
+    for a in items:
+        if a not in AUDIENCES:
+            problems.add(path, _key_line(fm_text, "audiences"),
+                         f"unknown audience '{a}' (one of: {', '.join(AUDIENCES)})")
+
+
+def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: Problems,
+                  file_path: Path | None = None) -> Article | None:
+    """Parse one article; append every problem; return the Article only when it is valid."""
+    before = len(problems.items)
+    parsed, body, body_start = _split_front_matter(text, path, problems)
+    if parsed is None:
+        return None
+    data, fm = parsed
+    ident = _check_id(data, fm, file_path or Path(path), path, problems)
+    category = _str_field(data, "category", fm, path, problems)
+    if category and (category not in taxonomy or category == "none"):
+        problems.add(path, _key_line(fm, "category"),
+                     f"unknown category '{category}' (use an id from taxonomy.tsv, not 'none')")
+    title = _str_field(data, "title", fm, path, problems, max_chars=60)
+    summary = _str_field(data, "summary", fm, path, problems, max_chars=120)
+    audiences = _str_list(data, "audiences", fm, path, problems)
+    _check_audiences(audiences, fm, path, problems)
+    examples = _str_list(data, "examples", fm, path, problems, minimum=3)
+    keywords = _str_list(data, "keywords", fm, path, problems, required=False)
+    sources = _str_list(data, "sources", fm, path, problems)
+    urgent_examples = _urgent_examples(data, fm, path, problems)
+    reviewed = _reviewed(data, fm, path, problems)
+    status = _check_status(data, fm, path, problems)
+    unknown = set(data) - {"id", "category", "title", "summary", "audiences", "examples",
+                           "urgent_examples", "keywords", "sources", "reviewed", "updated",
+                           "status"}
+    for key in sorted(unknown):
+        problems.add(path, _key_line(fm, key), f"unknown key '{key}'")
+    sections = _parse_sections(body)
+    for name in ARTICLE_SECTIONS:
+        if not sections.get(name):
+            problems.add(path, body_start, f"missing section '## {name}'")
+    for name in sections:
+        if name not in ARTICLE_SECTIONS + OPTIONAL_SECTIONS:
+            line = body_start + body[: body.find(name)].count("\n")
+            problems.add(path, line, f"unknown section '## {name}' "
+                                     f"(use {', '.join(ARTICLE_SECTIONS + OPTIONAL_SECTIONS)})")
+    check_safe_text(text, path, 1, problems)
+    if len(problems.items) > before:
+        return None
+    return Article(id=ident, category=category, title=title, summary=summary,
+                   audiences=audiences, examples=examples, keywords=keywords, sources=sources,
+                   sections=sections, body=body.strip(), path=path, status=status,
+                   urgent_examples=urgent_examples, reviewed=reviewed)
+
+
+def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: Problems,
+              file_path: Path | None = None) -> Tip | None:
+    """Parse one tip; append every problem; return the Tip only when it is valid."""
+    before = len(problems.items)
+    parsed, body, body_start = _split_front_matter(text, path, problems)
+    if parsed is None:
+        return None
+    data, fm = parsed
+    ident = _check_id(data, fm, file_path or Path(path), path, problems)
+    title = _str_field(data, "title", fm, path, problems, max_chars=40)
+    audiences = _str_list(data, "audiences", fm, path, problems)
+    _check_audiences(audiences, fm, path, problems)
+    categories = _str_list(data, "categories", fm, path, problems)
+    for c in categories:
+        if c not in taxonomy or c == "none":
+            problems.add(path, _key_line(fm, "categories"), f"unknown category '{c}'")
+    seasons = _str_list(data, "seasons", fm, path, problems, required=False)
+    status = _check_status(data, fm, path, problems)
+    for s in seasons:
+        if s not in SEASONS:
+            problems.add(path, _key_line(fm, "seasons"),
+                         f"unknown season '{s}' (one of: {', '.join(SEASONS)})")
+    body = body.strip()
+    if not body:
+        problems.add(path, body_start, "the tip text is empty")
+    elif len((title + "\n" + body).encode("utf-8")) > TIP_MAX_BYTES:
+        problems.add(path, body_start, f"title and text are {len((title + body).encode())} bytes, "
+                                       f"at most {TIP_MAX_BYTES} (WeCom text limit 2048)")
+    check_safe_text(text, path, 1, problems)
+    if len(problems.items) > before:
+        return None
+    return Tip(id=ident, title=title, audiences=audiences, categories=categories,
+               seasons=seasons, body=body, path=path, status=status)
+
+
+@dataclass
+class Library:
+    """The published articles and tips, parsed: what the engine answers from and the scheduler
+    pushes, as one value so neither needs the database."""
+    tips: list[Tip]
+    articles: dict[str, Article]
+
+    def tip(self, tip_id: str) -> Tip | None:
+        return next((t for t in self.tips if t.id == tip_id), None)
+
+
+@dataclass
+class ContentBank:
+    taxonomy: dict[str, str]
+    articles: list[Article]
+    tips: list[Tip]
+
+
+def _read_dir(folder: Path, parser, taxonomy, problems: Problems, root: Path) -> list:
+    items, seen = [], {}
+    for file_path in sorted(folder.glob("*.md")):
+        rel = str(file_path.relative_to(root.parent)) if root.parent in file_path.parents \
+            else str(file_path)
+        try:
+            text = file_path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            problems.add(rel, 1, f"not UTF-8 text ({exc.reason})")
+            continue
+        item = parser(text, rel, taxonomy, problems, file_path)
+        if item is None:
+            continue
+        if item.id in seen:
+            problems.add(rel, 2, f"duplicate id '{item.id}' (also in {seen[item.id]})")
+            continue
+        seen[item.id] = rel
+        items.append(item)
+    return items
+
+
+def load_content(content_dir: Path) -> ContentBank:
+    """Read and validate every article and tip; raise ContentError listing all problems."""
+    content_dir = Path(content_dir)
+    problems = Problems()
+    try:
+        taxonomy = load_taxonomy(content_dir)
+    except OSError as exc:
+        raise ContentError([f"{content_dir / 'taxonomy.tsv'}:1: cannot read taxonomy ({exc})"])
+    articles = _read_dir(content_dir / "cases", parse_article, taxonomy, problems, content_dir)
+    tips = _read_dir(content_dir / "tips", parse_tip, taxonomy, problems, content_dir)
+    article_ids = {a.id for a in articles}
+    for tip in tips:
+        if tip.id in article_ids:
+            problems.add(tip.path, 2, f"id '{tip.id}' is also an article id")
+    if problems.items:
+        raise ContentError(problems.items)
+    return ContentBank(taxonomy=taxonomy, articles=articles, tips=tips)
+
+
+def coverage_problems(bank: ContentBank, minimum: int = 3) -> list[str]:
+    """Taxonomy ids (except none) with fewer than ``minimum`` articles."""
+    counts = {c: 0 for c in bank.taxonomy if c != "none"}
+    for a in bank.articles:
+        counts[a.category] = counts.get(a.category, 0) + 1
+    return [f"content/cases: category '{c}' has {n} articles, needs at least {minimum}"
+            for c, n in counts.items() if n < minimum]

@@ -1,0 +1,110 @@
+"""Mini-program JSON API (/api/v1): ask, categories, cases. Errors are JSON with a status."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify, request
+
+from ..answering.context import Context
+from ..answering.engine import NONE
+from ..errors import BadRequest, BotError, NotFound, TooManyRequests
+from ..storage.questions import insert_questions
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+PAGE_SIZE = 20
+
+
+@bp.errorhandler(BotError)
+def _bot_error(exc: BotError):
+    response = jsonify({"error": {"status": exc.status, "message": exc.message}})
+    response.status_code = exc.status
+    if isinstance(exc, TooManyRequests):
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
+    return response
+
+
+@bp.before_request
+def _rate_limit():
+    wait = current_app.extensions["api_limiter"].hit(request.remote_addr or "unknown")
+    if wait:
+        exc = TooManyRequests(f"too many requests; try again in {wait} s")
+        exc.retry_after = wait
+        raise exc
+
+
+def _answers():
+    return current_app.extensions["answers"]
+
+
+@bp.post("/ask")
+def ask():
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadRequest('send a JSON object like {"q": "问题"} with Content-Type application/json')
+    q = data.get("q")
+    if not isinstance(q, str) or not q.strip():
+        raise BadRequest("'q' must be a non-empty string")
+    limit = current_app.config["SETTINGS"].api.max_question_chars
+    if len(q) > limit:
+        raise BadRequest(f"'q' is {len(q)} characters, at most {limit}", status=413)
+    ctx = Context(answers=_answers(), channel=data.get("channel") if data.get("channel") in
+                  ("web", "miniprogram") else "api")
+    answer = ctx.ask(q.strip())
+    insert_questions(current_app.extensions["db"](), ctx.questions)
+    return jsonify(answer)
+
+
+@bp.get("/categories")
+def categories():
+    answers = _answers()
+    answers.refresh()
+    counts: dict[str, int] = {}
+    for a in answers.engine.articles.values():
+        counts[a.category] = counts.get(a.category, 0) + 1
+    return jsonify({"categories": [{"id": c, "name": name, "cases": counts.get(c, 0)}
+                                   for c, name in answers.taxonomy.items() if c != NONE]})
+
+
+def _case_summary(a) -> dict:
+    return {"id": a.id, "category": a.category, "title": a.title, "summary": a.summary,
+            "audiences": list(a.audiences), "url": _answers().case_url(a.id)}
+
+
+@bp.get("/cases")
+def cases():
+    answers = _answers()
+    answers.refresh()
+    category = request.args.get("category", "").strip()
+    if category and (category not in answers.taxonomy or category == NONE):
+        raise BadRequest(f"unknown category '{category}'")
+    q = request.args.get("q", "").strip()
+    if len(q) > current_app.config["SETTINGS"].api.max_question_chars:
+        raise BadRequest("'q' is too long", status=413)
+    try:
+        page = int(request.args.get("page", "1"))
+    except ValueError:
+        raise BadRequest("'page' must be a positive integer") from None
+    if page < 1:
+        raise BadRequest("'page' must be a positive integer")
+    items = sorted(answers.engine.articles.values(), key=lambda a: (a.category, a.id))
+    if category:
+        items = [a for a in items if a.category == category]
+    if q:
+        needle = answers.normalizer(q)
+        items = [a for a in items if needle in answers.normalizer(
+            " ".join([a.title, a.summary, *a.keywords, *a.examples]))]
+    total = len(items)
+    pages = max(1, -(-total // PAGE_SIZE))
+    chunk = items[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    return jsonify({"items": [_case_summary(a) for a in chunk], "page": page, "pages": pages,
+                    "total": total})
+
+
+@bp.get("/cases/<case_id>")
+def case(case_id: str):
+    answers = _answers()
+    answers.refresh()
+    a = answers.article(case_id)
+    if a is None:
+        raise NotFound(f"no published case '{case_id}'")
+    return jsonify({**_case_summary(a), "sections": a.sections, "examples": list(a.examples),
+                    "sources": list(a.sources)})

@@ -1,0 +1,63 @@
+"""What the bot says to each kind of WeChat message. Handlers return text, News or None."""
+from __future__ import annotations
+
+from ..answering.context import Context
+from .router import Router
+
+router = Router()
+
+MEDIA_TYPES = ("image", "video", "shortvideo", "location", "link", "file")
+
+
+def menu_reply(key_or_word: str, ctx: Context):
+    """Reply for a menu key (CLICK) or the same words typed; None if it is neither."""
+    replies = ctx.answers.replies
+    keys = replies.menu_keys
+    word = keys.get(key_or_word, key_or_word).strip()
+    key = next((k for k, w in keys.items() if w == word), None)
+    if key is None:
+        return None
+    if key == "COMMON_SCAMS":
+        return ctx.answers.category_overview()
+    article = ctx.answers.article(replies.menu_articles.get(key, ""))
+    # The article may have been archived by an admin: then the menu is the honest answer.
+    return ctx.answers.compose(article, urgent=key == "I_WAS_SCAMMED") if article \
+        else replies.menu
+
+
+@router.on("text")
+def answer_text(msg, ctx: Context):
+    text = msg.content.strip()
+    if not text:
+        return ctx.answers.replies.menu
+    return menu_reply(text, ctx) or ctx.ask(text)["answer"]
+
+
+@router.on("voice")
+def answer_voice(msg, ctx: Context):
+    """Voice with speech recognition switched on carries the text in Recognition."""
+    if msg.recognition.strip():
+        return ctx.ask(msg.recognition.strip().rstrip("。"))["answer"]
+    return ctx.answers.replies.media
+
+
+@router.on(*MEDIA_TYPES)
+def ask_for_text(msg, ctx: Context):
+    return ctx.answers.replies.media
+
+
+@router.on_event("subscribe", "subscribe_scan")
+def welcome(msg, ctx: Context):
+    # A follower from a parametric QR code arrives as subscribe with EventKey qrscene_<value>.
+    return ctx.answers.replies.welcome
+
+
+@router.on_event("scan")
+def welcome_back(msg, ctx: Context):
+    return "欢迎回来！" + ctx.answers.replies.menu
+
+
+@router.on_event("click")
+def menu_click(msg, ctx: Context):
+    return menu_reply(msg.event_key, ctx) or ctx.answers.replies.menu
+
