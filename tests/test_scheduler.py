@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,18 +23,29 @@ MONDAY_9 = datetime(2026, 11, 23, 9, 0, tzinfo=TZ)
 
 
 class FakeClock:
-    """time.time and time.sleep for the code under test; sleeping moves the clock."""
+    """time.time and time.sleep for the code under test, shared by many threads.
+
+    A thread that sleeps wakes at the time it last read plus the sleep; the clock moves to
+    max(now, that wake time). So 20 threads that each wait out the same 60 s window move the
+    clock 60 s, as real time would, not 20 x 60 s."""
 
     def __init__(self, start: float = 1_800_000_000.0):
         self.now = start
         self.slept = 0.0
+        self._lock = threading.Lock()
+        self._seen = threading.local()
 
     def time(self) -> float:
-        return self.now
+        with self._lock:
+            self._seen.at = self.now
+            return self.now
 
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds
+        with self._lock:
+            wake = getattr(self._seen, "at", self.now) + seconds
+            self.now = max(self.now, wake)
+            self._seen.at = self.now
+            self.slept += seconds
 
 
 @pytest.fixture
