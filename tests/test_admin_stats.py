@@ -26,11 +26,12 @@ from bot.content.model import load_taxonomy
 from bot.storage.db import connect
 from bot.storage.library import init_db
 from bot.content.editing import current, history, parse_source
-from bot.pushing.schedule import next_slot
 from bot.reporting.weekly import SHEETS, week_bounds, weekly_report
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = "2026-W47"
+# The pages' "now": a Wednesday of W48, so "last week" and "next push" are fixed values.
+NOW = datetime(2026, 11, 25, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
 EDITOR, PASSWORD = "editor1", "editor-password-1"
 EGG = "广场舞队长让大家扫码领免费鸡蛋"      # the bot answers this with the menu (category none)
 EGG_CASE = "elderly-health-products"
@@ -123,6 +124,7 @@ def stats_settings(config_file):
 @pytest.fixture
 def stats_app(stats_settings):
     app = create_app(stats_settings)
+    app.config["NOW"] = NOW
     create_account(app.extensions["db"](), EDITOR, PASSWORD, "editor")
     return app
 
@@ -177,7 +179,7 @@ def insert_week(db):
 
 def insert_question(db, text, category="none", urgent=0, score=0.1, asked_at=None,
                     channel="wechat") -> int:
-    asked_at = asked_at or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    asked_at = asked_at or NOW.astimezone(timezone.utc).isoformat(timespec="seconds")
     return db["questions"].insert({"asked_at": asked_at, "channel": channel, "text": text,
                                    "category": category, "urgent": urgent, "score": score,
                                    "user_hash": "u"}).last_pk
@@ -280,8 +282,7 @@ def test_report_page_shows_the_week(editor, db):
 
 def test_report_page_defaults_to_last_complete_week(editor):
     html = editor.get("/admin/report").get_data(as_text=True)
-    last = (datetime.now(TZ) - timedelta(days=7)).isocalendar()
-    assert f'value="{last[0]}-W{last[1]:02d}"' in html
+    assert 'value="2026-W47"' in html
 
 
 def test_report_xlsx_download(editor, db):
@@ -543,9 +544,9 @@ def test_pushes_page_groups_health_log_and_outbox(editor, db, stats_settings):
     unhealthy = re.findall(r'<tr class="unhealthy">(.*?)</tr>', html, re.S)
     assert len(unhealthy) == 1 and "西村家长群" in unhealthy[0] and "93000" in unhealthy[0]
     assert "invalid webhook url" in unhealthy[0]
-    now = datetime.now(TZ)
-    for g in stats_settings.groups:
-        assert next_slot(g, now, TZ).strftime("%Y-%m-%d %H:%M") in html, g.id
+    # next pushes after Wednesday 25 Nov 10:00: Thu 19:30, Wed 20:00, Tue 10:00
+    for next_push in ("2026-11-26 19:30", "2026-11-25 20:00", "2026-12-01 10:00"):
+        assert next_push in html
     assert "可能已发出，不会自动重发" in html
     assert "防骗提示" in html and "第一行 &lt;script&gt;" in html and XSS not in html
     # newest slot first; filters
@@ -574,7 +575,7 @@ def test_dashboard_charts_counters_and_top_unanswered(editor, db):
         insert_question(db, "今天天气怎么样")
     insert_question(db, "  今天天气怎么样 ")
     insert_question(db, "附近有没有好吃的")
-    old = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat(timespec="seconds")
+    old = (NOW - timedelta(days=40)).astimezone(timezone.utc).isoformat(timespec="seconds")
     insert_question(db, "很久以前没答上的", asked_at=old)
     html = editor.get("/admin/").get_data(as_text=True)
 

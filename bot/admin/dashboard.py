@@ -22,7 +22,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImpor
 from ..content.model import load_taxonomy  # noqa: E402
 from ..reporting.weekly import (  # noqa: E402
     push_counts, question_counts, recent_weeks, week_bounds, window_params, window_sql)
-from . import bp  # noqa: E402
+from . import bp, local_now  # noqa: E402
 from ..pushing.health import is_healthy  # noqa: E402
 from .inbox import local_time  # noqa: E402
 from .push_status import group_health  # noqa: E402
@@ -135,7 +135,7 @@ def counters(database, settings) -> dict:
 def dashboard():
     settings = current_app.config["SETTINGS"]
     tz = ZoneInfo(settings.scheduler.timezone)
-    now = datetime.now(tz)
+    now = local_now()
     data = weekly_series(db(), settings, now)
     taxonomy = load_taxonomy(settings.content.dir)
     labels = data["labels"]

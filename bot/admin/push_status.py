@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from ..pushing import health
 from ..pushing.schedule import next_slot
-from . import bp
+from . import bp, local_now
 from .inbox import local_time
 from .sign_in import actor, db, login_required
 
@@ -98,7 +98,7 @@ def pushes():
     names = {g.id: g.name for g in settings.groups}
     return render_template(
         "admin/pushes.html", rows=rows, outbox=outbox, summary=_group_summary(
-            settings, tz, datetime.now(tz)), names=names, statuses=STATUSES, hints=STATUS_HINTS,
+            settings, tz, local_now()), names=names, statuses=STATUSES, hints=STATUS_HINTS,
         group_id=group_id, status=status, page=page, pages=pages, total=total,
         page_params={k: v for k, v in (("group", group_id), ("status", status)) if v})
 

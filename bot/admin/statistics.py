@@ -5,21 +5,19 @@ The numbers come from ``bot.reports``, the same code as ``python -m bot report``
 from __future__ import annotations
 
 import io
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask import current_app, render_template, request, send_file
 
 from ..reporting.weekly import (SHEETS, XLSX_MIMETYPE, last_complete_week, report_filename,
                        weekly_report, write_csv, write_xlsx)
-from . import bp
+from . import bp, local_now
 from .sign_in import db, login_required
 
 
 def _week_report():
     """(week asked for, report or None, error message or None)."""
     settings = current_app.config["SETTINGS"]
-    default = last_complete_week(datetime.now(ZoneInfo(settings.scheduler.timezone)))
+    default = last_complete_week(local_now())
     week = request.args.get("week", "").strip() or default
     try:
         return week, weekly_report(db(), settings, week), None

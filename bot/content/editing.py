@@ -9,7 +9,6 @@ answer engine and the scheduler sees it at its next tick.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
