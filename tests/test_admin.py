@@ -5,12 +5,12 @@ and the content commands of the CLI. Pages for questions, pushes and reports: te
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 import json
 import re
 import shutil
 import time
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,10 +19,10 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot import create_app
 from bot.cli import main
-from bot.config import settings_from_mapping
+from bot.content.editing import save_item
 from bot.storage.db import connect, utcnow_iso
 from bot.storage.library import init_db
-from bot.content.editing import save_item
+from conftest import make_settings
 
 ADMIN, ADMIN_PASSWORD = "zhang-admin", "correct-horse-battery"
 EDITOR, EDITOR_PASSWORD = "li-editor", "editor-password-9"
@@ -70,14 +70,9 @@ RAW_XSS = (XSS_SCRIPT, "<img src=x onerror=alert(1)>")
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
-def make_settings(tmp_path, content_dir, **admin):
-    return settings_from_mapping({
-        "database": {"path": str(tmp_path / "bot.db")},
-        "content": {"dir": str(content_dir)},
-        "server": {"public_url": "https://bot.example.test"},
-        "admin": {"max_login_failures": 3, "idle_minutes": 30, **admin},
-        "groups": GROUPS,
-    }, base_dir=tmp_path, source="tests", environ={})
+def admin_settings(tmp_path, **admin):
+    return make_settings(tmp_path, GROUPS, admin={"max_login_failures": 3, "idle_minutes": 30,
+                                                   **admin})
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +91,7 @@ def settings(tmp_path, content_dir, loaded_db):
     """Overrides conftest's: admin settings, three group chats (for 本周预警), a fresh copy of
     the loaded database."""
     shutil.copy(loaded_db, tmp_path / "bot.db")
-    return make_settings(tmp_path, content_dir)
+    return admin_settings(tmp_path)
 
 
 @pytest.fixture
@@ -747,14 +742,6 @@ sources:
 """
 
 
-@pytest.fixture
-def config_file(tmp_path, content_dir):
-    p = tmp_path / "config.toml"
-    p.write_text(f'[database]\npath = "{tmp_path / "cli.db"}"\n[content]\ndir = "{content_dir}"\n',
-                 encoding="utf-8")
-    return p
-
-
 def cli(config_file, *args, input=None):
     return CliRunner().invoke(main, ["--config", str(config_file), *args], input=input)
 
@@ -763,14 +750,14 @@ def test_create_admin_prompts_for_the_password(config_file, tmp_path):
     r = cli(config_file, "create-admin", "wang", input="longpassword1\nlongpassword1\n")
     assert r.exit_code == 0, r.output
     assert "account 'wang' (admin) created" in r.output
-    account = next(connect(tmp_path / "cli.db")["admins"].rows_where("name = 'wang'"))
+    account = next(connect(tmp_path / "bot.db")["admins"].rows_where("name = 'wang'"))
     assert account["role"] == "admin" and "longpassword1" not in account["password_hash"]
     assert check_password_hash(account["password_hash"], "longpassword1")
     r = cli(config_file, "create-admin", "wang", input="longpassword2\nlongpassword2\n")
     assert r.exit_code == 1 and "already exists" in r.output
     r = cli(config_file, "create-admin", "zhao", "--role", "editor", input="short\nshort\n")
     assert r.exit_code == 1 and "at least 10 characters" in r.output
-    assert connect(tmp_path / "cli.db")["admins"].count == 1
+    assert connect(tmp_path / "bot.db")["admins"].count == 1
 
 
 def test_add_list_publish_archive_a_case(config_file, tmp_path):
@@ -788,7 +775,7 @@ def test_add_list_publish_archive_a_case(config_file, tmp_path):
     r = cli(config_file, "ask", "车窗上夹了一张停车罚单 让扫码交罚款 是真的吗")
     assert json.loads(r.output)["case_ids"][0] == "parking-ticket-qr-code"
     assert cli(config_file, "archive", "parking-ticket-qr-code").exit_code == 0
-    database = connect(tmp_path / "cli.db")
+    database = connect(tmp_path / "bot.db")
     assert database["cases"].get("parking-ticket-qr-code")["status"] == "archived"
     actions = [r["action"] for r in database["audit_log"].rows_where(
         "target_id = 'parking-ticket-qr-code'", order_by="id")]
@@ -817,7 +804,7 @@ def test_add_case_updates_an_existing_case(config_file, tmp_path, content_dir):
     edited.write_text(original.replace("一定要接\n", "务必接听\n", 1), encoding="utf-8")
     r = cli(config_file, "add-case", str(edited))
     assert r.exit_code == 0 and f"updated case {CONTENT_CASE} (published)" in r.output
-    saved = connect(tmp_path / "cli.db")["cases"].get(CONTENT_CASE)
+    saved = connect(tmp_path / "bot.db")["cases"].get(CONTENT_CASE)
     assert saved["origin"] == "admin" and "务必接听" in saved["title"]
 
 
@@ -831,7 +818,7 @@ def test_export_content_writes_everything_and_passes_check_content(config_file, 
     tip_source = ("---\nid: tip-parking-ticket-qr\ntitle: 车窗上的罚单二维码别乱扫\n"
                   "audiences: [general]\ncategories: [fake_subsidy]\n---\n" + NEW_TIP["body"] +
                   "\n")
-    database = connect(tmp_path / "cli.db")
+    database = connect(tmp_path / "bot.db")
     assert save_item(database, "tip", tip_source, "test", content_dir).ok   # an admin-made draft
 
     out = tmp_path / "export"
@@ -877,7 +864,7 @@ def test_init_db_keeps_admin_edits(config_file, tmp_path, content_dir):
     edited.write_text(original.replace("一定要接\n", "务必接听\n", 1), encoding="utf-8")
     assert cli(config_file, "add-case", str(edited)).exit_code == 0
     assert cli(config_file, "archive", "official-12381-sms").exit_code == 0
-    database = connect(tmp_path / "cli.db")
+    database = connect(tmp_path / "bot.db")
     admin_rows = {r["id"]: r for r in database["cases"].rows_where("origin = 'admin'")}
     assert set(admin_rows) == {"parking-ticket-qr-code", CONTENT_CASE, "official-12381-sms"}
     n = database["cases"].count

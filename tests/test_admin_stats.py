@@ -27,6 +27,7 @@ from bot.storage.db import connect
 from bot.storage.library import init_db
 from bot.content.editing import current, history, parse_source
 from bot.reporting.weekly import SHEETS, week_bounds, weekly_report
+from conftest import write_config
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEEK = "2026-W47"
@@ -37,32 +38,11 @@ EGG = "广场舞队长让大家扫码领免费鸡蛋"      # the bot answers thi
 EGG_CASE = "elderly-health-products"
 XSS = "<script>alert(1)</script>"
 
-CONFIG = """
-[database]
-path = "{db}"
-[content]
-dir = "{content}"
-[admin]
-cookie_secure = false
-
-[[groups]]
-id = "dongcun"
-name = "东村老年人群"
-area = "东村"
-schedule = ["mon 09:00", "thu 19:30"]
-
-[[groups]]
-id = "dongcun-youth"
-name = "东村青年群"
-area = "东村"
-schedule = ["wed 20:00"]
-
-[[groups]]
-id = "xicun"
-name = "西村家长群"
-area = "西村"
-schedule = ["tue 10:00"]
-"""
+GROUPS = [
+    {"id": "dongcun", "name": "东村老年人群", "area": "东村", "schedule": ["mon 09:00", "thu 19:30"]},
+    {"id": "dongcun-youth", "name": "东村青年群", "area": "东村", "schedule": ["wed 20:00"]},
+    {"id": "xicun", "name": "西村家长群", "area": "西村", "schedule": ["tue 10:00"]},
+]
 
 # (group, slot, message_key, status): W47 unless the comment says otherwise.
 PUSHES = [
@@ -110,10 +90,8 @@ EXPECTED_CATEGORIES = {"fake_loan": ["fake_loan", "虚假网络贷款", 2, 0],
 
 # -- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture
-def config_file(tmp_path, content_dir):
-    path = tmp_path / "config.toml"
-    path.write_text(CONFIG.format(db=tmp_path / "bot.db", content=content_dir), encoding="utf-8")
-    return path
+def config_file(tmp_path):
+    return write_config(tmp_path, GROUPS, admin={"cookie_secure": False})
 
 
 @pytest.fixture
@@ -388,9 +366,12 @@ def test_pages_need_login(stats_app):
 
 def test_add_example_needs_login(stats_app, db):
     qid = insert_question(db, EGG)
-    r = stats_app.test_client().post(f"/admin/questions/{qid}/example",
-                                     data={"case_id": EGG_CASE})
-    assert r.status_code in (302, 400)    # CSRF (400) or the login redirect, never a save
+    client = stats_app.test_client()
+    # A valid CSRF token, so the refusal can only come from the missing sign-in.
+    token = csrf_token(client.get("/admin/login").get_data(as_text=True))
+    r = client.post(f"/admin/questions/{qid}/example",
+                    data={"case_id": EGG_CASE, "csrf_token": token})
+    assert r.status_code == 302 and r.headers["Location"].startswith("/admin/login")
     assert len(history(db, "case", EGG_CASE)) == 0
 
 

@@ -3,20 +3,11 @@ import json
 import subprocess
 import sys
 
-import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
 from bot.config import PROJECT_ROOT
 from bot.storage.db import connect
-
-
-@pytest.fixture
-def config_file(tmp_path, content_dir):
-    p = tmp_path / "config.toml"
-    p.write_text(f'[database]\npath = "{tmp_path / "bot.db"}"\n[content]\ndir = "{content_dir}"\n',
-                 encoding="utf-8")
-    return p
 
 
 def run(config_file, *args, input=None):

@@ -3,7 +3,6 @@ colloquial and broken input, urgency, the off-topic menu, and the byte budget.""
 import pytest
 
 from bot.answering.service import AnswerService
-from bot.content.render import utf8_len
 from bot.storage.db import connect
 from bot.storage.library import PublishedContent, bump_content_version, init_db
 from bot.answering.urgency import detect_urgency
@@ -94,14 +93,14 @@ def test_every_article_reply_fits_the_byte_budget(service):
     for article in service.engine.articles.values():
         for urgent in (False, True):
             text = service.compose(article, urgent=urgent)
-            assert utf8_len(text) <= 2000, article.id
+            assert len(text.encode("utf-8")) <= 2000, article.id
             assert f"/cases/{article.id}" in text
 
 
 def test_long_article_is_summarised_with_a_link(service):
     article = next(iter(service.engine.articles.values()))
     text = service.compose(article, limit=400)
-    assert utf8_len(text) <= 400 and text.endswith(f"/cases/{article.id}")
+    assert len(text.encode("utf-8")) <= 400 and text.endswith(f"/cases/{article.id}")
 
 
 def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir):

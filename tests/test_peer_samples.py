@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from bot import create_app
-from bot.config import PROJECT_ROOT, settings_from_mapping
-from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from bot.config import PROJECT_ROOT
+from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
 from wechat_client import WeChatSender
 
 
@@ -46,13 +46,7 @@ def fields_of(xml: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def sender(tmp_path_factory):
     folder = tmp_path_factory.mktemp("peer-samples")
-    app = create_app(settings_from_mapping({
-        "database": {"path": str(folder / "bot.db")},
-        "content": {"dir": str(CONTENT_DIR)},
-        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
-                   "record_batch_ms": 0},
-        "server": {"public_url": "https://bot.example.test"},
-    }, base_dir=folder, source="tests"))
+    app = create_app(make_settings(folder))
     return WeChatSender(app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
 
 

@@ -16,6 +16,7 @@ from bot.errors import ConfigError
 from bot.pushing.schedule import next_slot, slots_between
 from bot.pushing.pusher import Pusher
 from bot.pushing.tips import choose_tip_for, render_tip
+from conftest import make_settings
 from fake_wecom import FakeWeCom
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -69,21 +70,15 @@ def group(gid, channel="wecom_robot", key=None, schedule=("mon 09:00",), audienc
     return g
 
 
-def make_settings(tmp_path, content_dir, groups, base_url="http://127.0.0.1:9", **scheduler):
-    return settings_from_mapping({
-        "database": {"path": str(tmp_path / "bot.db")},
-        "content": {"dir": str(content_dir)},
-        "wecom": {"base_url": base_url},
-        "scheduler": {"lock_path": str(tmp_path / "scheduler.lock"), **scheduler},
-        "groups": groups,
-    }, base_dir=tmp_path, environ={})
+def push_settings(tmp_path, groups, base_url="http://127.0.0.1:9", **scheduler):
+    return make_settings(tmp_path, groups, wecom={"base_url": base_url}, scheduler=scheduler)
 
 
 @pytest.fixture
 def setup(tmp_path, content_dir, clock, wecom):
     """Build (settings, pusher, db) for a list of group tables."""
     def build(groups, **scheduler):
-        settings = make_settings(tmp_path, content_dir, groups, wecom.base_url, **scheduler)
+        settings = push_settings(tmp_path, groups, wecom.base_url, **scheduler)
         db_factory = make_db_factory(settings.database.path)
         init_db(db_factory(), content_dir)
         return settings, Pusher(settings, db_factory, clock.time, clock.sleep), db_factory()
@@ -98,7 +93,7 @@ def rows(db, **where):
 # -- schedules and choosing ------------------------------------------------------------------
 
 def test_slots_are_weekly_in_shanghai_time(tmp_path, content_dir):
-    s = make_settings(tmp_path, content_dir, [group("a", "outbox", schedule=["mon 09:00", "周四 19:30"])])
+    s = push_settings(tmp_path, [group("a", "outbox", schedule=["mon 09:00", "周四 19:30"])])
     slots = slots_between(s.groups[0], MONDAY_9 - timedelta(minutes=1), MONDAY_9 + timedelta(days=7), TZ)
     assert [t.isoformat() for t in slots] == [
         "2026-11-23T09:00:00+08:00", "2026-11-26T19:30:00+08:00", "2026-11-30T09:00:00+08:00"]
@@ -114,7 +109,7 @@ def test_slots_are_weekly_in_shanghai_time(tmp_path, content_dir):
 ])
 def test_bad_group_config_names_group_and_key(tmp_path, content_dir, bad, key):
     with pytest.raises(ConfigError) as exc:
-        make_settings(tmp_path, content_dir, [{**group("a", "outbox"), **bad}])
+        push_settings(tmp_path, [{**group("a", "outbox"), **bad}])
     assert exc.value.message.startswith(f"groups[0] (a).{key}:")
 
 
@@ -131,7 +126,7 @@ def tip(tid, audiences=("elderly",), seasons=()):
 
 
 def test_tip_choice_never_repeats_until_the_pool_is_exhausted(tmp_path, content_dir):
-    s = make_settings(tmp_path, content_dir, [group("a", "outbox")])
+    s = push_settings(tmp_path, [group("a", "outbox")])
     tips = [tip("t1"), tip("t2"), tip("t3", audiences=("students",)), tip("t4", ("general",))]
     history, chosen = {}, []
     for week in range(6):
@@ -144,7 +139,7 @@ def test_tip_choice_never_repeats_until_the_pool_is_exhausted(tmp_path, content_
 
 
 def test_seasonal_tips_are_preferred_in_season_and_kept_for_last_out_of_it(tmp_path, content_dir):
-    g = make_settings(tmp_path, content_dir, [group("a", "outbox")]).groups[0]
+    g = push_settings(tmp_path, [group("a", "outbox")]).groups[0]
     tips = [tip("a-plain"), tip("z-double11", seasons=["双十一"])]
     nov = datetime(2026, 11, 2, 9, 0, tzinfo=TZ)
     assert choose_tip_for(g, nov, tips, {}).id == "z-double11"
@@ -237,7 +232,7 @@ def test_bad_key_marks_group_unhealthy_and_the_rest_keep_going(setup, wecom):
 def test_fixing_the_key_makes_the_group_healthy_again(setup, wecom, tmp_path, content_dir, clock):
     settings, pusher, db = setup([group("a", key="nokey-x")])
     pusher.run_due(MONDAY_9)
-    fixed = make_settings(tmp_path, content_dir, [group("a", key="key-a")], wecom.base_url)
+    fixed = push_settings(tmp_path, [group("a", key="key-a")], wecom.base_url)
     pusher2 = Pusher(fixed, make_db_factory(fixed.database.path), clock.time, clock.sleep)
     pusher2.run_due(MONDAY_9 + timedelta(weeks=1))
     assert rows(db)[-1]["status"] == "sent"

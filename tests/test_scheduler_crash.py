@@ -7,24 +7,18 @@ import time
 
 from bot.storage.db import make_db_factory
 from bot.config import PROJECT_ROOT
+from conftest import write_config
 from fake_wecom import FakeWeCom
 
 GROUPS = 30
 SLOT = "2026-11-23T09:00:00+08:00"
 
 
-def write_config(tmp_path, content_dir, base_url):
-    groups = "".join(
-        f'[[groups]]\nid = "g{i}"\nname = "群{i}"\naudiences = ["elderly"]\n'
-        f'schedule = ["mon 09:00"]\nchannel = "wecom_robot"\nrobot_key = "key-{i}"\n\n'
-        for i in range(GROUPS))
-    cfg = tmp_path / "config.toml"
-    cfg.write_text(
-        f'[database]\npath = "{tmp_path / "bot.db"}"\n[content]\ndir = "{content_dir}"\n'
-        f'[wecom]\nbase_url = "{base_url}"\n'
-        f'[scheduler]\nmax_concurrent_sends = 2\nlock_path = "{tmp_path / "s.lock"}"\n\n'
-        + groups, encoding="utf-8")
-    return cfg
+def crash_config(tmp_path, base_url):
+    groups = [{"id": f"g{i}", "name": f"群{i}", "audiences": ["elderly"], "schedule": ["mon 09:00"],
+               "channel": "wecom_robot", "robot_key": f"key-{i}"} for i in range(GROUPS)]
+    return write_config(tmp_path, groups, wecom={"base_url": base_url},
+                        scheduler={"max_concurrent_sends": 2})
 
 
 def start(cfg):
@@ -36,7 +30,7 @@ def start(cfg):
 def test_sigkill_mid_run_then_restart_sends_each_slot_at_most_once(tmp_path, content_dir):
     fake = FakeWeCom(delay=0.1).start()
     try:
-        cfg = write_config(tmp_path, content_dir, fake.base_url)
+        cfg = crash_config(tmp_path, fake.base_url)
         first = start(cfg)
         deadline = time.monotonic() + 60
         while len(fake.received) < 8 and time.monotonic() < deadline and first.poll() is None:
@@ -75,8 +69,8 @@ def test_sigkill_mid_run_then_restart_sends_each_slot_at_most_once(tmp_path, con
 
 def test_a_second_scheduler_is_refused(tmp_path, content_dir):
     import fcntl
-    cfg = write_config(tmp_path, content_dir, "http://127.0.0.1:9")
-    with open(tmp_path / "s.lock", "a+") as held:
+    cfg = crash_config(tmp_path, "http://127.0.0.1:9")
+    with open(tmp_path / "scheduler.lock", "a+") as held:
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)   # as a running scheduler does
         r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config",
                             str(cfg), "--once", "--now", SLOT], cwd=PROJECT_ROOT,
@@ -85,7 +79,7 @@ def test_a_second_scheduler_is_refused(tmp_path, content_dir):
 
 
 def test_dry_run_prints_what_would_be_sent_where_and_sends_nothing(tmp_path, content_dir):
-    cfg = write_config(tmp_path, content_dir, "http://127.0.0.1:9")
+    cfg = crash_config(tmp_path, "http://127.0.0.1:9")
     r = subprocess.run([sys.executable, str(PROJECT_ROOT / "scheduler.py"), "--config", str(cfg),
                         "--dry-run", "--now", "2026-11-22T10:00", "--until", "2026-11-30T10:00"],
                        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
@@ -108,7 +102,7 @@ def test_push_command_sends_the_next_tip_now(tmp_path, content_dir):
     from bot.cli import main
     fake = FakeWeCom().start()
     try:
-        cfg = write_config(tmp_path, content_dir, fake.base_url)
+        cfg = crash_config(tmp_path, fake.base_url)
         r = CliRunner().invoke(main, ["--config", str(cfg), "push", "--group", "g3"])
         assert r.exit_code == 0, r.output
         assert r.output.startswith("g3: tip-") and r.output.strip().endswith("sent")

@@ -17,15 +17,13 @@ from urllib.parse import urlencode
 import pytest
 
 from bot import create_app
-from bot.config import PROJECT_ROOT, settings_from_mapping
 from bot.content.model import load_content
 from bot.wechat.protocol import parse_inbound
-from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from conftest import (CONTENT_DIR, PUBLIC_URL, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN,
+                      make_settings)
 from wechat_client import WeChatSender, sha1_sorted
 
 
-CONTENT_DIR = PROJECT_ROOT / "content"
-PUBLIC_URL = "https://bot.example.test"
 ACCOUNT = "gh_account"
 USER = "oUser_Webhook1"
 _REPLIES_TOML = tomllib.loads((CONTENT_DIR / "replies.toml").read_text("utf-8"))
@@ -114,20 +112,9 @@ def question_rows(app) -> list[dict]:
     return list(app.extensions["db"]()["questions"].rows)
 
 
-def settings_in(folder):
-    return settings_from_mapping({
-        "database": {"path": str(folder / "bot.db")},
-        "content": {"dir": str(CONTENT_DIR)},
-        "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
-                   "record_batch_ms": 0},
-        "server": {"public_url": PUBLIC_URL},
-        "api": {"rate_limit_per_minute": 1000},
-    }, base_dir=folder, source="tests")
-
-
 @pytest.fixture(scope="module")
 def shared_app(tmp_path_factory):
-    return create_app(settings_in(tmp_path_factory.mktemp("webhook")))
+    return create_app(make_settings(tmp_path_factory.mktemp("webhook")))
 
 
 @pytest.fixture
@@ -582,3 +569,13 @@ def test_batched_records_are_visible_at_once_and_written_on_flush(tmp_path):
     assert db.execute("SELECT reply FROM wechat_deliveries").fetchall() == [("<xml>one</xml>",)]
     assert db["questions"].count == 1
     assert worker2.recorded_reply("m:1") == "<xml>one</xml>"
+
+
+def test_every_passive_reply_fits_the_byte_budget_fixed_texts_included(tmp_path):
+    """The welcome and the category overview are fixed texts; they are cut like answers."""
+    app = create_app(make_settings(tmp_path, wechat={"reply_max_bytes": 200}))
+    sender = WeChatSender(app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
+    for xml in (event("subscribe"), event("CLICK", EventKey="COMMON_SCAMS"),
+                message("text", Content="有人让我转账到安全账户")):
+        text = reply_text(*sender.post(xml))
+        assert 0 < len(text.encode("utf-8")) <= 200, text

@@ -22,7 +22,7 @@ sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImpor
 from ..content.model import load_taxonomy  # noqa: E402
 from ..reporting.weekly import (  # noqa: E402
     push_counts, question_counts, recent_weeks, week_bounds, window_params, window_sql)
-from . import bp, local_now  # noqa: E402
+from .blueprint import bp, local_now  # noqa: E402
 from ..pushing.health import is_healthy  # noqa: E402
 from .inbox import local_time  # noqa: E402
 from .push_status import group_health  # noqa: E402

@@ -12,7 +12,7 @@ from ..content.render import render_article
 from ..pushing.alerts import create_alert
 from ..pushing.tips import render_tip
 from ..web.pages import render_markdown
-from . import bp
+from .blueprint import bp
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source, field_errors, tip_fields, tip_source
 

@@ -13,7 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from ..content.editing import current, parse_source, save_item
 from ..content.model import load_taxonomy
-from . import bp
+from .blueprint import bp
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source
 

@@ -9,7 +9,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from ..pushing import health
 from ..pushing.schedule import next_slot
-from . import bp, local_now
+from .blueprint import bp, local_now
 from .inbox import local_time
 from .sign_in import actor, db, login_required
 

@@ -16,7 +16,7 @@ from flask import (abort, current_app, flash, g, redirect, render_template, requ
 from ..accounts import (ROLES, account, check_password, create_account, recent_failures,
                         record_failure, toggle_disabled)
 from ..storage.audit import audit
-from . import bp
+from .blueprint import bp
 
 
 def db():

@@ -10,7 +10,7 @@ from flask import current_app, render_template, request, send_file
 
 from ..reporting.weekly import (SHEETS, XLSX_MIMETYPE, last_complete_week, report_filename,
                        weekly_report, write_csv, write_xlsx)
-from . import bp, local_now
+from .blueprint import bp, local_now
 from .sign_in import db, login_required
 
 

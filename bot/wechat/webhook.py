@@ -10,6 +10,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
+from ..content.render import fit_bytes
 from ..errors import BadRequest, BotError
 from ..storage.questions import hash_user
 from .handlers import Context, router
@@ -72,6 +73,8 @@ def _process(msg) -> str:
     except Exception:  # noqa: BLE001 - a handler bug must not cost the resident an answer
         log.exception("handler failed for %s message", msg.msg_type)
         return gate.render_text(FALLBACK, msg)   # not recorded: a redelivery tries again
-    xml = gate.render_text(reply, msg) if reply else ""
+    # Every passive reply, fixed texts from replies.toml included, within the byte budget.
+    limit = app.config["SETTINGS"].wechat.reply_max_bytes
+    xml = gate.render_text(fit_bytes(reply, limit), msg) if reply else ""
     question = ctx.questions[0] if ctx.questions else None   # one message, one question
     return app.extensions["deliveries"].record(msg.delivery_key, xml, question)

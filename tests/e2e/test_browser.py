@@ -19,6 +19,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot.config import PROJECT_ROOT
+from conftest import write_config
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -38,14 +39,11 @@ def free_port() -> int:
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
-    config = tmp / "config.toml"
-    config.write_text(
-        f'[server]\nhost = "127.0.0.1"\nport = {port}\nworkers = 2\n'
-        f'public_url = "http://127.0.0.1:{port}"\n'
-        f'[database]\npath = "{tmp / "bot.db"}"\n[content]\ndir = "{PROJECT_ROOT / "content"}"\n'
-        f'[admin]\ncookie_secure = false\n'
-        f'[[groups]]\nid = "e2e-village"\nname = "测试村群"\narea = "测试村"\n'
-        f'audiences = ["elderly"]\nschedule = ["mon 09:00"]\n', encoding="utf-8")
+    config = write_config(tmp, [{"id": "e2e-village", "name": "测试村群", "area": "测试村",
+                                 "audiences": ["elderly"], "schedule": ["mon 09:00"]}],
+                          server={"host": "127.0.0.1", "port": port, "workers": 2,
+                                  "public_url": f"http://127.0.0.1:{port}"},
+                          admin={"cookie_secure": False})
     base = [sys.executable, "-m", "bot", "--config", str(config)]
     subprocess.run(base + ["init-db"], check=True, cwd=PROJECT_ROOT, capture_output=True)
     subprocess.run(base + ["create-admin", "police1", "--password", "e2e-password-123"],
