@@ -35,3 +35,17 @@ def test_every_command_is_documented():
 
 def test_quick_start_is_two_commands():
     assert "make run" in README and "make test" in README
+
+
+def test_every_module_is_in_the_readme_module_map():
+    design = README[README.index("## Design"):]
+    missing = [str(p.relative_to(PROJECT_ROOT)) for p in sorted((PROJECT_ROOT / "bot").rglob("*.py"))
+               if p.name != "__init__.py" or p.parent.name == "channels" or p.parent.name == "bot"]
+    missing = [m for m in missing if f"`{m}`" not in design]
+    assert missing == []
+
+
+def test_every_package_says_what_lives_there():
+    for init in (PROJECT_ROOT / "bot").rglob("__init__.py"):
+        first = init.read_text("utf-8").lstrip()
+        assert first.startswith('"""') and len(first.split("\n")[0]) > 10, init
