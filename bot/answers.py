@@ -18,7 +18,8 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from .content import Article, _Problems, check_safe_text, load_content, load_taxonomy, parse_article
+from .content import (Article, _Problems, check_safe_text, load_content, load_taxonomy, localize,
+                      parse_article)
 from .db import content_version
 from .engine import NONE, Engine, EngineParams, Match, load_offtopic, load_terms
 from .errors import ContentError
@@ -99,8 +100,9 @@ class AnswerService:
     """Answers questions from the current published content; safe to share between threads."""
 
     def __init__(self, db_factory, content_dir: Path, public_url: str, reply_max_bytes: int,
-                 params: EngineParams = EngineParams()):
+                 params: EngineParams = EngineParams(), local: dict | None = None):
         self._db_factory = db_factory
+        self.local = dict(local or {})   # [local] config: fills {本地…} placeholders
         self.content_dir = Path(content_dir)
         self.public_url = public_url.rstrip("/")
         self.reply_max_bytes = reply_max_bytes
@@ -176,7 +178,9 @@ class AnswerService:
         return engine
 
     def article(self, case_id: str) -> Article | None:
-        return self.engine.articles.get(case_id)
+        """The published article as this deployment shows it (local placeholders filled)."""
+        article = self.engine.articles.get(case_id)
+        return localize(article, self.local) if article else None
 
     # -- answering ------------------------------------------------------------------------
     def ask(self, text: str) -> dict:
@@ -208,6 +212,7 @@ class AnswerService:
         head = [self.replies.emergency_steps, ""] if urgent else []
         if article is None:
             return fit_bytes("\n".join(head + [self.replies.menu]).strip(), limit)
+        article = localize(article, self.local)
         return render_article(article, self.case_url(article.id), limit, head=head,
                               intro="这很可能是：" if urgent else "", with_steps=not urgent)
 

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request,
                    url_for)
 
 from ..answers import render_article
-from ..content import AUDIENCES, SEASONS, load_taxonomy
+from ..content import AUDIENCES, SEASONS, load_taxonomy, review_status
 from ..db import utcnow_iso
 from ..editing import (KINDS, audit, current, history, parse_source, restore, save_item,
                        set_status, unified_diff, version_source)
@@ -98,11 +101,29 @@ def items(kind: str):
     if audience:
         where.append("source LIKE ?")
         params.append(f"%{audience}%")
+    review = request.args.get("review", "") if kind == "case" else ""
     rows = list(db()[table].rows_where(" AND ".join(where), params, order_by="updated_at desc, id",
-                                       limit=PAGE_SIZE * 10))
+                                       limit=None if review else PAGE_SIZE * 10))
+    if kind == "case":
+        rows = _with_review_status(rows)
+        if review == "due":
+            rows = [r for r in rows if r["review"] != "ok"]
     return render_template("admin/items.html", kind=kind, rows=rows, q=q, status=status,
                            category=category, audience=audience, taxonomy=_taxonomy(),
-                           audiences=AUDIENCES)
+                           audiences=AUDIENCES, review=review)
+
+
+def _with_review_status(rows: list[dict]) -> list[dict]:
+    """Each case row with 'reviewed' (its date or '') and 'review' (ok, stale or missing)."""
+    tz = ZoneInfo(current_app.config["SETTINGS"].scheduler.timezone)
+    today = datetime.now(tz).date()
+    out = []
+    for r in rows:
+        fm = r["source"].split("\n---", 1)[0]
+        m = re.search(r"^reviewed:\s*'?(\d{4}-\d{2}-\d{2})", fm, re.M)
+        reviewed = m.group(1) if m else ""
+        out.append({**r, "reviewed": reviewed, "review": review_status(reviewed, today)})
+    return out
 
 
 @bp.route("/items/<kind>/new", methods=["GET", "POST"])
