@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import (AUDIENCES, OFFICIAL_NUMBERS, coverage_problems, load_content,
+from bot.content import (AUDIENCES, OFFICIAL_APPS, OFFICIAL_NUMBERS, coverage_problems, load_content,
                          load_taxonomy)
 from bot.errors import ContentError
 
@@ -79,7 +79,10 @@ def test_every_article_has_what_residents_need(bank):
 def test_only_official_numbers_appear_anywhere(content_dir):
     for path in content_dir.rglob("*"):
         if path.suffix in (".md", ".toml", ".txt", ".tsv"):
-            for digits in re.findall(r"\d{5,}", path.read_text("utf-8")):
+            text = path.read_text("utf-8")
+            for name in OFFICIAL_APPS:   # '交管12123' names an app, not a number to dial
+                text = text.replace(name, "")
+            for digits in re.findall(r"\d{5,}", text):
                 assert digits in OFFICIAL_NUMBERS, (path, digits)
 
 
