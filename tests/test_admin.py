@@ -903,3 +903,12 @@ def test_editing_a_case_in_the_form_keeps_urgent_examples_and_review_date(conten
     assert problems.items == []
     assert again.urgent_examples == (("他还没挂电话", "in_progress"), ("刚转了两万", "lost"))
     assert again.reviewed == "2026-11-01" and again.examples == original.examples
+
+
+def test_cases_list_shows_review_dates_and_lists_cases_due_for_review(admin):
+    assert create_case(admin).status_code == 302            # a new case has no review date
+    page = body(admin.get("/admin/items/case"))
+    assert "待核实" in page and "2026-11-27" in page and "未核实" in page
+    due = body(admin.get("/admin/items/case?review=due"))
+    assert NEW_CASE["id"] in due
+    assert "emergency-just-transferred" not in due         # reviewed 2026-11-27
