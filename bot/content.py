@@ -5,6 +5,7 @@ reports each as ``path:line: message`` so an editor can fix a whole file in one 
 """
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -126,6 +127,11 @@ def _split_front_matter(text: str, path: str, problems: _Problems):
         line = mark.line + 2 if mark else 1
         problems.add(path, line, f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}")
         return None, body, body_start
+    except ValueError as exc:   # a date-like value that is no date: 'reviewed: 2026-13-45'
+        bad = re.search(r"^(\w+):\s*'?\d{4}-\d{2}-\d{2}", fm_text, re.M)
+        line = _key_line(fm_text, bad.group(1)) if bad else 2
+        problems.add(path, line, f"front matter has an impossible date ({exc})")
+        return None, body, body_start
     if not isinstance(data, dict):
         problems.add(path, 2, "front matter must be a mapping of keys to values")
         return None, body, body_start
@@ -186,7 +192,11 @@ def _reviewed(data, fm_text, path, problems) -> str:
     if value is None:
         return ""
     text = str(value).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    try:
+        valid = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) and date.fromisoformat(text)
+    except ValueError:
+        valid = False
+    if not valid:
         problems.add(path, _key_line(fm_text, "reviewed"), f"'reviewed' must be a date like "
                                                            f"2026-11-27, not '{text}'")
         return ""
@@ -236,14 +246,16 @@ def check_app_names(lines: list[tuple[int, str]], path: str, problems: _Problems
                                        "官方APP); see content/README.md")
 
 
-def check_placeholders(text: str, path: str, first_line: int, problems: _Problems) -> None:
-    """Every {…} in content must be a known local placeholder."""
+def check_placeholders(text: str, path: str, first_line: int, problems: _Problems,
+                       allowed=LOCAL_PLACEHOLDERS) -> None:
+    """Every {…} in an article must be a known local placeholder; tips take none (they are
+    pushed to group chats as written)."""
     for offset, line in enumerate(text.splitlines()):
         for m in _PLACEHOLDER_RE.finditer(line):
-            if m.group(1) not in LOCAL_PLACEHOLDERS:
-                problems.add(path, first_line + offset,
-                             f"unknown placeholder '{m.group()}' (use one of: "
-                             f"{', '.join('{' + k + '}' for k in LOCAL_PLACEHOLDERS)})")
+            if m.group(1) not in allowed:
+                use = (f"use one of: {', '.join('{' + k + '}' for k in allowed)}" if allowed
+                       else "tips cannot use local placeholders")
+                problems.add(path, first_line + offset, f"unknown placeholder '{m.group()}' ({use})")
 
 
 def fill_local(text: str, local: dict[str, str]) -> str:
@@ -271,15 +283,11 @@ def localize(article: Article, local: dict[str, str]) -> Article:
 
 
 def _review_due_date(reviewed: date) -> date:
-    """The day after which a review is older than REVIEW_MAX_AGE_MONTHS."""
-    month = reviewed.month - 1 + REVIEW_MAX_AGE_MONTHS
-    year, month = reviewed.year + month // 12, month % 12 + 1
-    for day in (reviewed.day, 30, 29, 28):
-        try:
-            return date(year, month, day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
+    """The last day on which a review is not yet older than REVIEW_MAX_AGE_MONTHS (a review
+    of 29 February is due after 28 February)."""
+    months = reviewed.month - 1 + REVIEW_MAX_AGE_MONTHS
+    year, month = reviewed.year + months // 12, months % 12 + 1
+    return date(year, month, min(reviewed.day, calendar.monthrange(year, month)[1]))
 
 
 def review_status(reviewed: str, today: date) -> str:
@@ -433,7 +441,7 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: _Problem
         problems.add(path, body_start, f"title and text are {len((title + body).encode())} bytes, "
                                        f"at most {TIP_MAX_BYTES} (WeCom text limit 2048)")
     check_safe_text(text, path, 1, problems)
-    check_placeholders(text, path, 1, problems)
+    check_placeholders(text, path, 1, problems, allowed=())
     check_app_names(_advice_lines(text, tip=True), path, problems)
     if len(problems.items) > before:
         return None

@@ -157,6 +157,7 @@ def test_urgent_examples_and_review_date_are_parsed(tmp_path, content_dir):
     ("urgent_examples:\n  later:\n    - 明天再说\n", "'urgent_examples' must map in_progress"),
     ("urgent_examples: [转了钱]\n", "'urgent_examples' must map in_progress"),
     ("reviewed: 去年\n", "'reviewed' must be a date"),
+    ("reviewed: 2026-13-45\n", "impossible date"),
 ])
 def test_bad_urgent_examples_or_review_date_name_the_line(tmp_path, content_dir, front, message):
     bank = make_bank(tmp_path, content_dir, {"demo-case.md": ARTICLE.replace("sources:", front + "sources:")})

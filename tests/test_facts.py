@@ -215,6 +215,13 @@ def test_unknown_placeholder_is_refused(tmp_path, content_dir):
     assert "unknown placeholder '{县反诈中心}'" in problem
 
 
+def test_tips_take_no_placeholders(tmp_path, content_dir):
+    tip = ("---\nid: tip-demo\ntitle: 标题\naudiences: [general]\ncategories: [fake_loan]\n---\n"
+           + "放款前收费的都是骗子，" * 8 + "问派出所{本地派出所电话}。\n")
+    (problem,) = problems_of(tmp_path, content_dir, {"demo-case.md": ARTICLE}, {"tip-demo.md": tip})
+    assert "tips cannot use local placeholders" in problem
+
+
 def test_local_config_is_optional_and_validated():
     assert settings_from_mapping({}).local == LocalSettings()
     s = settings_from_mapping({"local": {"mini_program": "平安东村", "hotline": "0571-96110"}})
