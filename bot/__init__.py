@@ -40,7 +40,8 @@ def create_app(settings=None):
     app.extensions["db"] = db_factory
     app.extensions["answers"] = AnswerService(PublishedContent(db_factory, settings.content.dir),
                                               settings.content.dir, settings.server.public_url,
-                                              settings.wechat.reply_max_bytes)
+                                              settings.wechat.reply_max_bytes,
+                                              local=settings.local.as_dict())
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
                                                w.max_clock_skew_seconds, w.max_body_bytes)

@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -31,7 +33,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command("check-content", help="Validate content/; print problems as file:line: message.")
 @click.pass_context
 def check_content(ctx: click.Context) -> None:
-    from .content.model import coverage_problems, load_content
+    from .content.model import coverage_problems, load_content, review_warnings
     from .content.replies import Replies
 
     settings = _settings(ctx)
@@ -51,6 +53,9 @@ def check_content(ctx: click.Context) -> None:
     if problems:
         raise click.ClickException(f"{len(problems)} problem(s) in {settings.content.dir}")
     click.echo(f"ok: {len(bank.articles)} articles, {len(bank.tips)} tips")
+    today = datetime.now(ZoneInfo(settings.scheduler.timezone)).date()
+    for warning in review_warnings(bank.articles, today):   # warnings never fail the check
+        click.echo(warning, err=True)
 
 
 @main.command("init-db", help="Create or migrate the database and load content/ into it. "
@@ -170,7 +175,7 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
     feed = PublishedContent(make_db_factory(settings.database.path), settings.content.dir) \
         if settings.database.path.exists() else None
     service = AnswerService(feed, settings.content.dir, settings.server.public_url,
-                            settings.wechat.reply_max_bytes)
+                            settings.wechat.reply_max_bytes, local=settings.local.as_dict())
     questions = [question] if question is not None else _read_questions(as_jsonl)
     for q in questions:
         click.echo(json.dumps(service.ask(q), ensure_ascii=False))

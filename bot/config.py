@@ -117,6 +117,18 @@ class WeComSettings:
 
 
 @dataclass(frozen=True)
+class LocalSettings:
+    """This deployment's own channels, shown where content has {本地防诈小程序} etc.
+    Empty means "not configured": lines naming them are left out of replies."""
+    mini_program: str = ""          # the town police's anti-fraud mini-program, e.g. "平安东村"
+    police_station_phone: str = ""  # the local police station, e.g. "0571-8xxxxxxx"
+    hotline: str = ""               # a local anti-fraud hotline, if there is one
+
+    def as_dict(self) -> dict[str, str]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class GroupSettings:
     id: str
     name: str
@@ -141,6 +153,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    local: LocalSettings = field(default_factory=LocalSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -165,6 +178,7 @@ _SECTIONS = {
     "scheduler": SchedulerSettings,
     "wecom": WeComSettings,
     "admin": AdminSettings,
+    "local": LocalSettings,
 }
 
 
@@ -286,6 +300,25 @@ def validate(s: Settings) -> None:
     for key, ok, message in checks:
         if not ok:
             raise ConfigError(f"{key}: {message}")
+    validate_local(s.local)
+
+
+_LOCAL_PHONE_RE = re.compile(r"^[0-9][0-9-]{2,19}$")
+
+
+def validate_local(local: LocalSettings) -> None:
+    """[local] values go into replies as they are: one short line, phone numbers as digits."""
+    for key, value in dataclasses.asdict(local).items():
+        if value != value.strip() or "\n" in value or "{" in value or "}" in value:
+            raise ConfigError(f"local.{key}: must be one line of text without braces or "
+                              "surrounding spaces")
+        if len(value) > 30:
+            raise ConfigError(f"local.{key}: must be at most 30 characters")
+    for key in ("police_station_phone", "hotline"):
+        value = getattr(local, key)
+        if value and not _LOCAL_PHONE_RE.match(value):
+            raise ConfigError(f"local.{key}: must be a phone number of digits and '-', "
+                              "like 0571-12345678")
 
 
 # -- [[groups]]: the group chats that get weekly tips ------------------------------------------

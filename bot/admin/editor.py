@@ -1,18 +1,19 @@
 """Cases and tips: list, search, edit with live preview, publish/archive, history, alerts."""
 from __future__ import annotations
 
+import re
 
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request,
                    url_for)
 
 from ..content.editing import (KINDS, current, history, parse_source, restore, save_item,
                        set_status, unified_diff, version_source)
-from ..content.model import AUDIENCES, SEASONS, load_taxonomy
+from ..content.model import AUDIENCES, SEASONS, load_taxonomy, review_status
 from ..content.render import render_article
 from ..pushing.alerts import create_alert
 from ..pushing.tips import render_tip
 from ..web.pages import render_markdown
-from .blueprint import bp
+from .blueprint import bp, local_now
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source, field_errors, tip_fields, tip_source
 
@@ -97,11 +98,28 @@ def items(kind: str):
     if audience:
         where.append("source LIKE ?")
         params.append(f"%{audience}%")
+    review = request.args.get("review", "") if kind == "case" else ""
     rows = list(db()[table].rows_where(" AND ".join(where), params, order_by="updated_at desc, id",
-                                       limit=PAGE_SIZE * 10))
+                                       limit=None if review else PAGE_SIZE * 10))
+    if kind == "case":
+        rows = _with_review_status(rows)
+        if review == "due":
+            rows = [r for r in rows if r["review"] != "ok"]
     return render_template("admin/items.html", kind=kind, rows=rows, q=q, status=status,
                            category=category, audience=audience, taxonomy=_taxonomy(),
-                           audiences=AUDIENCES)
+                           audiences=AUDIENCES, review=review)
+
+
+def _with_review_status(rows: list[dict]) -> list[dict]:
+    """Each case row with 'reviewed' (its date or '') and 'review' (ok, stale or missing)."""
+    today = local_now().date()
+    out = []
+    for r in rows:
+        fm = r["source"].split("\n---", 1)[0]
+        m = re.search(r"^reviewed:\s*'?(\d{4}-\d{2}-\d{2})", fm, re.M)
+        reviewed = m.group(1) if m else ""
+        out.append({**r, "reviewed": reviewed, "review": review_status(reviewed, today)})
+    return out
 
 
 @bp.route("/items/<kind>/new", methods=["GET", "POST"])

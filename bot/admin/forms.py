@@ -69,6 +69,7 @@ def tip_source(f: dict) -> tuple[str, dict[int, str]]:
         "id": f.get("id", "").strip(), "title": f.get("title", "").strip(),
         "audiences": list(f.get("audiences") or []),
         "categories": list(f.get("categories") or []), "seasons": list(f.get("seasons") or []),
+        "sources": _lines(f.get("sources")), "reviewed": f.get("reviewed", "").strip(),
     })
     lines = fm
     for ln in (f.get("body") or "").strip().replace("\r\n", "\n").split("\n"):
@@ -92,7 +93,8 @@ def case_fields(article) -> dict:
 
 def tip_fields(tip) -> dict:
     return {"id": tip.id, "title": tip.title, "audiences": list(tip.audiences),
-            "categories": list(tip.categories), "seasons": list(tip.seasons), "body": tip.body}
+            "categories": list(tip.categories), "seasons": list(tip.seasons), "body": tip.body,
+            "sources": "\n".join(tip.sources), "reviewed": tip.reviewed}
 
 
 def field_errors(problems: list[str], owner: dict[int, str]) -> dict[str, list[str]]:

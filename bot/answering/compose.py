@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..content.model import Article
+from ..content.model import Article, localize
 from ..content.render import fit_bytes, render_article
 from ..content.replies import Replies
 from .engine import NONE, Match
@@ -17,12 +17,13 @@ class ReplyComposer:
     """Composes replies from one set of articles; immutable, so answers can be cached per Match."""
 
     def __init__(self, articles: dict[str, Article], replies: Replies, taxonomy: dict[str, str],
-                 public_url: str, reply_max_bytes: int):
+                 public_url: str, reply_max_bytes: int, local: dict | None = None):
         self.articles = articles
         self.replies = replies
         self.taxonomy = taxonomy
         self.public_url = public_url.rstrip("/")
         self.reply_max_bytes = reply_max_bytes
+        self.local = dict(local or {})   # [local] config: fills {本地…} placeholders
         # Reply texts depend only on the match: compose each once per set of articles.
         self.answer_for = lru_cache(maxsize=4096)(self._answer_for)
 
@@ -46,6 +47,7 @@ class ReplyComposer:
         head = [self.replies.emergency_steps, ""] if urgent else []
         if article is None:
             return fit_bytes("\n".join(head + [self.replies.menu]).strip(), limit)
+        article = localize(article, self.local)
         return render_article(article, self.case_url(article.id), limit, head=head,
                               intro="这很可能是：" if urgent else "", with_steps=not urgent)
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from ..content.model import Article, Library, load_content, load_taxonomy
+from ..content.model import Article, Library, load_content, load_taxonomy, localize
 from ..content.replies import Replies
 from .compose import ReplyComposer
 from .engine import Engine, EngineParams, Match, load_offtopic, load_terms
@@ -35,8 +35,10 @@ class AnswerService:
     """Answers questions from the current published content; safe to share between threads."""
 
     def __init__(self, feed: ContentFeed | None, content_dir: Path, public_url: str,
-                 reply_max_bytes: int, params: EngineParams = EngineParams()):
+                 reply_max_bytes: int, params: EngineParams = EngineParams(),
+                 local: dict | None = None):
         self._feed = feed
+        self.local = dict(local or {})   # [local] config: fills {本地…} placeholders
         self.content_dir = Path(content_dir)
         self.public_url = public_url
         self.reply_max_bytes = reply_max_bytes
@@ -75,7 +77,7 @@ class AnswerService:
             articles = self._published_articles()
             self.engine = self._engine_for(articles)
             self.composer = ReplyComposer(self.engine.articles, self.replies, self.taxonomy,
-                                          self.public_url, self.reply_max_bytes)
+                                          self.public_url, self.reply_max_bytes, self.local)
             self._version = version
             log.info("answer engine built: %d articles in %.0f ms (content version %s)",
                      len(articles), (time.perf_counter() - started) * 1000, version)
@@ -97,7 +99,9 @@ class AnswerService:
         return engine
 
     def article(self, case_id: str) -> Article | None:
-        return self.engine.articles.get(case_id)
+        """The published article as this deployment shows it (local placeholders filled)."""
+        article = self.engine.articles.get(case_id)
+        return localize(article, self.local) if article else None
 
     # -- answering ------------------------------------------------------------------------
     def ask(self, text: str) -> dict:

@@ -5,8 +5,10 @@ reports each as ``path:line: message`` so an editor can fix a whole file in one 
 """
 from __future__ import annotations
 
+import calendar
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 
 import yaml
@@ -24,6 +26,22 @@ URGENT_KINDS = ("in_progress", "lost")
 OFFICIAL_NUMBERS = frozenset({"110", "96110", "12381", "12321"})
 # WeCom robot text messages take at most 2,048 bytes; leave room for the title line.
 TIP_MAX_BYTES = 1800
+# Official government apps and platforms that advice may name (content/README.md, "Official
+# apps"). Any other name in front of APP/客户端/小程序 in advice text is refused.
+OFFICIAL_APPS = ("国家反诈中心", "个人所得税", "交管12123", "国家医保服务平台", "电子社保卡",
+                 "国家政务服务平台", "国家社会保险公共服务平台", "掌上12333")
+# Words that may stand right before APP in advice without naming an app: "陌生APP",
+# "官方APP", "对方给的APP", "某某APP", masked "xxAPP".
+GENERIC_APP_WORDS = ("的", "和", "或", "陌生", "官方", "不明", "下载", "安装", "装上", "装好",
+                     "打开", "保存", "一个", "这个", "那个", "各个", "相关", "聊天", "会议",
+                     "借款", "贷款", "购物", "理财类", "诈骗", "某某", "xx", "XX", "在", "用")
+# Sites under gov.cn are official; other links must be masked.
+OFFICIAL_SITE_SUFFIX = ".gov.cn"
+# Local channels: {placeholder} in content -> [local] key in config.toml. A line whose
+# placeholder is not configured is left out of replies and pages.
+LOCAL_PLACEHOLDERS = {"本地防诈小程序": "mini_program", "本地派出所电话": "police_station_phone",
+                      "本地反诈热线": "hotline"}
+REVIEW_MAX_AGE_MONTHS = 12
 
 # libyaml's safe loader (shipped in PyYAML's wheels) parses front matter ~10x faster than the
 # pure-Python one; the bank's ~3,500 example lines made start-up and every test slow.
@@ -34,6 +52,8 @@ _SECTION_RE = re.compile(r"^##\s+(.+?)\s*$", re.M)
 _DIGITS_RE = re.compile(r"(?<![\dxX*])\d{5,}(?![\dxX*])")
 _PHONE_RE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)|(?<!\d)0\d{2,3}-\d{7,8}(?!\d)")
 _LINK_RE = re.compile(r"(?:https?://|www\.)[^\s，。；、）)\"'」]+", re.I)
+_APP_RE = re.compile(r"([\u4e00-\u9fffA-Za-z0-9]*)[\"“”「」]?\s*(?:APP|App|app|客户端|小程序)")
+_PLACEHOLDER_RE = re.compile(r"\{([^{}\s]{1,20})\}")
 
 
 @dataclass(frozen=True)
@@ -73,6 +93,8 @@ class Tip:
     body: str
     path: str = ""
     status: str = "published"
+    sources: tuple[str, ...] = ()
+    reviewed: str = ""   # YYYY-MM-DD of the last fact check
 
 
 def load_taxonomy(content_dir: Path) -> dict[str, str]:
@@ -107,6 +129,11 @@ def _split_front_matter(text: str, path: str, problems: Problems):
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else 1
         problems.add(path, line, f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}")
+        return None, body, body_start
+    except ValueError as exc:   # a date-like value that is no date: 'reviewed: 2026-13-45'
+        bad = re.search(r"^(\w+):\s*'?\d{4}-\d{2}-\d{2}", fm_text, re.M)
+        line = _key_line(fm_text, bad.group(1)) if bad else 2
+        problems.add(path, line, f"front matter has an impossible date ({exc})")
         return None, body, body_start
     if not isinstance(data, dict):
         problems.add(path, 2, "front matter must be a mapping of keys to values")
@@ -168,7 +195,11 @@ def _reviewed(data, fm_text, path, problems) -> str:
     if value is None:
         return ""
     text = str(value).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    try:
+        valid = re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) and date.fromisoformat(text)
+    except ValueError:
+        valid = False
+    if not valid:
         problems.add(path, _key_line(fm_text, "reviewed"), f"'reviewed' must be a date like "
                                                            f"2026-11-27, not '{text}'")
         return ""
@@ -191,6 +222,8 @@ def check_safe_text(text: str, path: str, first_line: int, problems: Problems) -
     """Flag numbers that could be dialled and links that could be clicked (must be masked)."""
     for offset, line in enumerate(text.splitlines()):
         lineno = first_line + offset
+        for name in OFFICIAL_APPS:   # '交管12123' names an app, not a number to dial
+            line = line.replace(name, "")
         for m in _PHONE_RE.finditer(line):
             problems.add(path, lineno, f"unmasked phone number '{m.group()}': mask it like 138xxxx1234")
         for m in _DIGITS_RE.finditer(line):
@@ -198,8 +231,105 @@ def check_safe_text(text: str, path: str, first_line: int, problems: Problems) -
                 problems.add(path, lineno, f"number '{m.group()}' is not an official channel "
                                            "(110, 96110, 12381, 12321): mask it like 95xxx")
         for m in _LINK_RE.finditer(line):
-            if "xx" not in m.group().lower():
+            host = re.sub(r"^(?:https?://)?", "", m.group(), flags=re.I).split("/")[0].lower()
+            if "xx" not in m.group().lower() and not host.endswith(OFFICIAL_SITE_SUFFIX):
                 problems.add(path, lineno, f"unmasked link '{m.group()}': mask it like http://etc-xx.cc")
+
+
+def check_app_names(lines: list[tuple[int, str]], path: str, problems: Problems) -> None:
+    """Advice may name only official apps: whatever stands before APP/客户端/小程序 must end
+    with a name from OFFICIAL_APPS or a generic word ("陌生APP", "官方APP")."""
+    for lineno, line in lines:
+        for m in _APP_RE.finditer(line):
+            words = m.group(1)
+            if not words or words.endswith(OFFICIAL_APPS + GENERIC_APP_WORDS):
+                continue
+            problems.add(path, lineno, f"'{m.group().strip()}' is not an official app: advice may "
+                                       f"name only {'、'.join(OFFICIAL_APPS)} (or say 陌生APP, "
+                                       "官方APP); see content/README.md")
+
+
+def check_placeholders(text: str, path: str, first_line: int, problems: Problems,
+                       allowed=LOCAL_PLACEHOLDERS) -> None:
+    """Every {…} in an article must be a known local placeholder; tips take none (they are
+    pushed to group chats as written)."""
+    for offset, line in enumerate(text.splitlines()):
+        for m in _PLACEHOLDER_RE.finditer(line):
+            if m.group(1) not in allowed:
+                use = (f"use one of: {', '.join('{' + k + '}' for k in allowed)}" if allowed
+                       else "tips cannot use local placeholders")
+                problems.add(path, first_line + offset, f"unknown placeholder '{m.group()}' ({use})")
+
+
+def fill_local(text: str, local: dict[str, str]) -> str:
+    """Replace local placeholders with the configured values; drop a line whose placeholder
+    has no value, so an unconfigured deployment simply does not mention it."""
+    out = []
+    for line in text.split("\n"):
+        names = _PLACEHOLDER_RE.findall(line)
+        values = [local.get(LOCAL_PLACEHOLDERS.get(n, ""), "") for n in names]
+        if names and not all(values):
+            continue
+        for name, value in zip(names, values):
+            line = line.replace("{" + name + "}", value)
+        out.append(line)
+    return "\n".join(out)
+
+
+def localize(article: Article, local: dict[str, str]) -> Article:
+    """The article as residents of this deployment see it (placeholders filled or dropped)."""
+    if "{" not in article.body and "{" not in article.summary:
+        return article
+    sections = {name: fill_local(text, local) for name, text in article.sections.items()}
+    return replace(article, summary=fill_local(article.summary, local), sections=sections,
+                   body=fill_local(article.body, local))
+
+
+def _review_due_date(reviewed: date) -> date:
+    """The last day on which a review is not yet older than REVIEW_MAX_AGE_MONTHS (a review
+    of 29 February is due after 28 February)."""
+    months = reviewed.month - 1 + REVIEW_MAX_AGE_MONTHS
+    year, month = reviewed.year + months // 12, months % 12 + 1
+    return date(year, month, min(reviewed.day, calendar.monthrange(year, month)[1]))
+
+
+def review_status(reviewed: str, today: date) -> str:
+    """'missing', 'stale' (older than 12 months) or 'ok' for a ``reviewed`` date string."""
+    if not reviewed:
+        return "missing"
+    return "stale" if today > _review_due_date(date.fromisoformat(reviewed)) else "ok"
+
+
+def review_warnings(articles, today: date) -> list[str]:
+    """check-content's warnings: one line per article reviewed more than 12 months ago, and one
+    line counting the articles with no ``reviewed`` date (the console lists them by name)."""
+    warnings, missing = [], []
+    for a in articles:
+        status = review_status(a.reviewed, today)
+        if status == "stale":
+            warnings.append(f"WARNING: {a.path}: reviewed {a.reviewed}, more than "
+                            f"{REVIEW_MAX_AGE_MONTHS} months ago: check its facts and sources")
+        elif status == "missing":
+            missing.append(a.id)
+    if missing:
+        warnings.append(f"WARNING: {len(missing)} article(s) have no 'reviewed' date "
+                        f"(e.g. {', '.join(missing[:3])}); see /admin/items/case?review=due")
+    return warnings
+
+
+def _advice_lines(text: str, tip: bool) -> list[tuple[int, str]]:
+    """(file line, text) of the advice in a file: an article's '## 怎么办', or a tip's text.
+    Examples, the summary and the description of the scam may name what scammers use."""
+    lines, section, fences = [], None, 0
+    for i, line in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+        if fences < 2:
+            fences += line.strip() == "---"
+            continue
+        if line.startswith("## "):
+            section = line[3:].strip()
+        elif tip or section == "怎么办":
+            lines.append((i, line))
+    return lines
 
 
 def _parse_sections(body: str) -> dict[str, str]:
@@ -273,6 +403,8 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: Prob
             problems.add(path, line, f"unknown section '## {name}' "
                                      f"(use {', '.join(ARTICLE_SECTIONS + OPTIONAL_SECTIONS)})")
     check_safe_text(text, path, 1, problems)
+    check_placeholders(text, path, 1, problems)
+    check_app_names(_advice_lines(text, tip=False), path, problems)
     if len(problems.items) > before:
         return None
     return Article(id=ident, category=category, title=title, summary=summary,
@@ -298,6 +430,8 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: Problems
         if c not in taxonomy or c == "none":
             problems.add(path, _key_line(fm, "categories"), f"unknown category '{c}'")
     seasons = _str_list(data, "seasons", fm, path, problems, required=False)
+    sources = _str_list(data, "sources", fm, path, problems, required=False)
+    reviewed = _reviewed(data, fm, path, problems)
     status = _check_status(data, fm, path, problems)
     for s in seasons:
         if s not in SEASONS:
@@ -310,10 +444,13 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: Problems
         problems.add(path, body_start, f"title and text are {len((title + body).encode())} bytes, "
                                        f"at most {TIP_MAX_BYTES} (WeCom text limit 2048)")
     check_safe_text(text, path, 1, problems)
+    check_placeholders(text, path, 1, problems, allowed=())
+    check_app_names(_advice_lines(text, tip=True), path, problems)
     if len(problems.items) > before:
         return None
     return Tip(id=ident, title=title, audiences=audiences, categories=categories,
-               seasons=seasons, body=body, path=path, status=status)
+               seasons=seasons, body=body, path=path, status=status, sources=sources,
+               reviewed=reviewed)
 
 
 @dataclass
