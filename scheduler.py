@@ -165,11 +165,16 @@ def main(argv=None) -> int:
         print(f"scheduler: another scheduler holds {settings.scheduler.lock_path}; "
               "exactly one may run", file=sys.stderr)
         return 1
+    with lock:   # released when this returns (the process's end releases it anyway)
+        return _run(settings, args.once, now)
+
+
+def _run(settings, once: bool, now: datetime) -> int:
     db_factory = make_db_factory(settings.database.path)
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
     pusher.recover()
-    if args.once:
+    if once:
         report = tick(pusher, db_factory, now)
         for detail in report.details:
             print(" ".join(detail))
@@ -178,7 +183,6 @@ def main(argv=None) -> int:
         return 0
     run_forever(settings, pusher, db_factory)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

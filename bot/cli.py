@@ -338,18 +338,18 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
                    "gets bot-YYYYmmdd-HHMMSS.db; --keep N then deletes all but the newest N.")
 @click.argument("dest", type=click.Path())
 @click.option("--keep", type=click.IntRange(min=1), default=None,
-              help="In a directory: keep only the newest N backups.")
+              help="DEST is a directory (created if missing): keep only the newest N backups.")
 @click.pass_context
 def backup(ctx: click.Context, dest: str, keep: int | None) -> None:
     from .storage.backup import BackupError, backup as make_backup, prune_backups
 
     settings = _settings(ctx)
     try:
-        path = make_backup(settings.database.path, Path(dest))
+        path = make_backup(settings.database.path, Path(dest), directory=keep is not None)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"backup: {path} ({path.stat().st_size // 1024} KiB)")
-    if keep and Path(dest).is_dir():
+    if keep:
         for old in prune_backups(Path(dest), keep):
             click.echo(f"deleted old backup {old}")
 

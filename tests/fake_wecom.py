@@ -21,6 +21,12 @@ MARKDOWN_MAX = 4096
 PER_MINUTE = 20
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog of 5 refuses connections when dozens of sends start at
+    # once on a busy machine (a flaky "network error"); WeCom itself takes them all.
+    request_queue_size = 256
+
+
 class FakeWeCom:
     def __init__(self, keys=None, clock=time.time, delay: float = 0.0):
         self.keys = set(keys) if keys is not None else None  # None: any key starting 'key-'
@@ -31,7 +37,7 @@ class FakeWeCom:
         self._windows: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._failures: list[tuple[str, object]] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _Server(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 

@@ -211,15 +211,28 @@ def test_a_signed_message_through_nginx_and_gunicorn(tmp_path):
                            stdout=app_log, stderr=subprocess.STDOUT, start_new_session=True)
     nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(main_conf), "-g",
                               "daemon off;"], stderr=app_log)
+    slow = []
     try:
         client = HttpsClient(https_port, cert, "127.0.0.2")
         local = HttpsClient(https_port, cert, "127.0.0.1")
         wait_for(lambda: local.request("GET", "/healthz").status_code != 502, 30)
 
+        # Slow clients (half-sent headers, bodies trickling in) twice as many as the app has
+        # workers: nginx holds them, the app never sees them (with proxy_request_buffering off
+        # this post waits 10 s, until nginx gives up on the slow bodies).
+        for head in [b"POST /wechat HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nX-Slow: 1"] * 2 + \
+                [b"POST /api/v1/ask HTTP/1.1\r\nHost: " + HOST.encode() + b"\r\nContent-Type: "
+                 b"application/json\r\nContent-Length: 5000\r\n\r\n{\"q\": \""] * 2:
+            raw = socket.create_connection(("127.0.0.1", https_port), timeout=5)
+            slow.append(client.context.wrap_socket(raw, server_hostname=HOST))
+            slow[-1].sendall(head)
+
         sender = WeChatSender(client, TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
         openid = "oDeployTestOpenId42"
+        started = time.monotonic()
         response, reply = sender.post(text_xml("我刚给对方转了8000块 现在联系不上了",
                                                from_user=openid), mode="safe")
+        assert time.monotonic() - started < 2.0    # inside WeChat's 5 s, slow clients or not
         assert response.status_code == 200, response.get_data(as_text=True)
         assert "110" in reply_content(reply)    # the emergency steps, decrypted and verified
 
@@ -236,6 +249,8 @@ def test_a_signed_message_through_nginx_and_gunicorn(tmp_path):
         health = local.request("GET", "/healthz")
         assert health.status_code == 503 and b'"scheduler"' in health.data   # none runs here
     finally:
+        for conn in slow:
+            conn.close()
         nginx.send_signal(signal.SIGQUIT)
         os.killpg(app.pid, signal.SIGTERM)
         nginx.wait(timeout=10)
@@ -268,3 +283,25 @@ def test_dockerfile_and_compose_refer_to_what_exists():
     mounts = [v.split(":")[0] for s in compose["services"].values() for v in s.get("volumes", [])]
     assert {m.split("/")[-1] for m in mounts if m.startswith("./rendered/")} == rendered
     assert rendered <= {p.name for p in (PROJECT_ROOT / "deploy" / "templates").iterdir()}
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runuser") is None,
+                    reason="the fanzha wrapper switches users with runuser: needs root")
+def test_fanzha_wrapper_runs_bot_with_the_service_config_and_secrets(tmp_path):
+    import pwd
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    files = render_for(tmp_path, user=user)
+    etc = tmp_path / "etc-fanzha"
+    etc.mkdir()
+    (etc / "config.toml").write_text(files["config.toml"].read_text(encoding="utf-8"))
+    wrapper = tmp_path / "fanzha"
+    wrapper.write_text(files["fanzha"].read_text().replace("/etc/fanzha/", f"{etc}/"))
+    wrapper.chmod(0o755)
+    (etc / "env").write_text("WECHAT_AES_KEY=too-short\n")
+    bad = subprocess.run([str(wrapper), "check-content"], capture_output=True, text=True,
+                         timeout=60, cwd=tmp_path)
+    assert bad.returncode != 0 and "wechat.aes_key" in bad.stderr   # the env file was read
+    (etc / "env").write_text("".join(f"{k}={v}\n" for k, v in SECRETS.items()))
+    good = subprocess.run([str(wrapper), "check-content"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert good.returncode == 0 and good.stdout.startswith("ok:"), good.stderr

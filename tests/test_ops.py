@@ -283,6 +283,10 @@ def test_backup_command_into_a_directory_keeps_the_newest(tmp_path, content_dir,
     assert len(names) == 3 and names[:2] == ["bot-20261104-031500.db", "bot-20261105-031500.db"]
     assert check_backup(target / names[2])["cases"] > 50
     assert prune_backups(target, 1) == [target / names[0], target / names[1]]
+    fresh = tmp_path / "not-yet" / "backups"      # --keep: DEST is a directory, made if missing
+    result = CliRunner().invoke(main, ["--config", str(config), "backup", str(fresh), "--keep", "2"])
+    assert result.exit_code == 0, result.output
+    assert [p.name.startswith("bot-") for p in fresh.iterdir()] == [True]
 
 
 # -- restore ---------------------------------------------------------------------------------
@@ -387,3 +391,40 @@ def test_purge_command_dry_run_changes_nothing(tmp_path, content_dir, db_copy):
     result = CliRunner().invoke(main, ["--config", str(config), "purge"])
     assert "anonymised 1 question(s)" in result.output
     assert db.execute("SELECT COUNT(*) FROM questions WHERE text = '很久以前'").fetchone()[0] == 0
+
+
+# -- the scheduler's heartbeat and daily retention job ---------------------------------------
+def _scheduler_module():
+    import importlib.util
+    from bot.config import PROJECT_ROOT
+    spec = importlib.util.spec_from_file_location("scheduler_script", PROJECT_ROOT / "scheduler.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_scheduler_tick_records_the_heartbeat_healthz_reads(tmp_path, content_dir, db_copy):
+    config = tmp_path / "config.toml"
+    config.write_text(f'[content]\ndir = "{content_dir}"\n[database]\npath = "bot.db"\n'
+                      '[scheduler]\nlock_path = "scheduler.lock"\n'
+                      '[[groups]]\nid = "c"\nschedule = ["mon 09:00"]\n', encoding="utf-8")
+    settings = make_settings(tmp_path, content_dir, groups=[group("c", "outbox")])
+    assert health_report(settings, make_db_factory(db_copy))["failing"] == ["scheduler"]
+    assert _scheduler_module().main(["--config", str(config), "--once",
+                                     "--now", "2026-11-23T09:01"]) == 0
+    report = health_report(settings, make_db_factory(db_copy))
+    assert report["status"] == "ok", report
+    assert report["checks"]["scheduler"]["heartbeat_age_seconds"] < 30
+
+
+def test_the_scheduler_applies_retention(tmp_path, content_dir, db_copy):
+    settings = make_settings(tmp_path, content_dir, groups=[],
+                             retention={"question_months": 2})
+    db = connect(db_copy)
+    db.execute("INSERT INTO questions (asked_at, user_hash, text, category) "
+               "VALUES ('2026-09-01T00:00:00+00:00', 'h', '旧问题', 'none')")
+    result = _scheduler_module().apply_retention(settings, make_db_factory(db_copy),
+                                                 datetime(2026, 11, 27, 3, 17, tzinfo=TZ))
+    assert result["questions"] == 1
+    assert db.execute("SELECT text, user_hash FROM questions WHERE asked_at LIKE '2026-09%'"
+                      ).fetchone() == ("", None)

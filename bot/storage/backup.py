@@ -29,12 +29,14 @@ def backup_name(now: datetime) -> str:
     return f"bot-{now:%Y%m%d-%H%M%S}.db"
 
 
-def backup(source: Path, dest: Path, now: datetime | None = None) -> Path:
-    """Copy the live database to ``dest`` (a file, or a directory that gets bot-<time>.db)."""
+def backup(source: Path, dest: Path, now: datetime | None = None,
+           directory: bool = False) -> Path:
+    """Copy the live database to ``dest``: a file, or a directory (an existing one, one ending
+    in '/', or any with ``directory``) that gets bot-<time>.db."""
     source, dest = Path(source), Path(dest)
     if not source.exists():
         raise BackupError(f"{source}: no database here")
-    if dest.is_dir() or str(dest).endswith(os.sep):
+    if directory or dest.is_dir() or str(dest).endswith(os.sep):
         dest = dest / backup_name(now or datetime.now())
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
