@@ -390,9 +390,9 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
         if msgtype not in MSGTYPES:
             raise ConfigError(f"{where}.msgtype: must be 'text' or 'markdown'")
         key_env = g.get("robot_key_env", "")
-        key = environ.get(key_env, "") if key_env else g.get("robot_key", "")
-        if key_env and not isinstance(key_env, str):
+        if not isinstance(key_env, str):
             raise ConfigError(f"{where}.robot_key_env: must be a string")
+        key = environ.get(key_env, "") if key_env else g.get("robot_key", "")
         problem = ""
         if channel == "wecom_robot" and not key:
             # A secret missing from the environment, not a mistake in the file: this group is
