@@ -41,7 +41,7 @@ deploy-tools:
 # nginx with HTTPS in front of gunicorn with a signed WeChat message going through.
 deploy-check: $(STAMP) deploy-tools
 	$(PY) deploy/render.py --host fanzha.example.cn --app-dir . --out var/deploy-sample
-	$(PY) -m pytest -q tests/test_deploy.py
+	FANZHA_DOCKER_TEST=1 $(PY) -m pytest -q -rs tests/test_deploy.py
 
 test: $(STAMP) browser deploy-tools
 	$(PY) -m bot check-content

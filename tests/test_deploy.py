@@ -305,3 +305,53 @@ def test_fanzha_wrapper_runs_bot_with_the_service_config_and_secrets(tmp_path):
     good = subprocess.run([str(wrapper), "check-content"], capture_output=True, text=True,
                           timeout=60, cwd=tmp_path)
     assert good.returncode == 0 and good.stdout.startswith("ok:"), good.stderr
+
+
+def _docker() -> str | None:
+    """The docker client, if an engine answers it."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return None
+    try:
+        ok = subprocess.run([docker, "info"], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return docker if ok else None
+
+
+DOCKER = _docker() if os.environ.get("FANZHA_DOCKER_TEST") else None
+
+
+@pytest.mark.skipif(DOCKER is None, reason="builds the image only with FANZHA_DOCKER_TEST=1 and a "
+                    "Docker engine running (none runs on the development machine: the image "
+                    "build is untested there)")
+def test_image_builds_and_answers_healthz():
+    import json
+    import urllib.error
+    import urllib.request
+
+    tag = "fanzha-deploy-test:latest"
+    subprocess.run([DOCKER, "build", "-f", "deploy/Dockerfile", "-t", tag, "."],
+                   cwd=PROJECT_ROOT, check=True, timeout=1800)
+    cid = subprocess.run([DOCKER, "run", "-d", "-p", "127.0.0.1::8000", tag], check=True,
+                         capture_output=True, text=True, timeout=60).stdout.strip()
+    try:
+        port = subprocess.run([DOCKER, "port", cid, "8000/tcp"], check=True, capture_output=True,
+                              text=True, timeout=30).stdout.split(":")[-1].strip()
+
+        def healthz():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                    return r.status, json.load(r)
+            except urllib.error.HTTPError as exc:
+                return exc.code, json.load(exc)
+
+        wait_for(lambda: healthz()[0] in (200, 503), 60)
+        status, body = healthz()
+        assert body["checks"]["database"]["ok"] and body["checks"]["content"]["ok"]
+        assert status == 503 and body["failing"] == ["scheduler"]   # no scheduler ran yet
+        subprocess.run([DOCKER, "exec", cid, "python", "scheduler.py", "--once"], check=True,
+                       capture_output=True, timeout=120)
+        assert healthz()[0] == 200
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", cid], capture_output=True, timeout=60)

@@ -99,7 +99,7 @@ def test_real_config_mistakes_in_a_group_stay_fatal_and_name_the_key(tmp_path, c
         make_settings(tmp_path, content_dir, [GROUPS[0], {**GROUPS[1], "colour": "red"}])
 
 
-def test_ask_works_with_a_group_missing_its_key(tmp_path, content_dir):
+def test_ask_works_with_a_group_missing_its_key(tmp_path, content_dir, db_copy):
     config = tmp_path / "config.toml"
     config.write_text(f'[content]\ndir = "{content_dir}"\n[database]\npath = "bot.db"\n'
                       '[[groups]]\nid = "b"\nschedule = ["mon 09:00"]\nchannel = "wecom_robot"\n'
@@ -238,7 +238,8 @@ def _writer(path, stop: threading.Event, committed: list):
     db.conn.close()
 
 
-def test_backup_during_writes_holds_every_row_committed_before_it(tmp_path, db_copy):
+def test_backup_during_writes_holds_and_restores_every_row_committed_before_it(tmp_path,
+                                                                               db_copy):
     stop, committed = threading.Event(), []
     thread = threading.Thread(target=_writer, args=(db_copy, stop, committed))
     thread.start()
@@ -263,6 +264,11 @@ def test_backup_during_writes_holds_every_row_committed_before_it(tmp_path, db_c
     assert keys == {f"m:load{i}" for i in range(1, n + 1)}
     assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     assert not (tmp_path / "backups" / "b.db-wal").exists()
+    # ... and restored, the database has every one of them.
+    restore(dest, tmp_path / "restored" / "bot.db")
+    restored = sqlite3.connect(tmp_path / "restored" / "bot.db")
+    assert {r[0] for r in restored.execute(
+        "SELECT text FROM questions WHERE text LIKE 'load %'")} == texts
     naive = sqlite3.connect(f"file:{plain_copy}?immutable=1", uri=True)
     assert naive.execute("SELECT COUNT(*) FROM questions WHERE text LIKE 'load %'").fetchone()[0] \
         < before   # the reason for the backup command
