@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install init-db check-content bench clean browser screenshots
+.PHONY: run test install init-db check-content bench clean browser screenshots deploy-tools deploy-check
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -29,7 +29,21 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) browser
+# deploy-check validates deploy/ with the tools that run it: Debian's nginx, systemd, openssl.
+deploy-tools:
+	@{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } && \
+	  command -v systemd-analyze >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || { \
+	  echo "installing Debian's nginx, systemd and openssl for the deployment tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    nginx systemd openssl >/dev/null; }
+
+# Render deploy/ for a sample host, validate it (systemd-analyze verify, nginx -t), and run
+# nginx with HTTPS in front of gunicorn with a signed WeChat message going through.
+deploy-check: $(STAMP) deploy-tools
+	$(PY) deploy/render.py --host fanzha.example.cn --app-dir . --out var/deploy-sample
+	FANZHA_DOCKER_TEST=1 $(PY) -m pytest -q -rs tests/test_deploy.py
+
+test: $(STAMP) browser deploy-tools
 	$(PY) -m bot check-content
 	$(PY) -m pytest -q
 

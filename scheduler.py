@@ -27,9 +27,12 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import load_settings, parse_slot
 from bot.errors import BotError
+from bot.logs import configure_logging
+from bot.pushing.push_log import record_heartbeat
 from bot.pushing.pusher import Pusher
 from bot.storage.db import connect, make_db_factory
 from bot.storage.library import ensure_database
+from bot.storage.retention import purge
 
 log = logging.getLogger("scheduler")
 
@@ -70,33 +73,60 @@ def dry_run(settings, until: datetime, now: datetime) -> list[str]:
     return lines
 
 
-def run_forever(settings, pusher: Pusher) -> None:
+RETENTION_TIME = (3, 17)   # daily, local time: a quiet hour, off the round minutes
+
+
+def tick(pusher: Pusher, db_factory, now: datetime):
+    """One tick: send what is due, then record the heartbeat /healthz reads."""
+    report = pusher.run_due(now)
+    record_heartbeat(db_factory(), time.time())
+    return report
+
+
+def apply_retention(settings, db_factory, now: datetime) -> dict:
+    """The daily retention job (see bot.storage.retention)."""
+    return purge(db_factory(), now, settings.retention.question_months)
+
+
+def run_forever(settings, pusher: Pusher, db_factory) -> None:
     tz = pusher.tz
     scheduler = BlockingScheduler(timezone=tz, job_defaults={
         # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
         "misfire_grace_time": settings.scheduler.grace_hours * 3600 or 60,
         "coalesce": True, "max_instances": 1})
 
-    def tick():
+    def run_tick():
         try:
-            report = pusher.run_due(datetime.now(tz))
+            report = tick(pusher, db_factory, datetime.now(tz))
             if report.details or report.missed:
                 log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d",
                          report.sent, report.failed, report.skipped, report.missed, report.retried)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the scheduler
             log.exception("tick failed; will try again at the next one")
 
+    def run_retention():
+        try:
+            apply_retention(settings, db_factory, datetime.now(tz))
+        except Exception:  # noqa: BLE001 - tried again tomorrow; the ticks go on
+            log.exception("retention job failed; it runs again tomorrow")
+
     # One job does all the work; several triggers wake it: each weekly send time, and a
     # short interval for retries and catch-up.
     times = sorted({parse_slot(e) for g in settings.groups for e in g.schedule})
     for day, hour, minute in times:
-        scheduler.add_job(tick, CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=tz),
+        scheduler.add_job(run_tick, CronTrigger(day_of_week=day, hour=hour, minute=minute, timezone=tz),
                           id=f"slot-{day}-{hour:02d}{minute:02d}")
-    scheduler.add_job(tick, IntervalTrigger(seconds=settings.scheduler.tick_seconds, timezone=tz),
+    scheduler.add_job(run_tick, IntervalTrigger(seconds=settings.scheduler.tick_seconds,
+                                                timezone=tz),
                       id="tick", next_run_time=datetime.now(tz))
+    scheduler.add_job(run_retention, CronTrigger(hour=RETENTION_TIME[0], minute=RETENTION_TIME[1],
+                                                 timezone=tz), id="retention")
     signal.signal(signal.SIGTERM, lambda *_: scheduler.shutdown(wait=False))
     log.info("scheduler running: %d group(s), %d weekly send time(s)", len(settings.groups),
              len(times))
+    for group in settings.groups:
+        if group.problem:
+            log.error("group %s is skipped: %s", group.id, group.problem)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
@@ -111,12 +141,12 @@ def main(argv=None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="print what would be sent; send nothing")
     ap.add_argument("--until", help="end of the dry run, ISO time (default: one week ahead)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config)
     except BotError as exc:
         print(f"scheduler: {exc.message}", file=sys.stderr)
         return 2
+    configure_logging(settings.logging)
     tz = ZoneInfo(settings.scheduler.timezone)
 
     def parse_time(value):
@@ -135,20 +165,24 @@ def main(argv=None) -> int:
         print(f"scheduler: another scheduler holds {settings.scheduler.lock_path}; "
               "exactly one may run", file=sys.stderr)
         return 1
+    with lock:   # released when this returns (the process's end releases it anyway)
+        return _run(settings, args.once, now)
+
+
+def _run(settings, once: bool, now: datetime) -> int:
     db_factory = make_db_factory(settings.database.path)
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
     pusher.recover()
-    if args.once:
-        report = pusher.run_due(now)
+    if once:
+        report = tick(pusher, db_factory, now)
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
               f"missed {report.missed}, retried {report.retried}")
         return 0
-    run_forever(settings, pusher)
+    run_forever(settings, pusher, db_factory)
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,8 +5,6 @@ without loading the web stack.
 """
 from __future__ import annotations
 
-import logging
-
 __all__ = ["create_app"]
 
 
@@ -19,18 +17,25 @@ def create_app(settings=None):
     from .admin import sign_in
     from .answering.service import AnswerService
     from .config import load_settings, warn_if_placeholders
+    from .logs import configure_logging, init_access_log
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
-    from .web import api, pages
+    from .web import api, healthz, pages
     from .web.ratelimit import RateLimiter
     from .wechat import webhook
     from .wechat.deliveries import Deliveries
     from .wechat.protocol import WeChatGate
 
     settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logging)
     warn_if_placeholders(settings)
     app = Flask(__name__)
+    if settings.server.trusted_proxy_hops:
+        # Behind nginx: the client address and scheme come from X-Forwarded-For/-Proto, read
+        # for exactly this many proxies (a client cannot forge the hops we do not trust).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = settings.server.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024)
     app.json.ensure_ascii = False
@@ -58,6 +63,8 @@ def create_app(settings=None):
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(healthz.bp)
+    init_access_log(app, settings.logging.access_log)
     _register_error_pages(app)
     return app
 

@@ -336,3 +336,68 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
             write_csv(data, f)
     click.echo(f"{data['week']}: 推送成功 {summary_value(data, '推送成功')}，"
                f"群众提问 {summary_value(data, '群众提问')} -> {out}")
+
+
+@main.command(help="Copy the database to DEST with SQLite's online backup API (consistent "
+                   "while the server and scheduler run). DEST is a file, or a directory that "
+                   "gets bot-YYYYmmdd-HHMMSS.db; --keep N then deletes all but the newest N.")
+@click.argument("dest", type=click.Path())
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="DEST is a directory (created if missing): keep only the newest N backups.")
+@click.pass_context
+def backup(ctx: click.Context, dest: str, keep: int | None) -> None:
+    from .storage.backup import BackupError, backup as make_backup, prune_backups
+
+    settings = _settings(ctx)
+    try:
+        path = make_backup(settings.database.path, Path(dest), directory=keep is not None)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"backup: {path} ({path.stat().st_size // 1024} KiB)")
+    if keep:
+        for old in prune_backups(Path(dest), keep):
+            click.echo(f"deleted old backup {old}")
+
+
+@main.command(help="Replace the database with the backup SRC after checking it (integrity, "
+                   "tables, migrations). The current database is first saved next to it as "
+                   "bot.before-restore-<time>.db. Stop the web server and scheduler first.")
+@click.argument("src", type=click.Path(dir_okay=False))
+@click.pass_context
+def restore(ctx: click.Context, src: str) -> None:
+    from .storage.backup import BackupError, restore as restore_backup, scheduler_running
+
+    settings = _settings(ctx)
+    if scheduler_running(settings.scheduler.lock_path):
+        raise click.ClickException("the scheduler is running (it holds "
+                                   f"{settings.scheduler.lock_path}); stop it first: "
+                                   "systemctl stop fanzha-scheduler fanzha-web")
+    try:
+        info = restore_backup(Path(src), settings.database.path)
+    except BackupError as exc:
+        message = str(exc) if "after the restore" in str(exc) else f"{exc}; nothing was changed"
+        raise click.ClickException(message) from None
+    if info["safety_copy"]:
+        click.echo(f"the previous database was saved as {info['safety_copy']}")
+    click.echo(f"restored {src} into {settings.database.path}: {info['cases']} cases, "
+               f"{info['questions']} questions, {info['admins']} admin account(s), "
+               f"{info['pushes']} pushes; {info['pending']} migration(s) applied")
+
+
+@main.command(help="Apply the retention rule now: questions older than "
+                   "retention.question_months lose their text and user hash; delivery records "
+                   "older than a day are deleted. The scheduler does this daily.")
+@click.option("--dry-run", is_flag=True, help="Only count what would change.")
+@click.pass_context
+def purge(ctx: click.Context, dry_run: bool) -> None:
+    from datetime import datetime, timezone
+
+    from .storage.retention import purge as apply_retention
+
+    settings, db = _db(ctx)
+    result = apply_retention(db, datetime.now(timezone.utc), settings.retention.question_months,
+                             dry_run=dry_run)
+    verb = "would anonymise" if dry_run else "anonymised"
+    click.echo(f"{verb} {result['questions']} question(s) asked before {result['cutoff']}; "
+               f"{'would delete' if dry_run else 'deleted'} {result['wechat_deliveries']} "
+               "delivery record(s)")

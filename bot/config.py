@@ -45,6 +45,9 @@ class ServerSettings:
     port: int = 8000
     workers: int = 2
     public_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (werkzeug's
+    # ProxyFix). 0: none, the socket's peer is the client; 1 behind the nginx of deploy/.
+    trusted_proxy_hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,26 @@ class WeComSettings:
     base_url: str = "https://qyapi.weixin.qq.com"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "INFO"
+    # Empty: stderr (under systemd that is the journal). A path: appended there, reopened when
+    # logrotate moves it.
+    file: str = ""
+    # One line per HTTP request (method, path without the query string, status, ms, client).
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Residents' questions older than this many months lose their text and user hash (the
+    # category, time and score stay for the statistics). 个人信息保护法: keep no longer than needed.
+    question_months: int = 6
+
+
 @dataclass(frozen=True)
 class LocalSettings:
     """This deployment's own channels, shown where content has {本地防诈小程序} etc.
@@ -141,6 +164,9 @@ class GroupSettings:
     robot_key_env: str = ""
     mentioned_list: tuple[str, ...] = ()
     mentioned_mobile_list: tuple[str, ...] = ()
+    # Why this group cannot be sent to (a missing robot key); empty when it can. Such a group
+    # is reported and skipped; the rest of the configuration works.
+    problem: str = ""
 
 
 @dataclass(frozen=True)
@@ -154,6 +180,8 @@ class Settings:
     wecom: WeComSettings = field(default_factory=WeComSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     local: LocalSettings = field(default_factory=LocalSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -179,6 +207,8 @@ _SECTIONS = {
     "wecom": WeComSettings,
     "admin": AdminSettings,
     "local": LocalSettings,
+    "logging": LoggingSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -259,6 +289,8 @@ def validate(s: Settings) -> None:
     checks = [
         ("server.port", 1 <= s.server.port <= 65535, "must be between 1 and 65535"),
         ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
+        ("server.trusted_proxy_hops", 0 <= s.server.trusted_proxy_hops <= 5,
+         "must be between 0 and 5 (1 behind one nginx)"),
         ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
         ("wechat.max_clock_skew_seconds", s.wechat.max_clock_skew_seconds > 0, "must be positive"),
@@ -292,6 +324,10 @@ def validate(s: Settings) -> None:
          "must be between 1 and 100"),
         ("admin.low_confidence_score", 0 <= s.admin.low_confidence_score <= 1,
          "must be between 0 and 1"),
+        ("logging.level", s.logging.level.upper() in LOG_LEVELS,
+         f"must be one of {', '.join(LOG_LEVELS)}"),
+        ("retention.question_months", 1 <= s.retention.question_months <= 60,
+         "must be between 1 and 60"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)
@@ -387,11 +423,15 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
         if msgtype not in MSGTYPES:
             raise ConfigError(f"{where}.msgtype: must be 'text' or 'markdown'")
         key_env = g.get("robot_key_env", "")
+        if not isinstance(key_env, str):
+            raise ConfigError(f"{where}.robot_key_env: must be a string")
         key = environ.get(key_env, "") if key_env else g.get("robot_key", "")
+        problem = ""
         if channel == "wecom_robot" and not key:
-            raise ConfigError(f"{where}.robot_key_env: channel wecom_robot needs the robot key, "
-                              f"set in the environment variable named by robot_key_env"
-                              + (f" ({key_env} is empty)" if key_env else ""))
+            # A secret missing from the environment, not a mistake in the file: this group is
+            # reported and skipped, everything else runs.
+            problem = (f"缺少群机器人 key：环境变量 {key_env} 没有设置" if key_env else
+                       "缺少群机器人 key：请设置 robot_key_env")
         groups.append(GroupSettings(
             id=gid, name=str(g.get("name") or gid), area=str(g.get("area", "")),
             audiences=_strings(f"{where}.audiences", g.get("audiences", ["general"]), AUDIENCES),
@@ -400,12 +440,17 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             mentioned_list=_strings(f"{where}.mentioned_list", g.get("mentioned_list", [])),
             mentioned_mobile_list=_strings(f"{where}.mentioned_mobile_list",
                                            g.get("mentioned_mobile_list", [])),
+            problem=problem,
         ))
     return tuple(groups)
 
 
 def warn_if_placeholders(settings: Settings) -> None:
-    """Say loudly when the server runs with the shipped development secrets."""
+    """Say loudly when the server runs with the shipped development secrets, or with a group
+    that cannot be sent to."""
+    for group in settings.groups:
+        if group.problem:
+            log.error("group %s is skipped: %s", group.id, group.problem)
     if settings.admin.secret_key == DEV_SECRET_KEY:
         log.warning("*** admin sessions are signed with the DEVELOPMENT secret key; set "
                     "BOT_SECRET_KEY before exposing /admin ***")

@@ -105,7 +105,7 @@ def test_slots_are_weekly_in_shanghai_time(tmp_path, content_dir):
     ({"schedule": []}, "schedule"),
     ({"audiences": ["martians"]}, "audiences"),
     ({"channel": "pigeon"}, "channel"),
-    ({"channel": "wecom_robot", "robot_key_env": "NOT_SET_ANYWHERE"}, "robot_key_env"),
+    ({"msgtype": "news"}, "msgtype"),
 ])
 def test_bad_group_config_names_group_and_key(tmp_path, content_dir, bad, key):
     with pytest.raises(ConfigError) as exc:

@@ -43,7 +43,7 @@ def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
         status, slot = last.get(g.id, (None, None))
         out.append({
             "id": g.id, "name": g.name, "area": g.area, "channel": g.channel,
-            "healthy": health.is_healthy(g, h),
+            "healthy": health.is_healthy(g, h), "config_problem": g.problem,
             "errcode": h["errcode"] if h else None, "reason": h["reason"] if h else "",
             "last_status": status, "last_slot": local_time(slot, tz),
             "next": next_slot(g, now, tz).strftime("%Y-%m-%d %H:%M") if g.schedule else "",

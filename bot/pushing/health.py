@@ -19,10 +19,30 @@ def key_fingerprint(key: str) -> str:
 
 
 def is_healthy(group, health_row: dict | None) -> bool:
-    """Unhealthy only while marked so with the same robot key: a changed key (config fixed) or
-    an admin's reset makes it healthy again."""
+    """Unhealthy while its configuration has a problem (a missing robot key), or while marked
+    so with the same robot key: a changed key (config fixed) or an admin's reset makes it
+    healthy again."""
+    if getattr(group, "problem", ""):
+        return False
     return (health_row is None or bool(health_row["healthy"])
             or health_row["key_fingerprint"] != key_fingerprint(group.robot_key))
+
+
+def problem_of(group, health_row: dict | None) -> str:
+    """Why the group is skipped, in words for the admin pages, /healthz and the log; '' if not."""
+    if getattr(group, "problem", ""):
+        return group.problem
+    if is_healthy(group, health_row):
+        return ""
+    return (f"企业微信拒绝了这个群的机器人（errcode {health_row['errcode']}："
+            f"{health_row['reason'] or ''}），换了 key 或在推送页恢复后再试")
+
+
+def group_problems(db: Database, groups) -> list[dict]:
+    """Every configured group that is skipped, with the reason."""
+    rows = health_rows(db)
+    return [{"group": g.id, "problem": why} for g in groups
+            if (why := problem_of(g, rows.get(g.id)))]
 
 
 def health_rows(db: Database) -> dict[str, dict]:

@@ -25,6 +25,20 @@ LOOKBACK = timedelta(days=8)   # how far back a restarted scheduler records miss
 SENT_LIKE = ("sent", "unknown", "sending")
 
 
+def record_heartbeat(db, at: float) -> None:
+    """The scheduler's sign of life after every tick (wall-clock seconds), read by /healthz."""
+    db.execute("INSERT INTO meta (key, value) VALUES ('scheduler_heartbeat', ?) "
+               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", [repr(float(at))])
+
+
+def read_heartbeat(db) -> float | None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'scheduler_heartbeat'").fetchone()
+    try:
+        return float(row[0]) if row else None
+    except ValueError:
+        return None
+
+
 class PushLog:
     def __init__(self, db_factory):
         self._db = db_factory

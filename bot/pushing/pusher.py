@@ -77,7 +77,9 @@ class Pusher:
     def deliver(self, job: Job, now: datetime) -> str:
         if not self.healthy(job.group):
             if job.push_id is None:
-                self.log.record(job, "skipped", "group unhealthy: fix its robot key")
+                why = job.group.problem or "group unhealthy: fix its robot key"
+                log.warning("group %s skipped: %s", job.group.id, why)
+                self.log.record(job, "skipped", why)
             return "skipped"
         if not self.log.claim(job):
             return "taken"

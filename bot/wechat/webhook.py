@@ -54,7 +54,8 @@ def receive():
     if xml is None:
         xml = _process(msg)
     else:
-        log.info("redelivery of %s answered from the first delivery", msg.delivery_key)
+        # An event's delivery key holds the sender's OpenID: the type only, and at DEBUG.
+        log.debug("redelivery of a %s message answered from the first delivery", msg.msg_type)
     if not xml:
         return _plain("success")
     if encrypted:
