@@ -31,6 +31,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command("check-content", help="Validate content/; print problems as file:line: message.")
 @click.pass_context
 def check_content(ctx: click.Context) -> None:
+    from .content.menu import load_menu
     from .content.model import coverage_problems, load_content
     from .content.replies import Replies
 
@@ -44,6 +45,10 @@ def check_content(ctx: click.Context) -> None:
         bank = None
     try:
         Replies.load(settings.content.dir)
+    except ContentError as exc:
+        problems += exc.problems
+    try:
+        load_menu(settings.content.dir)
     except ContentError as exc:
         problems += exc.problems
     for p in problems:
@@ -331,3 +336,70 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
             write_csv(data, f)
     click.echo(f"{data['week']}: 推送成功 {summary_value(data, '推送成功')}，"
                f"群众提问 {summary_value(data, '群众提问')} -> {out}")
+
+
+def _official_account_api(ctx):
+    from .storage.db import make_db_factory
+    from .storage.library import ensure_database
+    from .wechat.api_client import OfficialAccountApi
+
+    settings = _settings(ctx)
+    db_factory = make_db_factory(settings.database.path)
+    ensure_database(db_factory(), settings.content.dir)
+    return settings, OfficialAccountApi(settings.wechat, db_factory)
+
+
+@main.group(help="The official account's custom menu (defined in content/replies.toml).")
+def menu() -> None:
+    pass
+
+
+@menu.command("push", help="Create the custom menu from content/replies.toml through WeChat's "
+                           "API (replaces the live menu; clients show it within 5 minutes).")
+@click.option("--dry-run", is_flag=True, help="Only check the menu and print its JSON.")
+@click.pass_context
+def menu_push(ctx: click.Context, dry_run: bool) -> None:
+    from .content.menu import load_menu, menu_lines
+    from .wechat.api_client import WeChatApiError
+
+    settings = _settings(ctx)
+    try:
+        definition = load_menu(settings.content.dir)
+    except ContentError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        raise click.ClickException("the menu in replies.toml has problems; nothing was sent") \
+            from None
+    if dry_run:
+        click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+        return
+    _, api = _official_account_api(ctx)
+    try:
+        api.create_menu(definition)
+    except WeChatApiError as exc:
+        raise click.ClickException(f"menu not created: {exc.message}") from None
+    click.echo("menu created:\n" + "\n".join(menu_lines(definition["button"])))
+
+
+@menu.command("show", help="Print the live custom menu and whether it matches content/.")
+@click.pass_context
+def menu_show(ctx: click.Context) -> None:
+    from .content.menu import load_menu, menu_lines, same_menu
+    from .wechat.api_client import WeChatApiError
+
+    settings, api = _official_account_api(ctx)
+    try:
+        live = api.current_menu()
+    except WeChatApiError as exc:
+        raise click.ClickException(f"cannot read the menu: {exc.message}") from None
+    buttons = (live.get("selfmenu_info") or {}).get("button") or []
+    if not live.get("is_menu_open") or not buttons:
+        click.echo("the account has no custom menu (run: python -m bot menu push)")
+        return
+    click.echo("\n".join(menu_lines(buttons)))
+    try:
+        matches = same_menu(buttons, load_menu(settings.content.dir))
+    except ContentError:
+        return
+    click.echo("same as content/replies.toml" if matches else
+               "differs from content/replies.toml (python -m bot menu push replaces it)")

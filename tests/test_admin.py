@@ -382,7 +382,7 @@ def test_every_form_needs_the_csrf_token(app, admin):
         data.pop("csrf_token", None)
         r = client.post(path, data=data)
         assert r.status_code == 400, (path, r.status_code)
-        assert "CSRF" in body(r), path
+        assert "安全校验没有通过" in body(r), path
         assert snapshot(app) == before, path
     with stranger.session_transaction() as s:
         assert "admin_id" not in s

@@ -155,7 +155,7 @@ def change_status(kind: str, item_id: str):
     kind = _kind(kind)
     status = request.form.get("status", "")
     if status not in ("draft", "published", "archived"):
-        abort(400, "unknown status")
+        abort(400, "不认识的状态。")
     if not set_status(db(), kind, item_id, status, actor()):
         abort(404)
     _published_changed()

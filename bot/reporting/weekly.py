@@ -21,6 +21,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from ..content.model import load_taxonomy
+from ..storage.questions import resident_sql
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 PUSH_STATUSES = ("sent", "failed", "missed")
@@ -95,10 +96,11 @@ def push_counts(db, start: datetime, end: datetime) -> dict[str, dict[str, int]]
 
 
 def question_counts(db, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
-    """{category: (questions, urgent ones)} for questions asked in the window (all channels)."""
+    """{category: (questions, urgent ones)} for residents' questions asked in the window
+    (WeChat and the mini-program; not the try-it page, anonymous API calls or previews)."""
     rows = db.execute(
         f"SELECT category, COUNT(*), COALESCE(SUM(urgent = 1), 0) FROM questions "
-        f"WHERE {window_sql('asked_at')} GROUP BY category",
+        f"WHERE {window_sql('asked_at')} AND {resident_sql()} GROUP BY category",
         window_params(start, end)).fetchall()
     return {(r[0] or ""): (r[1], r[2]) for r in rows}
 
