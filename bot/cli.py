@@ -182,10 +182,17 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
         sys.stdout.flush()
 
 
-@main.command(help="Send a group's next tip now (recorded in the push log like any push).")
-@click.option("--group", "group_id", required=True, help="Group id from config.toml.")
+@main.command(help="Send now, recorded in the push log like any push: a group's next tip "
+                   "(--group), a given tip (--group --tip), or a 本周预警 alert to all its "
+                   "groups (--alert, optionally --group). Unhealthy groups are skipped, "
+                   "with the reason.")
+@click.option("--group", "group_id", default=None, help="Group id from config.toml.")
+@click.option("--tip", "tip_id", default=None, help="Send this published tip (with --group).")
+@click.option("--alert", "alert_id", type=int, default=None,
+              help="Send this 本周预警 alert (its number on the pushes page) now.")
 @click.pass_context
-def push(ctx: click.Context, group_id: str) -> None:
+def push(ctx: click.Context, group_id: str | None, tip_id: str | None,
+         alert_id: int | None) -> None:
     import time
     from datetime import datetime
 
@@ -194,21 +201,60 @@ def push(ctx: click.Context, group_id: str) -> None:
     from .storage.library import ensure_database
 
     settings = _settings(ctx)
-    group = settings.group(group_id)
-    if group is None:
+    if tip_id and alert_id is not None:
+        raise click.ClickException("give --tip or --alert, not both")
+    if group_id is None and alert_id is None:
+        raise click.ClickException("give --group ID (and optionally --tip), or --alert N")
+    group = settings.group(group_id) if group_id else None
+    if group_id and group is None:
         known = ", ".join(g.id for g in settings.groups) or "none configured"
         raise click.ClickException(f"no group '{group_id}' (groups: {known})")
     db_factory = make_db_factory(settings.database.path)
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
-    job, outcome = pusher.push_now(group, datetime.now(pusher.tz))
+    now = datetime.now(pusher.tz)
+    if alert_id is not None:
+        _push_alert(pusher, db_factory(), alert_id, now, group)
+        return
+    job, outcome = pusher.push_now(group, now, tip_id)
     if job is None:
         raise click.ClickException(f"{group_id}: {outcome}")
+    if outcome == "skipped":
+        click.echo(f"{group_id}: {job.item_id} skipped: {pusher.skip_reason(group, False)}")
+        raise SystemExit(1)
     row = db_factory()["pushes"].get(job.push_id) if job.push_id else None
     detail = f" (errcode {row['errcode']}: {row['errmsg']})" \
         if row and outcome != "sent" and row["errmsg"] else ""
     click.echo(f"{group_id}: {job.item_id} {outcome}{detail}")
     if outcome != "sent":
+        raise SystemExit(1)
+
+
+def _push_alert(pusher, db, alert_id: int, now, group) -> None:
+    """``push --alert N [--group ID]``: one line per group, exit 1 unless every one was sent."""
+    from .pushing.alerts import active_alerts
+
+    if group is not None:
+        alert = next((a for a in active_alerts(db) if a.id == alert_id), None)
+        if alert is not None and not alert.targets(group.id):
+            raise click.ClickException(f"alert {alert_id} is not for group {group.id}")
+    try:
+        results = pusher.send_alert_now(alert_id, now, [group.id] if group else None)
+    except LookupError:
+        raise click.ClickException(f"no active alert {alert_id}") from None
+    if not results:
+        raise click.ClickException(f"alert {alert_id}: none of its groups is configured")
+    for r in results:
+        why = {"skipped": pusher.skip_reason(r.group, False),
+               "already": "this group already has it (sent, sending or to be retried)",
+               "taken": "this group already has it (sent, sending or to be retried)",
+               "none": "its tip or case is no longer published"}.get(r.outcome)
+        detail = f": {why}" if why else ""
+        if r.outcome == "failed":
+            row = db["pushes"].get(r.push_id)
+            detail = f" (errcode {row['errcode']}: {row['errmsg']}); the scheduler retries it"
+        click.echo(f"{r.group.id}: alert {alert_id} ({r.item_id}) {r.outcome}{detail}")
+    if any(r.outcome != "sent" for r in results):
         raise SystemExit(1)
 
 

@@ -13,6 +13,7 @@ from ..pushing.alerts import create_alert
 from ..pushing.tips import render_tip
 from ..web.pages import render_markdown
 from . import bp
+from .push_status import send_alert_now
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source, field_errors, tip_fields, tip_source
 
@@ -202,8 +203,14 @@ def make_alert(kind: str, item_id: str):
         return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
     known = {g.id for g in current_app.config["SETTINGS"].groups}
     chosen = [g for g in request.form.getlist("groups") if g in known]
-    create_alert(db(), actor(), kind, item_id, chosen, request.form.get("note", ""))
-    flash("已设为本周预警：" + ("、".join(chosen) if chosen else "所有群") + "在下一次推送时收到。", "ok")
+    alert_id = create_alert(db(), actor(), kind, item_id, chosen, request.form.get("note", ""))
+    names = {g.id: g.name for g in current_app.config["SETTINGS"].groups}
+    targets = "、".join(names[g] for g in chosen) if chosen else "所有群"
+    if request.form.get("send_now"):
+        flash(f"已设为本周预警 #{alert_id}（{targets}），现在就发。", "ok")
+        send_alert_now(alert_id)
+    else:
+        flash(f"已设为本周预警 #{alert_id}：{targets}在下一次推送时收到。", "ok")
     return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
 
 
