@@ -356,8 +356,9 @@ def export_content_cmd(ctx: click.Context, out_dir: str) -> None:
 @click.option("--week", default=None, help="ISO week like 2026-W47 (default: last complete week).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="File to write: name.xlsx or name.csv.")
+@click.option("--reporter", default="", help="填报人 on the form (default: report.reporter).")
 @click.pass_context
-def report(ctx: click.Context, week: str | None, out: str | None) -> None:
+def report(ctx: click.Context, week: str | None, out: str | None, reporter: str) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -368,7 +369,7 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
     settings, db = _db(ctx)
     week = week or last_complete_week(datetime.now(ZoneInfo(settings.scheduler.timezone)))
     try:
-        data = weekly_report(db, settings, week)
+        data = weekly_report(db, settings, week, reporter=reporter)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if out is None:
@@ -380,7 +381,7 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", encoding="utf-8-sig", newline="") as f:
             write_csv(data, f)
-    click.echo(f"{data['week']}: 推送成功 {summary_value(data, '推送成功')}，"
+    click.echo(f"{data['week']} ({data['range']}): 推送成功 {summary_value(data, '推送成功')}，"
                f"群众提问 {summary_value(data, '群众提问')} -> {out}")
 
 
