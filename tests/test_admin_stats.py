@@ -525,7 +525,7 @@ def test_add_question_as_example_teaches_the_bot(stats_app, editor, db, content_
     versions = history(db, "case", EGG_CASE)
     assert [v["version"] for v in versions] == [2, 1]    # 1 = as loaded from content/
     assert versions[0]["editor"] == EDITOR
-    assert versions[0]["note"] == f"example from question #{qid}"
+    assert versions[0]["note"] == f"加入群众提问 #{qid} 作例句"
     assert EGG in versions[0]["source"] and EGG not in versions[1]["source"]
 
     answers.refresh(force=True)

@@ -7,7 +7,7 @@ from flask import (abort, current_app, flash, jsonify, redirect, render_template
 
 from ..content.editing import (KINDS, current, history, parse_source, restore, save_item,
                        set_status, unified_diff, version_source)
-from ..content.model import AUDIENCES, SEASONS, load_taxonomy
+from ..content.model import AUDIENCE_NAMES, AUDIENCES, SEASONS, load_taxonomy
 from ..content.render import render_article
 from ..pushing.alerts import create_alert
 from ..pushing.tips import render_tip
@@ -73,6 +73,7 @@ def _published_changed() -> None:
 def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None):
     return render_template("admin/item_edit.html", kind=kind, f=fields, errors=errors or {},
                            item_id=item_id, row=row, taxonomy=_taxonomy(), audiences=AUDIENCES,
+                           audience_names=AUDIENCE_NAMES,
                            seasons=SEASONS, groups=current_app.config["SETTINGS"].groups)
 
 
@@ -102,7 +103,7 @@ def items(kind: str):
                                        limit=PAGE_SIZE * 10))
     return render_template("admin/items.html", kind=kind, rows=rows, q=q, status=status,
                            category=category, audience=audience, taxonomy=_taxonomy(),
-                           audiences=AUDIENCES)
+                           audiences=AUDIENCES, audience_names=AUDIENCE_NAMES)
 
 
 @bp.route("/items/<kind>/new", methods=["GET", "POST"])

@@ -118,7 +118,7 @@ def add_example(database, content_dir, case_id: str, text: str, editor: str,
     fields["examples"] = "\n".join([*existing, text])
     source, _ = case_source(fields)
     result = save_item(database, "case", source, editor, content_dir, expected_id=case_id,
-                       note=f"example from question #{question_id}")
+                       note=f"加入群众提问 #{question_id} 作例句")
     return [] if result.ok else result.problems
 
 

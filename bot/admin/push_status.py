@@ -23,6 +23,7 @@ STATUS_HINTS = {
     "missed": "调度程序停机太久，已过宽限期",
     "unknown": "可能已发出，不会自动重发；请到群里看一下，需要时用 push --group 补发",
 }
+CHANNEL_NAMES = {"outbox": "发件箱（不真发）", "wecom_robot": "企业微信群机器人"}
 _COLUMNS = ("id", "group_id", "slot", "message_key", "item_kind", "item_id", "channel", "status",
             "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at")
 
@@ -49,6 +50,24 @@ def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
             "last_status": status, "last_slot": local_time(slot, tz),
             "next": next_slot(g, now, tz).strftime("%Y-%m-%d %H:%M") if g.schedule else "",
         })
+    return out
+
+
+def message_label(key: str) -> str:
+    """'tip' -> 每周提示, 'alert:3' -> 本周预警 #3, 'manual:…' -> 手动推送."""
+    kind, _, rest = (key or "").partition(":")
+    return {"tip": "每周提示", "alert": f"本周预警 #{rest}", "manual": "手动推送"}.get(kind, key)
+
+
+def _titles(items) -> dict:
+    """{(kind, id): title} of the pushed tips and cases."""
+    out = {}
+    for kind, table in (("tip", "tips"), ("case", "cases")):
+        ids = [i for k, i in items if k == kind and i]
+        if ids:
+            out.update({(kind, r[0]): r[1] for r in db().execute(
+                f"SELECT id, title FROM {table} WHERE id IN ({', '.join('?' * len(ids))})",
+                ids)})
     return out
 
 
@@ -97,10 +116,14 @@ def pushes():
         r["created_local"] = local_time(r["created_at"], tz)
         r["title"], r["text"] = _payload_text(r["payload"])
     names = {g.id: g.name for g in settings.groups}
+    titles = _titles({(r["item_kind"], r["item_id"]) for r in rows})
+    for r in rows:
+        r["what"] = message_label(r["message_key"])
+        r["title"] = titles.get((r["item_kind"], r["item_id"]), r["item_id"] or "")
     return render_template(
         "admin/pushes.html", rows=rows, outbox=outbox, summary=_group_summary(
             settings, tz, datetime.now(tz)), names=names, statuses=STATUSES, hints=STATUS_HINTS,
-        alerts=alert_rows(settings, tz),
+        alerts=alert_rows(settings, tz), channel_names=CHANNEL_NAMES,
         group_id=group_id, status=status, page=page, pages=pages, total=total,
         page_params={k: v for k, v in (("group", group_id), ("status", status)) if v})
 
