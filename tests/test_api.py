@@ -36,8 +36,19 @@ def test_ask_rejects_bad_input_with_json_errors(client, app, kwargs, status, nee
 
 def test_method_and_route_errors_are_json(client):
     r = client.get("/api/v1/ask")
-    assert r.status_code == 405 and "error" in r.get_json()
-    assert client.get("/api/v1/nothing").get_json()["error"]["status"] == 404
+    assert r.status_code == 405 and r.get_json()["error"]["message"] == "不支持这种请求方式。"
+    missing = client.get("/api/v1/nothing").get_json()["error"]
+    assert missing == {"status": 404, "message": "没有找到这个页面或内容。"}
+    assert client.get("/api/v1/cases/no-such-case").get_json()["error"]["message"] == \
+        "没有已发布的案例“no-such-case”"
+
+
+def test_error_pages_are_in_chinese(client):
+    for path in ("/cases/no-such-case", "/no-such-page"):
+        r = client.get(path)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 404 and "没有找到这个页面或内容。" in page, path
+        assert "Not Found" not in page and "requested URL" not in page
 
 
 def test_rate_limit_per_client(settings):
