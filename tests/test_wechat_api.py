@@ -113,27 +113,41 @@ def test_a_server_that_keeps_refusing_the_token_gets_two_tries_not_more(settings
 
 def test_concurrent_processes_fetch_the_token_once(tmp_path, content_dir, clock):
     """With /cgi-bin/token every fetch invalidates the previous token: two processes
-    refreshing at once would leave one of them with a dead token."""
+    refreshing at once would leave one of them with a dead token. Three rounds: a first
+    token, then two renewals after expiry."""
     fake = FakeWeChatApi(clock=clock).start()
     try:
         settings = wechat_settings(tmp_path, content_dir, fake.base_url, token_endpoint="token")
-        barrier, tokens = threading.Barrier(8), []
+        apis = [api_for(settings, clock) for _ in range(10)]
+        for round_ in range(1, 4):
+            barrier, tokens = threading.Barrier(len(apis)), []
 
-        def worker():
-            api = api_for(settings, clock)
-            barrier.wait()
-            tokens.append(api.access_token())
-            api.current_menu()
+            def worker(api):
+                barrier.wait()
+                tokens.append(api.access_token())
+                api.current_menu()          # the token works: nobody replaced it since
 
-        threads = [threading.Thread(target=worker) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(10)
-        assert len(tokens) == 8 and len(set(tokens)) == 1
-        assert fake.token_requests == 1
+            threads = [threading.Thread(target=worker, args=(api,)) for api in apis]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(10)
+            assert len(tokens) == len(apis) and len(set(tokens)) == 1, tokens
+            assert fake.token_requests == round_
+            clock.t += 7200
     finally:
         fake.stop()
+
+
+def test_a_process_that_saw_the_stale_token_does_not_fetch_after_another_stored_one(
+        settings, clock, fake):
+    """The interleaving behind a double refresh, step by step: B finds no valid token, A
+    fetches and stores one (releasing its lease), then B tries to take the lease."""
+    a, b = api_for(settings, clock), api_for(settings, clock)
+    assert b.tokens.valid_token() is None
+    token = a.access_token()
+    assert not b.tokens.try_lease(15)
+    assert b.access_token() == token and fake.token_requests == 1
 
 
 def test_wrong_secret_is_named_and_the_lease_released(tmp_path, content_dir, clock, fake):

@@ -151,12 +151,16 @@ class Pusher:
         row = health_row(self._db(), group.id)
         if is_healthy(group, row):
             return None
-        since = (row["updated_at"] or "")[:16].replace("T", " ")
+        try:
+            since = datetime.fromisoformat(row["updated_at"]).astimezone(self.tz) \
+                .strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            since = "?"
         if chinese:
             return (f"群“{group.name}”不健康，已跳过：企业微信回答 errcode {row['errcode']} "
                     f"{row['reason'] or ''}（{since} 起）。换了机器人 key，或在推送页点"
                     f"“已修好，恢复推送”后再发。")
-        return (f"group {group.id} is unhealthy since {since} UTC (WeCom errcode "
+        return (f"group {group.id} is unhealthy since {since} (WeCom errcode "
                 f"{row['errcode']}: {row['reason'] or ''}); fix its robot key, or mark it "
                 f"healthy on the pushes page, then push again")
 

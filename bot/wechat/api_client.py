@@ -97,14 +97,17 @@ class TokenStore:
         return row[0] if row and row[0] and row[1] > self.clock() else None
 
     def try_lease(self, seconds: float) -> bool:
-        """Take the refresh lease unless another process holds a live one. One statement:
-        of several processes doing this at once, exactly one gets rowcount 1."""
+        """Take the refresh lease if the token is still stale and no other process holds a
+        live lease. One statement: of several processes doing this at once, exactly one gets
+        rowcount 1, and none after a fresh token was stored (a process that saw the stale
+        token just before another one saved the new token must not fetch again)."""
         now = self.clock()
         db = self._db()
         db.execute("INSERT OR IGNORE INTO api_tokens (app_id, access_token, expires_at, "
                    "refreshing_until) VALUES (?, '', 0, 0)", [self.app_id])
         return db.execute("UPDATE api_tokens SET refreshing_until = ? WHERE app_id = ? "
-                          "AND refreshing_until <= ?", [now + seconds, self.app_id, now]).rowcount == 1
+                          "AND refreshing_until <= ? AND expires_at <= ?",
+                          [now + seconds, self.app_id, now, now]).rowcount == 1
 
     def save(self, token: str, expires_in: int) -> None:
         """Store a fresh token and release the lease."""
