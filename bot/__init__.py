@@ -7,6 +7,21 @@ from __future__ import annotations
 
 __all__ = ["create_app"]
 
+# What a person sees for an HTTP error we did not word ourselves (pages and JSON API alike).
+HTTP_MESSAGES = {
+    400: "请求有误，请检查后再试。",
+    401: "请先登录。",
+    403: "没有权限做这件事。",
+    404: "没有找到这个页面或内容。",
+    405: "不支持这种请求方式。",
+    413: "提交的内容太长了。",
+    415: "不支持这种内容格式。",
+    429: "请求太频繁，请稍后再试。",
+    500: "服务器出错了，请稍后再试。",
+    502: "上游服务没有正常回答，请稍后再试。",
+    503: "服务暂时不可用，请稍后再试。",
+}
+
 
 def create_app(settings=None):
     """Wire settings, database, answer engine and blueprints into a Flask app."""
@@ -72,6 +87,7 @@ def create_app(settings=None):
 def _register_error_pages(app) -> None:
     """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
     from flask import jsonify, render_template, request
+    from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
 
     from .errors import BotError
@@ -87,6 +103,13 @@ def _register_error_pages(app) -> None:
     def bot_error(exc: BotError):
         return render(exc.status, exc.message)
 
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return render(400, "表单已过期或无效（安全校验没有通过），请刷新页面后再提交。")
+
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return render(exc.code or 500, exc.description or exc.name)
+        code = exc.code or 500
+        # werkzeug's own descriptions are English; a description we passed to abort() is ours.
+        own = exc.description and exc.description != type(exc).description
+        return render(code, exc.description if own else HTTP_MESSAGES.get(code, "出错了"))

@@ -33,6 +33,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @main.command("check-content", help="Validate content/; print problems as file:line: message.")
 @click.pass_context
 def check_content(ctx: click.Context) -> None:
+    from .content.menu import load_menu
     from .content.model import coverage_problems, load_content, review_warnings
     from .content.replies import Replies
 
@@ -46,6 +47,10 @@ def check_content(ctx: click.Context) -> None:
         bank = None
     try:
         Replies.load(settings.content.dir)
+    except ContentError as exc:
+        problems += exc.problems
+    try:
+        load_menu(settings.content.dir)
     except ContentError as exc:
         problems += exc.problems
     for p in problems:
@@ -182,10 +187,17 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
         sys.stdout.flush()
 
 
-@main.command(help="Send a group's next tip now (recorded in the push log like any push).")
-@click.option("--group", "group_id", required=True, help="Group id from config.toml.")
+@main.command(help="Send now, recorded in the push log like any push: a group's next tip "
+                   "(--group), a given tip (--group --tip), or a 本周预警 alert to all its "
+                   "groups (--alert, optionally --group). Unhealthy groups are skipped, "
+                   "with the reason.")
+@click.option("--group", "group_id", default=None, help="Group id from config.toml.")
+@click.option("--tip", "tip_id", default=None, help="Send this published tip (with --group).")
+@click.option("--alert", "alert_id", type=int, default=None,
+              help="Send this 本周预警 alert (its number on the pushes page) now.")
 @click.pass_context
-def push(ctx: click.Context, group_id: str) -> None:
+def push(ctx: click.Context, group_id: str | None, tip_id: str | None,
+         alert_id: int | None) -> None:
     import time
     from datetime import datetime
 
@@ -194,21 +206,60 @@ def push(ctx: click.Context, group_id: str) -> None:
     from .storage.library import ensure_database
 
     settings = _settings(ctx)
-    group = settings.group(group_id)
-    if group is None:
+    if tip_id and alert_id is not None:
+        raise click.ClickException("give --tip or --alert, not both")
+    if group_id is None and alert_id is None:
+        raise click.ClickException("give --group ID (and optionally --tip), or --alert N")
+    group = settings.group(group_id) if group_id else None
+    if group_id and group is None:
         known = ", ".join(g.id for g in settings.groups) or "none configured"
         raise click.ClickException(f"no group '{group_id}' (groups: {known})")
     db_factory = make_db_factory(settings.database.path)
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
-    job, outcome = pusher.push_now(group, datetime.now(pusher.tz))
+    now = datetime.now(pusher.tz)
+    if alert_id is not None:
+        _push_alert(pusher, db_factory(), alert_id, now, group)
+        return
+    job, outcome = pusher.push_now(group, now, tip_id)
     if job is None:
         raise click.ClickException(f"{group_id}: {outcome}")
+    if outcome == "skipped":
+        click.echo(f"{group_id}: {job.item_id} skipped: {pusher.skip_reason(group, False)}")
+        raise SystemExit(1)
     row = db_factory()["pushes"].get(job.push_id) if job.push_id else None
     detail = f" (errcode {row['errcode']}: {row['errmsg']})" \
         if row and outcome != "sent" and row["errmsg"] else ""
     click.echo(f"{group_id}: {job.item_id} {outcome}{detail}")
     if outcome != "sent":
+        raise SystemExit(1)
+
+
+def _push_alert(pusher, db, alert_id: int, now, group) -> None:
+    """``push --alert N [--group ID]``: one line per group, exit 1 unless every one was sent."""
+    from .pushing.alerts import active_alerts
+
+    if group is not None:
+        alert = next((a for a in active_alerts(db) if a.id == alert_id), None)
+        if alert is not None and not alert.targets(group.id):
+            raise click.ClickException(f"alert {alert_id} is not for group {group.id}")
+    try:
+        results = pusher.send_alert_now(alert_id, now, [group.id] if group else None)
+    except LookupError:
+        raise click.ClickException(f"no active alert {alert_id}") from None
+    if not results:
+        raise click.ClickException(f"alert {alert_id}: none of its groups is configured")
+    for r in results:
+        why = {"skipped": pusher.skip_reason(r.group, False),
+               "already": "this group already has it (sent, sending or to be retried)",
+               "taken": "this group already has it (sent, sending or to be retried)",
+               "none": "its tip or case is no longer published"}.get(r.outcome)
+        detail = f": {why}" if why else ""
+        if r.outcome == "failed":
+            row = db["pushes"].get(r.push_id)
+            detail = f" (errcode {row['errcode']}: {row['errmsg']}); the scheduler retries it"
+        click.echo(f"{r.group.id}: alert {alert_id} ({r.item_id}) {r.outcome}{detail}")
+    if any(r.outcome != "sent" for r in results):
         raise SystemExit(1)
 
 
@@ -310,8 +361,9 @@ def export_content_cmd(ctx: click.Context, out_dir: str) -> None:
 @click.option("--week", default=None, help="ISO week like 2026-W47 (default: last complete week).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="File to write: name.xlsx or name.csv.")
+@click.option("--reporter", default="", help="填报人 on the form (default: report.reporter).")
 @click.pass_context
-def report(ctx: click.Context, week: str | None, out: str | None) -> None:
+def report(ctx: click.Context, week: str | None, out: str | None, reporter: str) -> None:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -322,7 +374,7 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
     settings, db = _db(ctx)
     week = week or last_complete_week(datetime.now(ZoneInfo(settings.scheduler.timezone)))
     try:
-        data = weekly_report(db, settings, week)
+        data = weekly_report(db, settings, week, reporter=reporter)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     if out is None:
@@ -334,7 +386,7 @@ def report(ctx: click.Context, week: str | None, out: str | None) -> None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         with open(out, "w", encoding="utf-8-sig", newline="") as f:
             write_csv(data, f)
-    click.echo(f"{data['week']}: 推送成功 {summary_value(data, '推送成功')}，"
+    click.echo(f"{data['week']} ({data['range']}): 推送成功 {summary_value(data, '推送成功')}，"
                f"群众提问 {summary_value(data, '群众提问')} -> {out}")
 
 
@@ -401,3 +453,68 @@ def purge(ctx: click.Context, dry_run: bool) -> None:
     click.echo(f"{verb} {result['questions']} question(s) asked before {result['cutoff']}; "
                f"{'would delete' if dry_run else 'deleted'} {result['wechat_deliveries']} "
                "delivery record(s)")
+def _official_account_api(ctx):
+    from .storage.db import make_db_factory
+    from .storage.library import ensure_database
+    from .wechat.api_client import OfficialAccountApi
+
+    settings = _settings(ctx)
+    db_factory = make_db_factory(settings.database.path)
+    ensure_database(db_factory(), settings.content.dir)
+    return settings, OfficialAccountApi(settings.wechat, db_factory)
+
+
+@main.group(help="The official account's custom menu (defined in content/replies.toml).")
+def menu() -> None:
+    pass
+
+
+@menu.command("push", help="Create the custom menu from content/replies.toml through WeChat's "
+                           "API (replaces the live menu; clients show it within 5 minutes).")
+@click.option("--dry-run", is_flag=True, help="Only check the menu and print its JSON.")
+@click.pass_context
+def menu_push(ctx: click.Context, dry_run: bool) -> None:
+    from .content.menu import load_menu, menu_lines
+    from .wechat.api_client import WeChatApiError
+
+    settings = _settings(ctx)
+    try:
+        definition = load_menu(settings.content.dir)
+    except ContentError as exc:
+        for p in exc.problems:
+            click.echo(p, err=True)
+        raise click.ClickException("the menu in replies.toml has problems; nothing was sent") \
+            from None
+    if dry_run:
+        click.echo(json.dumps(definition, ensure_ascii=False, indent=2))
+        return
+    _, api = _official_account_api(ctx)
+    try:
+        api.create_menu(definition)
+    except WeChatApiError as exc:
+        raise click.ClickException(f"menu not created: {exc.message}") from None
+    click.echo("menu created:\n" + "\n".join(menu_lines(definition["button"])))
+
+
+@menu.command("show", help="Print the live custom menu and whether it matches content/.")
+@click.pass_context
+def menu_show(ctx: click.Context) -> None:
+    from .content.menu import load_menu, menu_lines, same_menu
+    from .wechat.api_client import WeChatApiError
+
+    settings, api = _official_account_api(ctx)
+    try:
+        live = api.current_menu()
+    except WeChatApiError as exc:
+        raise click.ClickException(f"cannot read the menu: {exc.message}") from None
+    buttons = (live.get("selfmenu_info") or {}).get("button") or []
+    if not live.get("is_menu_open") or not buttons:
+        click.echo("the account has no custom menu (run: python -m bot menu push)")
+        return
+    click.echo("\n".join(menu_lines(buttons)))
+    try:
+        matches = same_menu(buttons, load_menu(settings.content.dir))
+    except ContentError:
+        return
+    click.echo("same as content/replies.toml" if matches else
+               "differs from content/replies.toml (python -m bot menu push replaces it)")

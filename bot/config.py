@@ -71,6 +71,13 @@ class WeChatSettings:
     max_body_bytes: int = 65536
     # Replies and question-log rows are written in batches this often (0: one by one).
     record_batch_ms: int = 20
+    # The official account's own API (menu, customer-service messages, QR codes).
+    api_base_url: str = "https://api.weixin.qq.com"
+    # "stable_token" (POST /cgi-bin/stable_token, recommended) or "token" (GET /cgi-bin/token).
+    token_endpoint: str = "stable_token"
+    api_timeout_seconds: int = 10
+    # Where QR-code tickets are exchanged for the image (showqrcode).
+    qrcode_base_url: str = "https://mp.weixin.qq.com"
 
     @property
     def uses_dev_placeholders(self) -> bool:
@@ -81,6 +88,17 @@ class WeChatSettings:
 class ApiSettings:
     rate_limit_per_minute: int = 60
     max_question_chars: int = 500
+    # The mini-program's AppID: /api/v1/ask counts a question as a resident's (channel
+    # "miniprogram") only when WeChat's Referer names this app. Empty: any mini-program.
+    miniprogram_app_id: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    # 填报单位 and 填报人 on the weekly 反诈骗宣传活动统计表 (the console uses the signed-in
+    # account's name when reporter is empty).
+    unit: str = ""
+    reporter: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,7 @@ class Settings:
     local: LocalSettings = field(default_factory=LocalSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -209,6 +228,7 @@ _SECTIONS = {
     "local": LocalSettings,
     "logging": LoggingSettings,
     "retention": RetentionSettings,
+    "report": ReportSettings,
 }
 
 
@@ -300,6 +320,14 @@ def validate(s: Settings) -> None:
          "must be between 1024 and 1048576"),
         ("wechat.record_batch_ms", 0 <= s.wechat.record_batch_ms <= 1000,
          "must be between 0 and 1000"),
+        ("wechat.api_base_url", s.wechat.api_base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
+        ("wechat.qrcode_base_url", s.wechat.qrcode_base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
+        ("wechat.token_endpoint", s.wechat.token_endpoint in ("stable_token", "token"),
+         "must be 'stable_token' or 'token'"),
+        ("wechat.api_timeout_seconds", 1 <= s.wechat.api_timeout_seconds <= 60,
+         "must be between 1 and 60"),
         ("api.rate_limit_per_minute", s.api.rate_limit_per_minute > 0, "must be positive"),
         ("api.max_question_chars", 10 <= s.api.max_question_chars <= 5000,
          "must be between 10 and 5000"),

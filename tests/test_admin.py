@@ -377,7 +377,7 @@ def test_every_form_needs_the_csrf_token(app, admin):
         data.pop("csrf_token", None)
         r = client.post(path, data=data)
         assert r.status_code == 400, (path, r.status_code)
-        assert "CSRF" in body(r), path
+        assert "安全校验没有通过" in body(r), path
         assert snapshot(app) == before, path
     with stranger.session_transaction() as s:
         assert "admin_id" not in s
@@ -508,12 +508,12 @@ def test_publish_is_answered_at_once_by_the_same_worker(app, admin):
 
 INVALID = [
     # (what is wrong, form changes, the field its message goes with, the message)
-    ("no title", {"title": ""}, "title", "missing 'title'"),
-    ("unknown category", {"category": "parking"}, "category", "unknown category 'parking'"),
+    ("no title", {"title": ""}, "title", "缺少标题（title）"),
+    ("unknown category", {"category": "parking"}, "category", "不认识的类别（category）“parking”"),
     ("two examples", {"examples": "车窗上有罚单\n罚单上有二维码"}, "examples",
-     "'examples' needs at least 3 entries, has 2"),
+     "群众会怎么问（examples）至少要 3 条，现在有 2 条"),
     ("unmasked phone", {"套路": "骗子在罚单上留了电话13812345678，让你打过去交钱。"}, "套路",
-     "unmasked phone number '13812345678'"),
+     "电话号码“13812345678”没有打码"),
 ]
 
 
@@ -549,7 +549,7 @@ def test_invalid_case_shows_errors_by_field_and_saves_nothing(app, admin):
     assert set(preview["errors"]) == {field for _, _, field, _ in INVALID}
     # A new case cannot take an existing id.
     r = create_case(admin, id=CONTENT_CASE)
-    assert r.status_code == 422 and "already taken" in body(r)
+    assert r.status_code == 422 and "已经被占用了" in body(r)
     # An invalid edit of a published case keeps the published version.
     path = f"/admin/items/case/{CONTENT_CASE}"
     form = editor_form(admin, path)
@@ -606,7 +606,7 @@ def test_history_diff_and_restore_of_a_content_case(app, admin, content_dir):
     assert versions[0]["source"] == original and versions[0]["editor"] == "content/"
     assert [v["editor"] for v in versions[1:]] == [ADMIN, ADMIN]
     page = body(admin.get(f"{path}/history"))
-    assert "as loaded from content/" in page
+    assert "从内容库文件（content/）载入的原版" in page
     for label in ("v1 → v2", "v2 → v3"):
         assert label in page
     assert '<pre class="add">+summary: 第一次修改' in page
@@ -620,9 +620,9 @@ def test_history_diff_and_restore_of_a_content_case(app, admin, content_dir):
     latest = db(app).execute("SELECT version, source, note FROM item_versions WHERE "
                              "item_id = ? ORDER BY version DESC LIMIT 1",
                              [CONTENT_CASE]).fetchone()
-    assert latest[0] == 4 and latest[1] == original and "restored version 1" in latest[2]
+    assert latest[0] == 4 and latest[1] == original and "恢复第 1 版" in latest[2]
     page = body(admin.get(f"{path}/history"))
-    assert "v3 → v4" in page and "restored version 1" in page
+    assert "v3 → v4" in page and "恢复第 1 版" in page
 
     edits = audit_rows(app, "edit", CONTENT_CASE)
     assert len(edits) >= 2
@@ -631,7 +631,7 @@ def test_history_diff_and_restore_of_a_content_case(app, admin, content_dir):
     assert json.loads(first["before"])["source"] == original
     assert "第一次修改" in json.loads(first["after"])["source"]
     audit_page = body(admin.get("/admin/audit"))
-    assert CONTENT_CASE in audit_page and "edit" in audit_page
+    assert CONTENT_CASE in audit_page and "<td>修改</td>" in audit_page
     assert post_form(admin, f"{path}/restore/9").status_code == 404
 
 
@@ -658,7 +658,7 @@ def test_create_and_publish_a_tip(app, admin):
     assert admin.get("/admin/items/tip/new").status_code == 200
     before = snapshot(app)
     r = post_form(admin, "/admin/items/tip/new", {**NEW_TIP, "body": "别扫陌生二维码。" * 120})
-    assert r.status_code == 422 and "at most 1800" in _field_errors(body(r))["body"][0]
+    assert r.status_code == 422 and "最多 1800 字节" in _field_errors(body(r))["body"][0]
     assert snapshot(app) == before
     r = post_form(admin, "/admin/items/tip/new", NEW_TIP)
     assert r.status_code == 302 and r.location == f"/admin/items/tip/{NEW_TIP['id']}"
@@ -790,9 +790,9 @@ def test_add_case_reports_every_problem_with_file_and_line(config_file, tmp_path
     r = cli(config_file, "add-case", str(bad))
     assert r.exit_code == 1
     lines = r.output.splitlines()
-    assert f"{bad}:3: unknown category 'parking' (use an id from taxonomy.tsv, not 'none')" in lines
-    assert f"{bad}:7: 'examples' needs at least 3 entries, has 1" in lines
-    assert any(ln.startswith(f"{bad}:13: unmasked phone number '13812345678'") for ln in lines)
+    assert f"{bad}:3: 不认识的类别（category）“parking”：请用 taxonomy.tsv 里的编号（不能用 none）" in lines
+    assert f"{bad}:7: 群众会怎么问（examples）至少要 3 条，现在有 1 条" in lines
+    assert any(ln.startswith(f"{bad}:13: 电话号码“13812345678”没有打码") for ln in lines)
     problem_lines = [ln for ln in lines if ln.startswith(f"{bad}:")]
     assert len(problem_lines) == 3, lines
     assert "bad-case" not in cli(config_file, "list-cases").output

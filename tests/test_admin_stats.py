@@ -63,26 +63,35 @@ PUSHES = [
 # (asked_at in UTC, channel, text, category, urgent, score)
 QUESTIONS = [
     ("2026-11-15T16:00:00+00:00", "wechat", "网上贷款要先交保证金吗", "fake_loan", 0, 0.6),  # Mon 00:00
-    ("2026-11-18T02:00:00+00:00", "api", "贷款说我银行卡号填错了要解冻费", "fake_loan", 0, 0.5),
+    ("2026-11-18T02:00:00+00:00", "miniprogram", "贷款说我银行卡号填错了要解冻费", "fake_loan", 0, 0.5),
     ("2026-11-19T03:00:00+00:00", "wechat", "我刚转了五千给客服", "emergency", 1, 0.7),
-    ("2026-11-20T04:00:00+00:00", "api", "我把验证码给别人了", "emergency", 1, 0.4),
+    ("2026-11-20T04:00:00+00:00", "api", "我把验证码给别人了", "emergency", 1, 0.4),  # not a resident
+    ("2026-11-20T05:00:00+00:00", "web", "试用页上问的", "fake_loan", 0, 0.4),       # not a resident
     ("2026-11-21T05:00:00+00:00", "wechat", "今天天气怎么样", "none", 0, 0.05),
     ("2026-11-22T15:59:59+00:00", "wechat", "刷单返利靠谱吗", "order_brushing", 0, 0.1),  # Sun 23:59
     ("2026-11-15T15:59:59+00:00", "wechat", "上周的问题", "fake_loan", 1, 0.6),      # W46
     ("2026-11-22T16:00:00+00:00", "wechat", "下周的问题", "fake_loan", 1, 0.6),      # W48
 ]
 
+TIP_TITLE = "视频里是亲人，也要再核实"      # content/tips/tip-acq-ai-face.md
 EXPECTED = {
-    "汇总": [["周次", WEEK], ["推送成功", 5], ["推送失败", 1], ["错过", 1], ["群众提问", 6],
-           ["紧急求助", 2], ["新增案例", 2]],
+    "汇总": [["周次", WEEK], ["统计时间", "2026年11月16日至2026年11月22日"], ["推送成功", 5], ["推送失败", 1], ["错过", 1], ["群众提问", 5],
+           ["紧急求助", 1], ["新增案例", 2]],
     "按群": [["dongcun", "东村老年人群", "东村", 3, 1, 0],
            ["dongcun-youth", "东村青年群", "东村", 0, 0, 1],
            ["xicun", "西村家长群", "西村", 1, 0, 0],
            ["oldgroup", "oldgroup", "（未填写）", 1, 0, 0]],
     "按村": [["东村", 3, 1, 1], ["西村", 1, 0, 0], ["（未填写）", 1, 0, 0]],
+    "推送明细": [["11-16 00:00", "东村老年人群", "东村", "手动推送", "t", "成功"],
+             ["11-16 09:00", "东村老年人群", "东村", "每周提示", TIP_TITLE, "成功"],
+             ["11-16 09:00", "东村老年人群", "东村", "本周预警", TIP_TITLE, "成功"],
+             ["11-17 10:00", "西村家长群", "西村", "每周提示", TIP_TITLE, "成功"],
+             ["11-18 20:00", "东村青年群", "东村", "每周提示", TIP_TITLE, "错过"],
+             ["11-19 19:30", "东村老年人群", "东村", "每周提示", TIP_TITLE, "失败"],
+             ["11-20 09:00", "oldgroup", "（未填写）", "每周提示", TIP_TITLE, "成功"]],
 }
 EXPECTED_CATEGORIES = {"fake_loan": ["fake_loan", "虚假网络贷款", 2, 0],
-                       "emergency": ["emergency", "已被骗求助", 2, 2],
+                       "emergency": ["emergency", "已被骗求助", 1, 1],
                        "none": ["none", "无关", 1, 0],
                        "order_brushing": ["order_brushing", "刷单返利", 1, 0],
                        "romance": ["romance", "网络婚恋交友", 0, 0]}
@@ -91,7 +100,8 @@ EXPECTED_CATEGORIES = {"fake_loan": ["fake_loan", "虚假网络贷款", 2, 0],
 # -- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture
 def config_file(tmp_path):
-    return write_config(tmp_path, GROUPS, admin={"cookie_secure": False})
+    return write_config(tmp_path, GROUPS, admin={"cookie_secure": False},
+                        report={"unit": "城关派出所"})
 
 
 @pytest.fixture
@@ -143,7 +153,8 @@ def insert_week(db):
     for group_id, slot, key, status in PUSHES:
         db["pushes"].insert({"group_id": group_id, "slot": slot, "message_key": key,
                              "status": status, "attempts": 3 if group_id == "xicun" else 1,
-                             "channel": "outbox", "item_kind": "tip", "item_id": "t"})
+                             "channel": "outbox", "item_kind": "tip",
+                             "item_id": "tip-acq-ai-face" if key != "manual:a" else "t"})
     for asked_at, channel, text, category, urgent, score in QUESTIONS:
         insert_question(db, text, category, urgent, score, asked_at, channel)
     source = current(db, "case", EGG_CASE)["source"]
@@ -237,7 +248,7 @@ def test_weekly_report_counts_by_slot_and_asked_at(stats_settings, plain_db):
 
 def test_weekly_report_of_an_empty_week(stats_settings, plain_db):
     report = weekly_report(plain_db, stats_settings, "2020-W10")
-    assert report["sheets"]["汇总"][1:] == [[k, 0] for k in
+    assert report["sheets"]["汇总"][2:] == [[k, 0] for k in
                                            ("推送成功", "推送失败", "错过", "群众提问",
                                             "紧急求助", "新增案例")]
     assert [r[0] for r in report["sheets"]["按群"]] == ["dongcun", "dongcun-youth", "xicun"]
@@ -272,13 +283,14 @@ def test_report_xlsx_download(editor, db):
     assert disposition.startswith("attachment")
     assert "%E5%AE%A3%E4%BC%A0%E6%B4%BB%E5%8A%A8%E7%BB%9F%E8%AE%A1%E8%A1%A8-2026-W47.xlsx" \
         in disposition    # 宣传活动统计表-2026-W47.xlsx, RFC 5987-encoded
-    check_xlsx(io.BytesIO(r.data))
+    check_xlsx(io.BytesIO(r.data), reporter=EDITOR)   # the signed-in account
 
 
-def check_xlsx(file) -> None:
+def check_xlsx(file, reporter="") -> None:
+    check_clerk_sheet(file, reporter)
     book = openpyxl.load_workbook(file, read_only=True)
     try:
-        assert book.sheetnames == list(SHEETS)
+        assert book.sheetnames == ["统计表", *SHEETS]
         sheets = {}
         for name, headers in SHEETS.items():
             rows = [list(row) for row in book[name].iter_rows(values_only=True)]
@@ -287,6 +299,34 @@ def check_xlsx(file) -> None:
         check_report_rows(sheets)
     finally:
         book.close()
+
+
+def check_clerk_sheet(file, reporter: str) -> None:
+    """The first sheet is the form a clerk prints and files as is."""
+    sheet = openpyxl.load_workbook(file)["统计表"]
+    cells = [[c for c in row] for row in sheet.iter_rows(values_only=True)]
+    assert cells[0][0] == "反诈骗宣传活动统计表" and "A1:G1" in sheet.merged_cells
+    assert cells[1][0] == "填报单位：城关派出所"
+    assert cells[1][3] == "统计时间：2026年11月16日至2026年11月22日（第 47 周）"
+    assert cells[2][0] == f"填报人：{reporter}" and cells[2][3].startswith("填报日期：")
+    assert not any("2026-W47" in str(v) for row in cells for v in row if v)
+    header = cells[4]
+    assert header == ["序号", "群名称", "村/片区", "推送成功（条）", "推送失败（条）", "错过（次）",
+                      "推送内容（成功送达的提示和预警）"]
+    body = {row[1]: row for row in cells[5:9]}
+    assert body["东村老年人群"][:6] == [1, "东村老年人群", "东村", 3, 1, 0]
+    assert body["东村老年人群"][6] == f"t；{TIP_TITLE}；【预警】{TIP_TITLE}"
+    assert body["东村青年群"][3:] == [0, 0, 1, "（本周没有成功推送）"]
+    assert body["oldgroup"][2:6] == ["（未填写）", 1, 0, 0]
+    assert cells[9][:6] == ["合计", "4 个群", None, 5, 1, 1]
+    text = " ".join(str(v) for row in cells[10:] for v in row if v)
+    assert "共收到群众提问 5 条，其中紧急求助（已被骗或正在被骗）1 条" in text
+    assert "新增防骗案例 2 个" in text and "虚假网络贷款 2" in text
+    setup = sheet.page_setup
+    assert setup.orientation == "landscape" and int(setup.paperSize) == 9   # A4
+    assert setup.fitToWidth == 1 and setup.fitToHeight == 0
+    assert sheet.sheet_properties.pageSetUpPr.fitToPage
+    assert sheet.print_title_rows == "$5:$5"
 
 
 def test_report_csv_download(editor, db):
@@ -327,10 +367,10 @@ def test_report_command_writes_xlsx_and_csv(config_file, plain_db, tmp_path):
     insert_week(plain_db)
     out = tmp_path / "out" / "report.xlsx"
     r = CliRunner().invoke(main, ["--config", str(config_file), "report", "--week", WEEK,
-                                  "--out", str(out)])
+                                  "--out", str(out), "--reporter", "王警官"])
     assert r.exit_code == 0, r.output
-    assert WEEK in r.output
-    check_xlsx(out)
+    assert WEEK in r.output and "2026年11月16日至2026年11月22日" in r.output
+    check_xlsx(out, reporter="王警官")
     out = tmp_path / "report.csv"
     r = CliRunner().invoke(main, ["--config", str(config_file), "report", "--week", WEEK,
                                   "--out", str(out)])
@@ -466,7 +506,7 @@ def test_add_question_as_example_teaches_the_bot(stats_app, editor, db, content_
     versions = history(db, "case", EGG_CASE)
     assert [v["version"] for v in versions] == [2, 1]    # 1 = as loaded from content/
     assert versions[0]["editor"] == EDITOR
-    assert versions[0]["note"] == f"example from question #{qid}"
+    assert versions[0]["note"] == f"加入群众提问 #{qid} 作例句"
     assert EGG in versions[0]["source"] and EGG not in versions[1]["source"]
 
     answers.refresh(force=True)

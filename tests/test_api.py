@@ -1,4 +1,6 @@
 """Mini-program JSON API and the public pages, through the real app."""
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from bot import create_app
@@ -17,13 +19,13 @@ def test_ask_returns_the_contract(client, app):
 
 
 @pytest.mark.parametrize("kwargs, status, needle", [
-    ({"data": "not json", "content_type": "text/plain"}, 400, "JSON object"),
-    ({"json": ["q"]}, 400, "JSON object"),
-    ({"json": {"q": ""}}, 400, "non-empty"),
-    ({"json": {"q": 5}}, 400, "non-empty"),
-    ({"json": {"question": "x"}}, 400, "non-empty"),
-    ({"json": {"q": "骗" * 501}}, 413, "at most 500"),
-    ({"data": b"{\"q\": \"\xff\"}", "content_type": "application/json"}, 400, "JSON object"),
+    ({"data": "not json", "content_type": "text/plain"}, 400, "JSON 对象"),
+    ({"json": ["q"]}, 400, "JSON 对象"),
+    ({"json": {"q": ""}}, 400, "非空"),
+    ({"json": {"q": 5}}, 400, "非空"),
+    ({"json": {"question": "x"}}, 400, "非空"),
+    ({"json": {"q": "骗" * 501}}, 413, "最多 500 个字"),
+    ({"data": b"{\"q\": \"\xff\"}", "content_type": "application/json"}, 400, "JSON 对象"),
 ])
 def test_ask_rejects_bad_input_with_json_errors(client, app, kwargs, status, needle):
     r = client.post("/api/v1/ask", **kwargs)
@@ -34,8 +36,19 @@ def test_ask_rejects_bad_input_with_json_errors(client, app, kwargs, status, nee
 
 def test_method_and_route_errors_are_json(client):
     r = client.get("/api/v1/ask")
-    assert r.status_code == 405 and "error" in r.get_json()
-    assert client.get("/api/v1/nothing").get_json()["error"]["status"] == 404
+    assert r.status_code == 405 and r.get_json()["error"]["message"] == "不支持这种请求方式。"
+    missing = client.get("/api/v1/nothing").get_json()["error"]
+    assert missing == {"status": 404, "message": "没有找到这个页面或内容。"}
+    assert client.get("/api/v1/cases/no-such-case").get_json()["error"]["message"] == \
+        "没有已发布的案例“no-such-case”"
+
+
+def test_error_pages_are_in_chinese(client):
+    for path in ("/cases/no-such-case", "/no-such-page"):
+        r = client.get(path)
+        page = r.get_data(as_text=True)
+        assert r.status_code == 404 and "没有找到这个页面或内容。" in page, path
+        assert "Not Found" not in page and "requested URL" not in page
 
 
 def test_rate_limit_per_client(settings):
@@ -44,7 +57,7 @@ def test_rate_limit_per_client(settings):
     codes = [client.get("/api/v1/categories").status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
     r = client.get("/api/v1/categories")
-    assert int(r.headers["Retry-After"]) >= 1 and "too many" in r.get_json()["error"]["message"]
+    assert int(r.headers["Retry-After"]) >= 1 and "请求太频繁" in r.get_json()["error"]["message"]
     other = client.get("/api/v1/categories", environ_base={"REMOTE_ADDR": "10.9.9.9"})
     assert other.status_code == 200
 
@@ -107,3 +120,44 @@ def test_case_page_escapes_html_in_article_text(app, client):
     app.extensions["answers"].refresh(force=True)
     html = client.get(f"/cases/{row['id']}").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+MINIPROGRAM_REFERER = "https://servicewechat.com/wx0123456789abcdef/3/page-frame.html"
+
+
+def test_anonymous_api_calls_add_nothing_to_the_weekly_statistics(client, app, settings):
+    """Only residents' questions count: 100 anonymous calls and the try-it page add nothing."""
+    from collections import Counter
+    from datetime import datetime
+
+    from bot.reporting.weekly import summary_value, week_of, weekly_report
+
+    for _ in range(100):
+        assert client.post("/api/v1/ask", json={"q": "你好"}).status_code == 200
+    client.post("/api/v1/ask", json={"q": "你好", "channel": "web"})
+    client.post("/api/v1/ask", json={"q": "你好", "channel": "miniprogram"})   # no Referer
+    client.post("/api/v1/ask", json={"q": "刷单返利靠谱吗", "channel": "miniprogram"},
+                headers={"Referer": MINIPROGRAM_REFERER})
+    db = app.extensions["db"]()
+    rows = list(db["questions"].rows)
+    assert Counter(r["channel"] for r in rows) == {"api": 101, "web": 1, "miniprogram": 1}
+    resident = next(r for r in rows if r["channel"] == "miniprogram")
+    week = week_of(datetime.fromisoformat(resident["asked_at"]).astimezone(
+        ZoneInfo(settings.scheduler.timezone)))
+    report = weekly_report(db, settings, week)
+    assert summary_value(report, "群众提问") == 1
+    categories = {r[0]: r[2] for r in report["sheets"]["提问类别"]}
+    assert categories["order_brushing"] == 1 and categories["none"] == 0
+
+
+@pytest.mark.parametrize("app_id, referer, channel", [
+    ("", MINIPROGRAM_REFERER, "miniprogram"),
+    ("wx0123456789abcdef", MINIPROGRAM_REFERER, "miniprogram"),
+    ("wxffffffffffffffff", MINIPROGRAM_REFERER, "api"),      # another mini-program
+    ("", "https://example.com/wx0123456789abcdef/", "api"),
+])
+def test_miniprogram_channel_needs_wechats_referer(settings, app_id, referer, channel):
+    app = create_app(settings.replace(api={"miniprogram_app_id": app_id}))
+    app.test_client().post("/api/v1/ask", json={"q": "你好", "channel": "miniprogram"},
+                           headers={"Referer": referer})
+    assert [r["channel"] for r in app.extensions["db"]()["questions"].rows] == [channel]

@@ -36,7 +36,7 @@ def test_check_content_reports_file_and_line(tmp_path, content_dir):
     cfg.write_text(f'[content]\ndir = "{bad}"\n', "utf-8")
     r = run(cfg, "check-content")
     assert r.exit_code == 1
-    assert "content/cases/xx.md:3: unknown category 'nope'" in r.output
+    assert "content/cases/xx.md:3: 不认识的类别（category）“nope”" in r.output
 
 
 def test_init_db_is_repeatable_and_keeps_admin_rows(config_file, tmp_path):

@@ -94,20 +94,20 @@ def test_valid_article_loads(tmp_path, content_dir):
 
 
 @pytest.mark.parametrize("change, expected", [
-    (("category: fake_loan", "category: loans"), "demo-case.md:3: unknown category 'loans'"),
-    (("category: fake_loan", "category: none"), "demo-case.md:3: unknown category 'none'"),
-    (("audiences: [general]", "audiences: [aliens]"), "demo-case.md:6: unknown audience 'aliens'"),
-    (("id: demo-case", "id: other"), "demo-case.md:2: id 'other' must equal the file name"),
-    (("title: 放款前先交钱的都是骗子\n", ""), "demo-case.md:2: missing 'title'"),
-    (("## 怎么办\n- 不转钱\n", ""), "demo-case.md:14: missing section '## 怎么办'"),
+    (("category: fake_loan", "category: loans"), "demo-case.md:3: 不认识的类别（category）“loans”"),
+    (("category: fake_loan", "category: none"), "demo-case.md:3: 不认识的类别（category）“none”"),
+    (("audiences: [general]", "audiences: [aliens]"), "demo-case.md:6: 不认识的面向人群（audiences）“aliens”"),
+    (("id: demo-case", "id: other"), "demo-case.md:2: 编号（id）“other”要和文件名“demo-case”一样"),
+    (("title: 放款前先交钱的都是骗子\n", ""), "demo-case.md:2: 缺少标题（title）"),
+    (("## 怎么办\n- 不转钱\n", ""), "demo-case.md:14: 缺少“怎么办”一节（## 怎么办）"),
     (("  - 放款前让我买借款保险\n", "  - 加我 13812345678 办理\n"),
-     "demo-case.md:10: unmasked phone number '13812345678'"),
+     "demo-case.md:10: 电话号码“13812345678”没有打码"),
     (("先说能贷", "打 95511 或访问 http://loan.example.com 先说能贷"),
-     "demo-case.md:15: number '95511' is not an official channel"),
+     "demo-case.md:15: 数字“95511”不是官方渠道"),
     (("先说能贷", "访问 http://loan.example.com 先说能贷"),
-     "demo-case.md:15: unmasked link 'http://loan.example.com'"),
+     "demo-case.md:15: 网址“http://loan.example.com”没有打码"),
     (("summary: 正规贷款放款前不收任何费用。", "summary: [unclosed"),
-     "demo-case.md:5: front matter is not valid YAML"),
+     "demo-case.md:5: 开头的信息块不是正确的 YAML"),
 ])
 def test_broken_article_is_named_with_its_line(tmp_path, content_dir, change, expected):
     problems = problems_of(tmp_path, content_dir, {"demo-case.md": ARTICLE.replace(*change)})
@@ -120,7 +120,7 @@ def test_all_problems_are_reported_at_once(tmp_path, content_dir):
     problems = problems_of(tmp_path, content_dir, {"demo-case.md": bad,
                                                    "no-front.md": "just text"})
     assert len(problems) == 3
-    assert "content/cases/no-front.md:1: missing front matter" in problems[2]
+    assert "content/cases/no-front.md:1: 缺少开头的信息块" in problems[2]
 
 
 def test_masked_examples_are_accepted(tmp_path, content_dir):
@@ -132,15 +132,15 @@ def test_tip_limits(tmp_path, content_dir):
     tip = "---\nid: tip-x\ntitle: 标题\naudiences: [elderly]\ncategories: [fake_loan]\n" \
           "seasons: [国庆]\n---\n" + "很长的提示。" * 200
     problems = problems_of(tmp_path, content_dir, {}, {"tip-x.md": tip})
-    assert any("content/tips/tip-x.md:6: unknown season '国庆'" in p for p in problems)
-    assert any("content/tips/tip-x.md:8: title and text are" in p for p in problems)
+    assert any("content/tips/tip-x.md:6: 不认识的季节（seasons）“国庆”" in p for p in problems)
+    assert any("content/tips/tip-x.md:8: 标题和正文共" in p for p in problems)
 
 
 def test_duplicate_ids_are_refused(tmp_path, content_dir):
     tip = "---\nid: demo-case\ntitle: t\naudiences: [elderly]\ncategories: [fake_loan]\n---\n正文\n"
     root = make_bank(tmp_path, content_dir, {"demo-case.md": ARTICLE})
     (root / "tips" / "demo-case.md").write_text(tip, "utf-8")
-    with pytest.raises(ContentError, match="also an article id"):
+    with pytest.raises(ContentError, match="和一篇案例的编号重复"):
         load_content(root)
 
 
@@ -155,10 +155,10 @@ def test_urgent_examples_and_review_date_are_parsed(tmp_path, content_dir):
 
 
 @pytest.mark.parametrize("front, message", [
-    ("urgent_examples:\n  later:\n    - 明天再说\n", "'urgent_examples' must map in_progress"),
-    ("urgent_examples: [转了钱]\n", "'urgent_examples' must map in_progress"),
-    ("reviewed: 去年\n", "'reviewed' must be a date"),
-    ("reviewed: 2026-13-45\n", "impossible date"),
+    ("urgent_examples:\n  later:\n    - 明天再说\n", "紧急说法（urgent_examples）应当在 in_progress"),
+    ("urgent_examples: [转了钱]\n", "紧急说法（urgent_examples）应当在 in_progress"),
+    ("reviewed: 去年\n", "最近核实日期（reviewed）应当是像 2026-11-27 这样的日期"),
+    ("reviewed: 2026-13-45\n", "不存在的日期"),
 ])
 def test_bad_urgent_examples_or_review_date_name_the_line(tmp_path, content_dir, front, message):
     bank = make_bank(tmp_path, content_dir, {"demo-case.md": ARTICLE.replace("sources:", front + "sources:")})

@@ -99,7 +99,7 @@ def test_advice_may_name_official_or_generic_apps(tmp_path, content_dir, step):
 @pytest.mark.parametrize("step", ["下载安心理财APP看收益", "装上\"好运贷\"APP就能借", "用抖音APP举报"])
 def test_advice_naming_another_app_is_refused(tmp_path, content_dir, step):
     (problem,) = problems_of(tmp_path, content_dir, {"demo-case.md": with_step(step)})
-    assert problem.startswith("content/cases/demo-case.md:") and "not an official app" in problem
+    assert problem.startswith("content/cases/demo-case.md:") and "不是官方APP" in problem
 
 
 def test_scam_descriptions_and_examples_may_name_what_scammers_use(tmp_path, content_dir):
@@ -113,7 +113,7 @@ def test_tip_text_is_advice_too(tmp_path, content_dir):
     tip = ("---\nid: tip-demo\ntitle: 标题\naudiences: [general]\ncategories: [fake_loan]\n---\n"
            + "放款前收费的都是骗子，" * 8 + "下载安心理财APP就能查。\n")
     (problem,) = problems_of(tmp_path, content_dir, {"demo-case.md": ARTICLE}, {"tip-demo.md": tip})
-    assert problem.startswith("content/tips/tip-demo.md:7:") and "not an official app" in problem
+    assert problem.startswith("content/tips/tip-demo.md:7:") and "不是官方APP" in problem
 
 
 # -- sources and review dates -------------------------------------------------------------------
@@ -213,7 +213,7 @@ def test_local_channels_reach_the_reply_only_when_configured(content_dir):
 def test_unknown_placeholder_is_refused(tmp_path, content_dir):
     (problem,) = problems_of(tmp_path, content_dir,
                              {"demo-case.md": with_step("打{县反诈中心}的电话")})
-    assert "unknown placeholder '{县反诈中心}'" in problem
+    assert "不认识的占位符“{县反诈中心}”" in problem
 
 
 def test_tips_take_no_placeholders(tmp_path, content_dir):

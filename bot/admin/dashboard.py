@@ -24,6 +24,7 @@ from ..reporting.weekly import (  # noqa: E402
     push_counts, question_counts, recent_weeks, week_bounds, window_params, window_sql)
 from .blueprint import bp, local_now  # noqa: E402
 from ..pushing.health import is_healthy  # noqa: E402
+from ..storage.questions import resident_sql  # noqa: E402
 from .inbox import local_time  # noqa: E402
 from .push_status import group_health  # noqa: E402
 from .sign_in import db, login_required  # noqa: E402
@@ -109,10 +110,10 @@ def _category_series(questions: list[dict], taxonomy: dict) -> list[tuple[str, l
 
 
 def top_unanswered(database, start: datetime, end: datetime, limit: int = 20) -> list[dict]:
-    """The most frequent texts the bot could not answer (category none) in the window."""
+    """The most frequent texts residents asked that the bot could not answer (category none)."""
     rows = database.execute(
         f"SELECT TRIM(text) AS t, COUNT(*) AS n, MAX(asked_at) FROM questions "
-        f"WHERE category = 'none' AND {window_sql('asked_at')} "
+        f"WHERE category = 'none' AND {window_sql('asked_at')} AND {resident_sql()} "
         f"GROUP BY t ORDER BY n DESC, MAX(asked_at) DESC LIMIT ?",
         [*window_params(start, end), limit]).fetchall()
     return [{"text": r[0], "count": r[1], "last": r[2]} for r in rows]

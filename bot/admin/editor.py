@@ -8,12 +8,13 @@ from flask import (abort, current_app, flash, jsonify, redirect, render_template
 
 from ..content.editing import (KINDS, current, history, parse_source, restore, save_item,
                        set_status, unified_diff, version_source)
-from ..content.model import AUDIENCES, SEASONS, load_taxonomy, review_status
+from ..content.model import AUDIENCE_NAMES, AUDIENCES, SEASONS, load_taxonomy, review_status
 from ..content.render import render_article
 from ..pushing.alerts import create_alert
 from ..pushing.tips import render_tip
 from ..web.pages import render_markdown
 from .blueprint import bp, local_now
+from .push_status import send_alert_now
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source, field_errors, tip_fields, tip_source
 
@@ -73,6 +74,7 @@ def _published_changed() -> None:
 def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None):
     return render_template("admin/item_edit.html", kind=kind, f=fields, errors=errors or {},
                            item_id=item_id, row=row, taxonomy=_taxonomy(), audiences=AUDIENCES,
+                           audience_names=AUDIENCE_NAMES,
                            seasons=SEASONS, groups=current_app.config["SETTINGS"].groups)
 
 
@@ -107,7 +109,7 @@ def items(kind: str):
             rows = [r for r in rows if r["review"] != "ok"]
     return render_template("admin/items.html", kind=kind, rows=rows, q=q, status=status,
                            category=category, audience=audience, taxonomy=_taxonomy(),
-                           audiences=AUDIENCES, review=review)
+                           audiences=AUDIENCES, audience_names=AUDIENCE_NAMES, review=review)
 
 
 def _with_review_status(rows: list[dict]) -> list[dict]:
@@ -173,7 +175,7 @@ def change_status(kind: str, item_id: str):
     kind = _kind(kind)
     status = request.form.get("status", "")
     if status not in ("draft", "published", "archived"):
-        abort(400, "unknown status")
+        abort(400, "不认识的状态。")
     if not set_status(db(), kind, item_id, status, actor()):
         abort(404)
     _published_changed()
@@ -220,8 +222,14 @@ def make_alert(kind: str, item_id: str):
         return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
     known = {g.id for g in current_app.config["SETTINGS"].groups}
     chosen = [g for g in request.form.getlist("groups") if g in known]
-    create_alert(db(), actor(), kind, item_id, chosen, request.form.get("note", ""))
-    flash("已设为本周预警：" + ("、".join(chosen) if chosen else "所有群") + "在下一次推送时收到。", "ok")
+    alert_id = create_alert(db(), actor(), kind, item_id, chosen, request.form.get("note", ""))
+    names = {g.id: g.name for g in current_app.config["SETTINGS"].groups}
+    targets = "、".join(names[g] for g in chosen) if chosen else "所有群"
+    if request.form.get("send_now"):
+        flash(f"已设为本周预警 #{alert_id}（{targets}），现在就发。", "ok")
+        send_alert_now(alert_id)
+    else:
+        flash(f"已设为本周预警 #{alert_id}：{targets}在下一次推送时收到。", "ok")
     return redirect(url_for("admin.edit_item", kind=kind, item_id=item_id))
 
 

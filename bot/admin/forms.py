@@ -104,9 +104,9 @@ def field_errors(problems: list[str], owner: dict[int, str]) -> dict[str, list[s
         m = _LINE_RE.match(p)
         message = m.group(2) if m else p
         field = None
-        section = re.search(r"'## (.+?)'", message)
-        key = re.search(r"'(id|category|title|summary|audiences|examples|keywords|sources|"
-                        r"categories|seasons|reviewed)'", message)
+        section = re.search(r"“(.+?)”一节", message)
+        key = re.search(r"（(id|category|title|summary|audiences|examples|keywords|sources|"
+                        r"categories|seasons|reviewed)）", message)
         if "urgent_examples" in message:
             field = "urgent_lost" if "lost" in message else "urgent_in_progress"
         elif section:

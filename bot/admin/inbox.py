@@ -13,6 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from ..content.editing import current, parse_source, save_item
 from ..content.model import load_taxonomy
+from ..storage.questions import CHANNEL_NAMES
 from .blueprint import bp
 from .sign_in import actor, db, login_required
 from .forms import case_fields, case_source
@@ -92,6 +93,7 @@ def questions():
         "admin/questions.html", rows=rows, f=f, show_options=SHOW, page=page, pages=pages,
         total=total, taxonomy=load_taxonomy(_settings().content.dir), cases=cases,
         by_category=by_category, low=_settings().admin.low_confidence_score,
+        channel_names=CHANNEL_NAMES,
         page_params={k: v for k, v in f.items() if v}, here=request.full_path)
 
 
@@ -116,7 +118,7 @@ def add_example(database, content_dir, case_id: str, text: str, editor: str,
     fields["examples"] = "\n".join([*existing, text])
     source, _ = case_source(fields)
     result = save_item(database, "case", source, editor, content_dir, expected_id=case_id,
-                       note=f"example from question #{question_id}")
+                       note=f"加入群众提问 #{question_id} 作例句")
     return [] if result.ok else result.problems
 
 

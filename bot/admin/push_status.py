@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from ..pushing import health
+from ..pushing.alerts import active_alerts
 from ..pushing.schedule import next_slot
 from .blueprint import bp, local_now
 from .inbox import local_time
@@ -22,6 +23,7 @@ STATUS_HINTS = {
     "missed": "调度程序停机太久，已过宽限期",
     "unknown": "可能已发出，不会自动重发；请到群里看一下，需要时用 push --group 补发",
 }
+CHANNEL_NAMES = {"outbox": "发件箱（不真发）", "wecom_robot": "企业微信群机器人"}
 _COLUMNS = ("id", "group_id", "slot", "message_key", "item_kind", "item_id", "channel", "status",
             "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at")
 
@@ -48,6 +50,24 @@ def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
             "last_status": status, "last_slot": local_time(slot, tz),
             "next": next_slot(g, now, tz).strftime("%Y-%m-%d %H:%M") if g.schedule else "",
         })
+    return out
+
+
+def message_label(key: str) -> str:
+    """'tip' -> 每周提示, 'alert:3' -> 本周预警 #3, 'manual:…' -> 手动推送."""
+    kind, _, rest = (key or "").partition(":")
+    return {"tip": "每周提示", "alert": f"本周预警 #{rest}", "manual": "手动推送"}.get(kind, key)
+
+
+def _titles(items) -> dict:
+    """{(kind, id): title} of the pushed tips and cases."""
+    out = {}
+    for kind, table in (("tip", "tips"), ("case", "cases")):
+        ids = [i for k, i in items if k == kind and i]
+        if ids:
+            out.update({(kind, r[0]): r[1] for r in db().execute(
+                f"SELECT id, title FROM {table} WHERE id IN ({', '.join('?' * len(ids))})",
+                ids)})
     return out
 
 
@@ -96,9 +116,14 @@ def pushes():
         r["created_local"] = local_time(r["created_at"], tz)
         r["title"], r["text"] = _payload_text(r["payload"])
     names = {g.id: g.name for g in settings.groups}
+    titles = _titles({(r["item_kind"], r["item_id"]) for r in rows})
+    for r in rows:
+        r["what"] = message_label(r["message_key"])
+        r["title"] = titles.get((r["item_kind"], r["item_id"]), r["item_id"] or "")
     return render_template(
         "admin/pushes.html", rows=rows, outbox=outbox, summary=_group_summary(
             settings, tz, local_now()), names=names, statuses=STATUSES, hints=STATUS_HINTS,
+        alerts=alert_rows(settings, tz), channel_names=CHANNEL_NAMES,
         group_id=group_id, status=status, page=page, pages=pages, total=total,
         page_params={k: v for k, v in (("group", group_id), ("status", status)) if v})
 
@@ -112,3 +137,56 @@ def mark_healthy(group_id: str):
     if health.mark_healthy(db(), actor(), group_id):
         flash("已恢复：下一次推送会重新尝试这个群。", "ok")
     return redirect(url_for("admin.pushes"))
+
+
+def send_alert_now(alert_id: int) -> None:
+    """Send an alert to its groups now and flash, in Chinese, what happened to each group."""
+    import time
+
+    from ..pushing.pusher import Pusher
+
+    settings = current_app.config["SETTINGS"]
+    pusher = Pusher(settings, current_app.extensions["db"], time.time, time.sleep)
+    try:
+        results = pusher.send_alert_now(alert_id, datetime.now(pusher.tz))
+    except LookupError as exc:
+        flash(str(exc), "error")
+        return
+    if not results:
+        flash("这条预警没有要发的群（config.toml 里没有它指定的群）。", "error")
+        return
+    sent = [r.group.name for r in results if r.outcome == "sent"]
+    if sent:
+        flash(f"本周预警 #{alert_id} 已发送到 {len(sent)} 个群：" + "、".join(sent) + "。", "ok")
+    for r in results:
+        if r.outcome != "sent":
+            flash(f"{r.group.name}：{r.reason}", "error")
+
+
+@bp.post("/alerts/<int:alert_id>/send")
+@login_required()
+def send_alert(alert_id: int):
+    """本周预警 now, not only at each group's next slot (recorded like any push, never twice)."""
+    send_alert_now(alert_id)
+    return redirect(url_for("admin.pushes"))
+
+
+def alert_rows(settings, tz: ZoneInfo) -> list[dict]:
+    """The active alerts with, per targeted group, whether it already has it."""
+    db_ = db()
+    titles = {("tip", r[0]): r[1] for r in db_.execute("SELECT id, title FROM tips")}
+    titles.update({("case", r[0]): r[1] for r in db_.execute("SELECT id, title FROM cases")})
+    live = {(r[0], r[1]) for r in db_.execute(
+        "SELECT group_id, message_key FROM pushes WHERE message_key LIKE 'alert:%' "
+        "AND status IN ('sending', 'sent', 'unknown', 'failed')")}
+    rows = []
+    for a in reversed(active_alerts(db_)):
+        groups = [g for g in settings.groups if a.targets(g.id)]
+        done = [g.name for g in groups if (g.id, f"alert:{a.id}") in live]
+        rows.append({"id": a.id, "title": titles.get((a.item_kind, a.item_id), a.item_id),
+                     "kind": "案例" if a.item_kind == "case" else "提示",
+                     "created": local_time(a.created_at, tz),
+                     "groups": "所有群" if a.groups is None else "、".join(
+                         g.name for g in groups) or "（指定的群都不在配置里）",
+                     "done": done, "pending": len(groups) - len(done)})
+    return rows

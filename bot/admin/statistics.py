@@ -1,12 +1,12 @@
 """Weekly statistics (宣传活动统计表): the tables of one ISO week, and XLSX/CSV downloads.
 
-The numbers come from ``bot.reports``, the same code as ``python -m bot report``.
+The numbers come from ``bot.reporting.weekly``, the same code as ``python -m bot report``.
 """
 from __future__ import annotations
 
 import io
 
-from flask import current_app, render_template, request, send_file
+from flask import current_app, g, render_template, request, send_file
 
 from ..reporting.weekly import (SHEETS, XLSX_MIMETYPE, last_complete_week, report_filename,
                        weekly_report, write_csv, write_xlsx)
@@ -19,8 +19,9 @@ def _week_report():
     settings = current_app.config["SETTINGS"]
     default = last_complete_week(local_now())
     week = request.args.get("week", "").strip() or default
+    reporter = settings.report.reporter or (g.user["name"] if g.get("user") else "")
     try:
-        return week, weekly_report(db(), settings, week), None
+        return week, weekly_report(db(), settings, week, reporter=reporter), None
     except ValueError as exc:
         return week, None, str(exc)
 

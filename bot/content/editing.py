@@ -21,6 +21,8 @@ from .model import Problems, load_taxonomy, parse_article, parse_tip
 
 KINDS = {"case": ("cases", "cases", parse_article), "tip": ("tips", "tips", parse_tip)}
 STATUSES = ("draft", "published", "archived")
+KIND_NAMES = {"case": "案例", "tip": "提示"}
+STATUS_NAMES = {"draft": "草稿", "published": "已发布", "archived": "已归档"}
 
 
 @dataclass
@@ -73,7 +75,7 @@ def _keep_original(db, kind, row) -> None:
     """The first admin edit of a file-loaded item records the file version as version 1."""
     if _next_version(db, kind, row["id"]) == 1:
         _add_version(db, kind, row["id"], row["source"], row["status"], "content/",
-                     "as loaded from content/")
+                     "从内容库文件（content/）载入的原版")
 
 
 def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Path,
@@ -82,10 +84,10 @@ def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Pa
     """Create or update a case/tip from its source text. Invalid input saves nothing."""
     item, problems = parse_source(kind, source, content_dir)
     if expected_id and item is not None and item.id != expected_id:
-        problems = problems + [f"{KINDS[kind][1]}/{expected_id}.md:2: id cannot change "
-                               f"(was '{expected_id}')"]
+        problems = problems + [f"{KINDS[kind][1]}/{expected_id}.md:2: 编号（id）不能改"
+                               f"（原来是“{expected_id}”）"]
     if problems or item is None:
-        return SaveResult(False, problems=problems or ["invalid"])
+        return SaveResult(False, problems=problems or ["内容有问题"])
     table = KINDS[kind][0]
     source = source.replace("\r\n", "\n")
     now = utcnow_iso()
@@ -100,10 +102,10 @@ def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Pa
             db[table].insert(row)
             action = "create"
         elif before is None:
-            return SaveResult(False, problems=[f"no {kind} '{expected_id}'"])
+            return SaveResult(False, problems=[f"没有{KIND_NAMES[kind]}“{expected_id}”"])
         elif expected_id is None:
-            return SaveResult(False, problems=[f"{KINDS[kind][1]}/{item.id}.md:2: id "
-                                               f"'{item.id}' is already taken"])
+            return SaveResult(False, problems=[f"{KINDS[kind][1]}/{item.id}.md:2: 编号（id）"
+                                               f"“{item.id}”已经被占用了"])
         else:
             _keep_original(db, kind, before)
             new_status = status or before["status"]
@@ -134,7 +136,8 @@ def set_status(db: Database, kind: str, item_id: str, status: str, editor: str) 
         _keep_original(db, kind, before)
         db[KINDS[kind][0]].update(item_id, {"status": status, "origin": "admin",
                                            "updated_at": utcnow_iso()})
-        _add_version(db, kind, item_id, before["source"], status, editor, f"status: {status}")
+        _add_version(db, kind, item_id, before["source"], status, editor,
+                     f"状态改为{STATUS_NAMES[status]}")
         audit(db, editor, status if status != "published" else "publish", kind, item_id,
               _summary(before), _summary(current(db, kind, item_id)))
         if "published" in (status, before["status"]):
@@ -158,9 +161,9 @@ def restore(db: Database, kind: str, item_id: str, version: int, editor: str,
     """Make an old version current again (as a new version: history only grows)."""
     source = version_source(db, kind, item_id, version)
     if source is None:
-        return SaveResult(False, problems=[f"no version {version} of {kind} '{item_id}'"])
+        return SaveResult(False, problems=[f"{KIND_NAMES[kind]}“{item_id}”没有第 {version} 版"])
     return save_item(db, kind, source, editor, content_dir, expected_id=item_id,
-                     note=f"restored version {version}", action="restore")
+                     note=f"恢复第 {version} 版", action="restore")
 
 
 def unified_diff(old: str, new: str, old_label: str, new_label: str) -> list[str]:

@@ -17,6 +17,16 @@ from ..errors import ContentError
 
 AUDIENCES = ("elderly", "parents", "students", "women", "accountants", "migrant_workers",
              "rural", "general")
+# What the console shows for each audience id.
+AUDIENCE_NAMES = {"elderly": "老年人", "parents": "家长", "students": "学生", "women": "妇女",
+                  "accountants": "财务人员", "migrant_workers": "外出务工人员",
+                  "rural": "农村群众", "general": "所有人"}
+# Front matter keys as people read them; problems name both (``标题（title）``), so the
+# console can put each next to its field and a file editor knows the key.
+FIELD_NAMES = {"id": "编号", "category": "类别", "title": "标题", "summary": "一句话概括",
+               "audiences": "面向人群", "examples": "群众会怎么问", "keywords": "关键词",
+               "sources": "资料来源", "categories": "涉及类别", "seasons": "季节",
+               "reviewed": "最近核实日期", "urgent_examples": "紧急说法", "status": "状态"}
 SEASONS = ("春节", "开学", "双十一", "毕业季", "高考后", "年终奖")
 ARTICLE_SECTIONS = ("套路", "识别要点", "怎么办")
 OPTIONAL_SECTIONS = ("案例",)
@@ -116,8 +126,8 @@ class Problems:
 def _split_front_matter(text: str, path: str, problems: Problems):
     m = _FRONT_MATTER_RE.match(text.replace("\r\n", "\n"))
     if not m:
-        problems.add(path, 1, "missing front matter: the file must start with '---', "
-                              "YAML keys, and a closing '---' line")
+        problems.add(path, 1, "缺少开头的信息块：文件要以一行 '---' 开始，写好各项设置（YAML），"
+                              "再以一行 '---' 结束")
         return None, "", 0
     fm_text, body = m.group(1), m.group(2)
     body_start = fm_text.count("\n") + 3  # opening line + front matter + closing line
@@ -128,15 +138,15 @@ def _split_front_matter(text: str, path: str, problems: Problems):
         # the line to fix; the problem mark is only where the parser gave up.
         mark = getattr(exc, "context_mark", None) or getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark else 1
-        problems.add(path, line, f"front matter is not valid YAML: {getattr(exc, 'problem', exc)}")
+        problems.add(path, line, f"开头的信息块不是正确的 YAML：{getattr(exc, 'problem', exc)}")
         return None, body, body_start
     except ValueError as exc:   # a date-like value that is no date: 'reviewed: 2026-13-45'
         bad = re.search(r"^(\w+):\s*'?\d{4}-\d{2}-\d{2}", fm_text, re.M)
         line = _key_line(fm_text, bad.group(1)) if bad else 2
-        problems.add(path, line, f"front matter has an impossible date ({exc})")
+        problems.add(path, line, f"开头的信息块里有不存在的日期（{exc}）")
         return None, body, body_start
     if not isinstance(data, dict):
-        problems.add(path, 2, "front matter must be a mapping of keys to values")
+        problems.add(path, 2, "开头的信息块应当是“名称: 值”的形式")
         return None, body, body_start
     return (data, fm_text), body, body_start
 
@@ -149,21 +159,26 @@ def _key_line(fm_text: str, key: str) -> int:
     return 2
 
 
+def label(key: str) -> str:
+    """'title' -> '标题（title）'."""
+    return f"{FIELD_NAMES.get(key, key)}（{key}）"
+
+
 def _str_list(data, key, fm_text, path, problems, required=True, minimum=1):
     value = data.get(key)
     line = _key_line(fm_text, key)
     if value is None:
         if required:
-            problems.add(path, line, f"missing '{key}'")
+            problems.add(path, line, f"缺少{label(key)}")
         return ()
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        problems.add(path, line, f"'{key}' must be a list of strings")
+        problems.add(path, line, f"{label(key)}应当是一串文字（列表）")
         return ()
     items = tuple(str(v).strip() for v in value if str(v).strip())
     if required and len(items) < minimum:
-        problems.add(path, line, f"'{key}' needs at least {minimum} entries, has {len(items)}")
+        problems.add(path, line, f"{label(key)}至少要 {minimum} 条，现在有 {len(items)} 条")
     return items
 
 
@@ -174,8 +189,8 @@ def _urgent_examples(data, fm_text, path, problems) -> tuple[tuple[str, str], ..
         return ()
     line = _key_line(fm_text, "urgent_examples")
     if not isinstance(value, dict) or set(value) - set(URGENT_KINDS):
-        problems.add(path, line, "'urgent_examples' must map in_progress and/or lost to lists "
-                                 "of strings")
+        problems.add(path, line, f"{label('urgent_examples')}应当在 in_progress（正在被骗）"
+                                 f"和/或 lost（已经被骗）下面各列几句话")
         return ()
     items = []
     for kind in URGENT_KINDS:
@@ -183,7 +198,7 @@ def _urgent_examples(data, fm_text, path, problems) -> tuple[tuple[str, str], ..
         if isinstance(lines, str):
             lines = [lines]
         if not isinstance(lines, list) or not all(isinstance(v, (str, int)) for v in lines):
-            problems.add(path, line, f"'urgent_examples.{kind}' must be a list of strings")
+            problems.add(path, line, f"紧急说法（urgent_examples.{kind}）应当是一串句子")
             continue
         items += [(str(v).strip(), kind) for v in lines if str(v).strip()]
     return tuple(items)
@@ -200,8 +215,8 @@ def _reviewed(data, fm_text, path, problems) -> str:
     except ValueError:
         valid = False
     if not valid:
-        problems.add(path, _key_line(fm_text, "reviewed"), f"'reviewed' must be a date like "
-                                                           f"2026-11-27, not '{text}'")
+        problems.add(path, _key_line(fm_text, "reviewed"),
+                     f"{label('reviewed')}应当是像 2026-11-27 这样的日期，不是“{text}”")
         return ""
     return text
 
@@ -210,11 +225,12 @@ def _str_field(data, key, fm_text, path, problems, max_chars=None):
     value = data.get(key)
     line = _key_line(fm_text, key)
     if not isinstance(value, (str, int)) or not str(value).strip():
-        problems.add(path, line, f"missing '{key}'" if value is None else f"'{key}' must be text")
+        problems.add(path, line, f"缺少{label(key)}" if value is None
+                     else f"{label(key)}应当是文字")
         return ""
     value = str(value).strip()
     if max_chars and len(value) > max_chars:
-        problems.add(path, line, f"'{key}' is {len(value)} characters, at most {max_chars}")
+        problems.add(path, line, f"{label(key)}有 {len(value)} 个字，最多 {max_chars} 个字")
     return value
 
 
@@ -225,15 +241,15 @@ def check_safe_text(text: str, path: str, first_line: int, problems: Problems) -
         for name in OFFICIAL_APPS:   # '交管12123' names an app, not a number to dial
             line = line.replace(name, "")
         for m in _PHONE_RE.finditer(line):
-            problems.add(path, lineno, f"unmasked phone number '{m.group()}': mask it like 138xxxx1234")
+            problems.add(path, lineno, f"电话号码“{m.group()}”没有打码：请写成 138xxxx1234 这样")
         for m in _DIGITS_RE.finditer(line):
             if m.group() not in OFFICIAL_NUMBERS and not _PHONE_RE.search(m.group()):
-                problems.add(path, lineno, f"number '{m.group()}' is not an official channel "
-                                           "(110, 96110, 12381, 12321): mask it like 95xxx")
+                problems.add(path, lineno, f"数字“{m.group()}”不是官方渠道（110、96110、12381、"
+                                           "12321）：请打码，写成 95xxx 这样")
         for m in _LINK_RE.finditer(line):
             host = re.sub(r"^(?:https?://)?", "", m.group(), flags=re.I).split("/")[0].lower()
             if "xx" not in m.group().lower() and not host.endswith(OFFICIAL_SITE_SUFFIX):
-                problems.add(path, lineno, f"unmasked link '{m.group()}': mask it like http://etc-xx.cc")
+                problems.add(path, lineno, f"网址“{m.group()}”没有打码：请写成 http://etc-xx.cc 这样")
 
 
 def check_app_names(lines: list[tuple[int, str]], path: str, problems: Problems) -> None:
@@ -244,9 +260,9 @@ def check_app_names(lines: list[tuple[int, str]], path: str, problems: Problems)
             words = m.group(1)
             if not words or words.endswith(OFFICIAL_APPS + GENERIC_APP_WORDS):
                 continue
-            problems.add(path, lineno, f"'{m.group().strip()}' is not an official app: advice may "
-                                       f"name only {'、'.join(OFFICIAL_APPS)} (or say 陌生APP, "
-                                       "官方APP); see content/README.md")
+            problems.add(path, lineno, f"“{m.group().strip()}”不是官方APP：建议里只能写"
+                                       f"{'、'.join(OFFICIAL_APPS)}（或者说“陌生APP”“官方APP”），"
+                                       "见 content/README.md")
 
 
 def check_placeholders(text: str, path: str, first_line: int, problems: Problems,
@@ -256,9 +272,9 @@ def check_placeholders(text: str, path: str, first_line: int, problems: Problems
     for offset, line in enumerate(text.splitlines()):
         for m in _PLACEHOLDER_RE.finditer(line):
             if m.group(1) not in allowed:
-                use = (f"use one of: {', '.join('{' + k + '}' for k in allowed)}" if allowed
-                       else "tips cannot use local placeholders")
-                problems.add(path, first_line + offset, f"unknown placeholder '{m.group()}' ({use})")
+                use = (f"只能用 {'、'.join('{' + k + '}' for k in allowed)}" if allowed
+                       else "提示里不能用本地占位符")
+                problems.add(path, first_line + offset, f"不认识的占位符“{m.group()}”（{use}）")
 
 
 def fill_local(text: str, local: dict[str, str]) -> str:
@@ -341,10 +357,10 @@ def _check_id(data, fm_text, file_path: Path, path, problems) -> str:
     ident = _str_field(data, "id", fm_text, path, problems)
     if ident and not _ID_RE.match(ident):
         problems.add(path, _key_line(fm_text, "id"),
-                     f"id '{ident}' must be lowercase letters, digits and '-'")
+                     f"{label('id')}“{ident}”只能用小写字母、数字和 -")
     elif ident and ident != file_path.stem:
         problems.add(path, _key_line(fm_text, "id"),
-                     f"id '{ident}' must equal the file name '{file_path.stem}'")
+                     f"{label('id')}“{ident}”要和文件名“{file_path.stem}”一样")
     return ident
 
 
@@ -353,7 +369,8 @@ def _check_status(data, fm_text, path, problems) -> str:
     status = data.get("status", "published")
     if status not in ("draft", "published", "archived"):
         problems.add(path, _key_line(fm_text, "status"),
-                     f"status '{status}' must be draft, published or archived")
+                     f"{label('status')}“{status}”只能是 draft（草稿）、published（已发布）"
+                     f"或 archived（已归档）")
         return "published"
     return status
 
@@ -362,7 +379,8 @@ def _check_audiences(items, fm_text, path, problems):
     for a in items:
         if a not in AUDIENCES:
             problems.add(path, _key_line(fm_text, "audiences"),
-                         f"unknown audience '{a}' (one of: {', '.join(AUDIENCES)})")
+                         f"不认识的{label('audiences')}“{a}”，可选："
+                         + "、".join(f"{k} {v}" for k, v in AUDIENCE_NAMES.items()))
 
 
 def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: Problems,
@@ -377,7 +395,8 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: Prob
     category = _str_field(data, "category", fm, path, problems)
     if category and (category not in taxonomy or category == "none"):
         problems.add(path, _key_line(fm, "category"),
-                     f"unknown category '{category}' (use an id from taxonomy.tsv, not 'none')")
+                     f"不认识的{label('category')}“{category}”：请用 taxonomy.tsv 里的编号"
+                     f"（不能用 none）")
     title = _str_field(data, "title", fm, path, problems, max_chars=60)
     summary = _str_field(data, "summary", fm, path, problems, max_chars=120)
     audiences = _str_list(data, "audiences", fm, path, problems)
@@ -392,16 +411,16 @@ def parse_article(text: str, path: str, taxonomy: dict[str, str], problems: Prob
                            "urgent_examples", "keywords", "sources", "reviewed", "updated",
                            "status"}
     for key in sorted(unknown):
-        problems.add(path, _key_line(fm, key), f"unknown key '{key}'")
+        problems.add(path, _key_line(fm, key), f"不认识的设置“{key}”")
     sections = _parse_sections(body)
     for name in ARTICLE_SECTIONS:
         if not sections.get(name):
-            problems.add(path, body_start, f"missing section '## {name}'")
+            problems.add(path, body_start, f"缺少“{name}”一节（## {name}）")
     for name in sections:
         if name not in ARTICLE_SECTIONS + OPTIONAL_SECTIONS:
             line = body_start + body[: body.find(name)].count("\n")
-            problems.add(path, line, f"unknown section '## {name}' "
-                                     f"(use {', '.join(ARTICLE_SECTIONS + OPTIONAL_SECTIONS)})")
+            problems.add(path, line, f"不认识的小节“## {name}”（可用："
+                                     f"{'、'.join(ARTICLE_SECTIONS + OPTIONAL_SECTIONS)}）")
     check_safe_text(text, path, 1, problems)
     check_placeholders(text, path, 1, problems)
     check_app_names(_advice_lines(text, tip=False), path, problems)
@@ -428,7 +447,7 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: Problems
     categories = _str_list(data, "categories", fm, path, problems)
     for c in categories:
         if c not in taxonomy or c == "none":
-            problems.add(path, _key_line(fm, "categories"), f"unknown category '{c}'")
+            problems.add(path, _key_line(fm, "categories"), f"不认识的{label('categories')}“{c}”")
     seasons = _str_list(data, "seasons", fm, path, problems, required=False)
     sources = _str_list(data, "sources", fm, path, problems, required=False)
     reviewed = _reviewed(data, fm, path, problems)
@@ -436,13 +455,13 @@ def parse_tip(text: str, path: str, taxonomy: dict[str, str], problems: Problems
     for s in seasons:
         if s not in SEASONS:
             problems.add(path, _key_line(fm, "seasons"),
-                         f"unknown season '{s}' (one of: {', '.join(SEASONS)})")
+                         f"不认识的{label('seasons')}“{s}”，可选：{'、'.join(SEASONS)}")
     body = body.strip()
     if not body:
-        problems.add(path, body_start, "the tip text is empty")
+        problems.add(path, body_start, "提示正文是空的")
     elif len((title + "\n" + body).encode("utf-8")) > TIP_MAX_BYTES:
-        problems.add(path, body_start, f"title and text are {len((title + body).encode())} bytes, "
-                                       f"at most {TIP_MAX_BYTES} (WeCom text limit 2048)")
+        problems.add(path, body_start, f"标题和正文共 {len((title + body).encode())} 字节，最多 "
+                                       f"{TIP_MAX_BYTES} 字节（企业微信文字消息上限 2048 字节）")
     check_safe_text(text, path, 1, problems)
     check_placeholders(text, path, 1, problems, allowed=())
     check_app_names(_advice_lines(text, tip=True), path, problems)
@@ -479,13 +498,13 @@ def _read_dir(folder: Path, parser, taxonomy, problems: Problems, root: Path) ->
         try:
             text = file_path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
-            problems.add(rel, 1, f"not UTF-8 text ({exc.reason})")
+            problems.add(rel, 1, f"不是 UTF-8 编码的文字（{exc.reason}）")
             continue
         item = parser(text, rel, taxonomy, problems, file_path)
         if item is None:
             continue
         if item.id in seen:
-            problems.add(rel, 2, f"duplicate id '{item.id}' (also in {seen[item.id]})")
+            problems.add(rel, 2, f"{label('id')}“{item.id}”重复了（{seen[item.id]} 里也有）")
             continue
         seen[item.id] = rel
         items.append(item)
@@ -499,13 +518,13 @@ def load_content(content_dir: Path) -> ContentBank:
     try:
         taxonomy = load_taxonomy(content_dir)
     except OSError as exc:
-        raise ContentError([f"{content_dir / 'taxonomy.tsv'}:1: cannot read taxonomy ({exc})"])
+        raise ContentError([f"{content_dir / 'taxonomy.tsv'}:1: 读不了类别表（{exc}）"])
     articles = _read_dir(content_dir / "cases", parse_article, taxonomy, problems, content_dir)
     tips = _read_dir(content_dir / "tips", parse_tip, taxonomy, problems, content_dir)
     article_ids = {a.id for a in articles}
     for tip in tips:
         if tip.id in article_ids:
-            problems.add(tip.path, 2, f"id '{tip.id}' is also an article id")
+            problems.add(tip.path, 2, f"{label('id')}“{tip.id}”和一篇案例的编号重复")
     if problems.items:
         raise ContentError(problems.items)
     return ContentBank(taxonomy=taxonomy, articles=articles, tips=tips)
@@ -516,5 +535,5 @@ def coverage_problems(bank: ContentBank, minimum: int = 3) -> list[str]:
     counts = {c: 0 for c in bank.taxonomy if c != "none"}
     for a in bank.articles:
         counts[a.category] = counts.get(a.category, 0) + 1
-    return [f"content/cases: category '{c}' has {n} articles, needs at least {minimum}"
+    return [f"content/cases: 类别“{c}”只有 {n} 篇案例，至少要 {minimum} 篇"
             for c, n in counts.items() if n < minimum]

@@ -30,13 +30,13 @@ class Replies:
         problems = Problems()
         for key in ("emergency_steps", "menu", "welcome", "media", "menu_keys", "menu_articles"):
             if not data.get(key):
-                problems.add(str(path), 1, f"missing '{key}'")
+                problems.add(str(path), 1, f"缺少“{key}”")
         check_safe_text(path.read_text(encoding="utf-8"), str(path), 1, problems)
         for key, case_id in (data.get("menu_articles") or {}).items():
             if key not in (data.get("menu_keys") or {}):
-                problems.add(str(path), 1, f"menu_articles.{key}: not a key of [menu_keys]")
+                problems.add(str(path), 1, f"menu_articles.{key}：不是 [menu_keys] 里的按钮")
             elif not (content_dir / "cases" / f"{case_id}.md").exists():
-                problems.add(str(path), 1, f"menu_articles.{key}: no article '{case_id}'")
+                problems.add(str(path), 1, f"menu_articles.{key}：没有案例“{case_id}”")
         if problems.items:
             raise ContentError(problems.items)
         return cls(**{k: (v.strip() if isinstance(v, str) else v) for k, v in data.items()

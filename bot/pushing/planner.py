@@ -62,7 +62,7 @@ def plan(groups, window: tuple[datetime, datetime], library: Library,
                 continue
             tip = choose_tip_for(group, slot, library.tips, last_tip)
             if tip is None:
-                result.skipped.append((Job(group, slot, "tip"), "no tip fits this group"))
+                result.skipped.append((Job(group, slot, "tip"), "没有适合这个群的提示"))
             else:
                 last_tip[tip.id] = slot_iso
                 result.jobs.append(Job(group, slot, "tip", "tip", tip.id, render_tip(tip)))

@@ -48,7 +48,7 @@ class PushLog:
         db = self._db()
         with write_transaction(db):
             return db.execute("UPDATE pushes SET status = 'unknown', updated_at = ?, errmsg = "
-                              "'scheduler stopped during the send; not resent' "
+                              "'发送时调度程序停了：可能已发出，不会自动重发' "
                               "WHERE status = 'sending'", [utcnow_iso()]).rowcount
 
     def window_start(self, now: datetime, grace: timedelta, tz: ZoneInfo) -> datetime:
@@ -77,6 +77,13 @@ class PushLog:
             if kind == "tip" and status in SENT_LIKE and slot > past.last_tip.get(item_id, ""):
                 past.last_tip[item_id] = slot
         return out
+
+    def has_live(self, group_id: str, message_key: str) -> bool:
+        """Whether the group has a row for this message that is (or may be) a send."""
+        return self._db().execute(
+            "SELECT 1 FROM pushes WHERE group_id = ? AND message_key = ? AND status IN "
+            "('sending', 'sent', 'unknown', 'failed') LIMIT 1", [group_id, message_key]
+        ).fetchone() is not None
 
     def record(self, job: Job, status: str, errmsg: str = "") -> None:
         """A row for a job that is not sent (missed, skipped); ignored if the slot is taken."""

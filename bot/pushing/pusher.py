@@ -13,7 +13,7 @@ from ..storage.library import load_library
 from .alerts import active_alerts
 from .channels import SendResult, build_channels
 from .health import health_row, is_healthy, mark_unhealthy
-from .planner import Job, Plan, plan
+from .planner import Job, Plan, alert_jobs, plan
 from .push_log import PushLog
 from .tips import choose_tip_for, render_tip
 
@@ -65,7 +65,7 @@ class Pusher:
             group = self.settings.group(group_id)
             slot = datetime.fromisoformat(slot)
             if group is None or now - slot > self.grace:
-                self.log.give_up(push_id, "retries stopped: group removed or grace period over")
+                self.log.give_up(push_id, "停止重试：群已从配置中删除，或已过宽限期")
                 continue
             jobs.append(Job(group, slot, key, kind, item_id, message, push_id=push_id))
         return jobs
@@ -77,7 +77,7 @@ class Pusher:
     def deliver(self, job: Job, now: datetime) -> str:
         if not self.healthy(job.group):
             if job.push_id is None:
-                why = job.group.problem or "group unhealthy: fix its robot key"
+                why = job.group.problem or "群不健康（机器人 key 被企业微信拒绝），没有发送"
                 log.warning("group %s skipped: %s", job.group.id, why)
                 self.log.record(job, "skipped", why)
             return "skipped"
@@ -87,7 +87,7 @@ class Pusher:
             result = self.channels[job.group.channel].send(job.group, job.message, job.push_id)
         except Exception as exc:  # noqa: BLE001 - a channel bug must not stop other groups
             log.exception("channel %s failed for group %s", job.group.channel, job.group.id)
-            result = SendResult(ok=False, errmsg=f"internal error: {type(exc).__name__}")
+            result = SendResult(ok=False, errmsg=f"程序内部错误（{type(exc).__name__}）")
         return self._finish(job, result, now)
 
     def _finish(self, job: Job, result: SendResult, now: datetime) -> str:
@@ -112,7 +112,7 @@ class Pusher:
         due = self.plan((self.log.window_start(now, self.grace, self.tz), now), now)
         for job in due.missed:
             self.log.record(job, "missed",
-                            f"scheduler was not running within {self.grace} of the slot")
+                            f"推送时间过后 {self.settings.scheduler.grace_hours} 小时内调度程序都没有运行")
         for job, why in due.skipped:
             self.log.record(job, "skipped", why)
         report.missed, report.skipped = len(due.missed), len(due.skipped)
@@ -131,13 +131,101 @@ class Pusher:
         self.log.mark_tick(now)
         return report
 
-    def push_now(self, group, now: datetime) -> tuple[Job | None, str]:
-        """Send a group's next tip immediately (recorded like any push, key 'manual:<time>')."""
+    def push_now(self, group, now: datetime, tip_id: str | None = None) -> tuple[Job | None, str]:
+        """Send a group's next tip (or the tip ``tip_id``) immediately, recorded like any push
+        (key 'manual:<time>'). (None, why) when there is nothing to send."""
         now = now.astimezone(self.tz).replace(microsecond=0)
         library = load_library(self._db(), self.settings.content.dir)
-        past = self.log.history([group.id])[group.id]
-        tip = choose_tip_for(group, now, library.tips, past.last_tip)
-        if tip is None:
-            return None, "no tip fits this group"
+        if tip_id:
+            tip = library.tip(tip_id)
+            if tip is None:
+                return None, f"没有已发布的提示“{tip_id}”"
+        else:
+            past = self.log.history([group.id])[group.id]
+            tip = choose_tip_for(group, now, library.tips, past.last_tip)
+            if tip is None:
+                return None, "没有适合这个群的提示"
         job = Job(group, now, f"manual:{now.isoformat()}", "tip", tip.id, render_tip(tip))
         return job, self.deliver(job, now)
+
+    def skip_reason(self, group, chinese: bool = True) -> str | None:
+        """Why ``group`` is skipped now (None: it is healthy), for the console or the CLI."""
+        row = health_row(self._db(), group.id)
+        if is_healthy(group, row):
+            return None
+        try:
+            since = datetime.fromisoformat(row["updated_at"]).astimezone(self.tz) \
+                .strftime("%Y-%m-%d %H:%M")
+        except (TypeError, ValueError):
+            since = "?"
+        if chinese:
+            return (f"群“{group.name}”不健康，已跳过：企业微信回答 errcode {row['errcode']} "
+                    f"{row['reason'] or ''}（{since} 起）。换了机器人 key，或在推送页点"
+                    f"“已修好，恢复推送”后再发。")
+        return (f"group {group.id} is unhealthy since {since} (WeCom errcode "
+                f"{row['errcode']}: {row['reason'] or ''}); fix its robot key, or mark it "
+                f"healthy on the pushes page, then push again")
+
+    def send_alert_now(self, alert_id: int, now: datetime,
+                       group_ids: list[str] | None = None) -> list[NowOutcome]:
+        """Send 本周预警 ``alert_id`` to its groups (or those of ``group_ids`` it targets) now,
+        not at their next slot. Recorded with the alert's key, so neither this nor the planner
+        sends it to a group twice (a partial UNIQUE index keeps one live row per group)."""
+        now = now.astimezone(self.tz).replace(microsecond=0)
+        alert = next((a for a in active_alerts(self._db()) if a.id == alert_id), None)
+        if alert is None:
+            raise LookupError(f"没有进行中的本周预警 #{alert_id}")
+        groups = [g for g in self.settings.groups if alert.targets(g.id)
+                  and (group_ids is None or g.id in group_ids)]
+        library = load_library(self._db(), self.settings.content.dir)
+        # An alert made this second is not "after" now: compare at the alert's own time.
+        slot = max(now, datetime.fromisoformat(alert.created_at).astimezone(self.tz))
+        results, jobs = [], []
+        for group in groups:
+            key = f"alert:{alert.id}"
+            if self.log.has_live(group.id, key):
+                results.append(NowOutcome(group, "already", alert.item_id,
+                                          "这个群已经收到（或正在发送）这条预警"))
+                continue
+            reason = self.skip_reason(group)
+            if reason:
+                results.append(NowOutcome(group, "skipped", alert.item_id, reason))
+                continue
+            job = next(iter(alert_jobs(group, slot, [alert], set(), library,
+                                       self.settings.server.public_url)), None)
+            if job is None:
+                results.append(NowOutcome(group, "none", alert.item_id,
+                                          "预警的内容已经不是“已发布”状态"))
+                continue
+            jobs.append(job)
+        if jobs:
+            workers = min(self.settings.scheduler.max_concurrent_sends, len(jobs))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+                outcomes = list(pool.map(lambda j: self.deliver(j, now), jobs))
+            for job, outcome in zip(jobs, outcomes):
+                results.append(NowOutcome(job.group, outcome, job.item_id,
+                                          self._outcome_text(job, outcome), job.push_id))
+        order = {g.id: i for i, g in enumerate(self.settings.groups)}
+        return sorted(results, key=lambda r: order.get(r.group.id, 0))
+
+    def _outcome_text(self, job: Job, outcome: str) -> str:
+        if outcome == "sent":
+            return "已发送"
+        if outcome == "taken":
+            return "这个群已经收到（或正在发送）这条预警"
+        if outcome == "skipped":
+            return self.skip_reason(job.group) or "已跳过"
+        row = self._db()["pushes"].get(job.push_id) if job.push_id else None
+        detail = f"：errcode {row['errcode']} {row['errmsg'] or ''}" if row and \
+            row["errcode"] is not None else (f"：{row['errmsg']}" if row and row["errmsg"] else "")
+        return "发送失败，调度程序会自动重试" + detail
+
+
+@dataclass
+class NowOutcome:
+    """What happened to one group in a send-now: sent, failed, skipped, already, none, taken."""
+    group: object
+    outcome: str
+    item_id: str = ""
+    reason: str = ""
+    push_id: int | None = None

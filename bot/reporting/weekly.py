@@ -17,24 +17,32 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.styles import Font
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from ..content.model import load_taxonomy
+from ..storage.questions import resident_sql
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 PUSH_STATUSES = ("sent", "failed", "missed")
 NO_AREA = "（未填写）"
 NO_CATEGORY = "（未分类）"
 
-# Sheet name -> header row; the same tables, in this order, in the page, XLSX and CSV.
+# Sheet name -> header row; the same tables, in this order, in the page, XLSX and CSV. The
+# XLSX puts the clerk's one-page form (CLERK_SHEET) in front of them.
 SHEETS = {
     "汇总": ("项目", "数值"),
     "按群": ("群编号", "群名称", "村/片区", "推送成功", "推送失败", "错过"),
     "按村": ("村/片区", "推送成功", "推送失败", "错过"),
     "提问类别": ("类别编号", "类别", "提问数", "其中紧急"),
+    "推送明细": ("推送时间", "群名称", "村/片区", "类型", "内容", "状态"),
 }
-SUMMARY_ITEMS = ("周次", "推送成功", "推送失败", "错过", "群众提问", "紧急求助", "新增案例")
+SUMMARY_ITEMS = ("周次", "统计时间", "推送成功", "推送失败", "错过", "群众提问", "紧急求助",
+                 "新增案例")
+CLERK_SHEET = "统计表"
+TITLE = "反诈骗宣传活动统计表"
+STATUS_NAMES = {"sent": "成功", "failed": "失败", "missed": "错过"}
+KIND_NAMES = {"tip": "每周提示", "alert": "本周预警", "manual": "手动推送"}
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -95,12 +103,31 @@ def push_counts(db, start: datetime, end: datetime) -> dict[str, dict[str, int]]
 
 
 def question_counts(db, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
-    """{category: (questions, urgent ones)} for questions asked in the window (all channels)."""
+    """{category: (questions, urgent ones)} for residents' questions asked in the window
+    (WeChat and the mini-program; not the try-it page, anonymous API calls or previews)."""
     rows = db.execute(
         f"SELECT category, COUNT(*), COALESCE(SUM(urgent = 1), 0) FROM questions "
-        f"WHERE {window_sql('asked_at')} GROUP BY category",
+        f"WHERE {window_sql('asked_at')} AND {resident_sql()} GROUP BY category",
         window_params(start, end)).fetchall()
     return {(r[0] or ""): (r[1], r[2]) for r in rows}
+
+
+def push_details(db, start: datetime, end: datetime) -> list[tuple]:
+    """(slot, group_id, message_key, item_kind, item title, status) of the week's pushes."""
+    return db.execute(
+        f"SELECT p.slot, p.group_id, p.message_key, p.item_kind, "
+        f"COALESCE(t.title, c.title, p.item_id, ''), p.status FROM pushes p "
+        f"LEFT JOIN tips t ON p.item_kind = 'tip' AND t.id = p.item_id "
+        f"LEFT JOIN cases c ON p.item_kind = 'case' AND c.id = p.item_id "
+        f"WHERE {window_sql('p.slot')} AND p.status IN "
+        f"({', '.join('?' * len(PUSH_STATUSES))}) ORDER BY julianday(p.slot), p.group_id, p.id",
+        [*window_params(start, end), *PUSH_STATUSES]).fetchall()
+
+
+def date_range(start: datetime, end: datetime) -> str:
+    """'2026年11月16日至2026年11月22日': the week as a clerk writes it (end is exclusive)."""
+    last = end - timedelta(days=1)
+    return f"{start.year}年{start.month}月{start.day}日至{last.year}年{last.month}月{last.day}日"
 
 
 def new_case_count(db, start: datetime, end: datetime) -> int:
@@ -113,16 +140,30 @@ def new_case_count(db, start: datetime, end: datetime) -> int:
 
 
 # -- the report -----------------------------------------------------------------------------------
-def weekly_report(db, settings, week: str) -> dict:
-    """The 宣传活动统计表 of one week: {'week', 'start', 'end', 'sheets': {name: rows}}.
+def weekly_report(db, settings, week: str, reporter: str = "",
+                  today: date | None = None) -> dict:
+    """The 宣传活动统计表 of one week: {'week', 'range', 'start', 'end', 'unit', 'reporter',
+    'filled_on', 'groups', 'sheets': {name: rows}}.
 
-    Each sheet's rows are lists matching ``SHEETS[name]``. ValueError for a bad week."""
-    start, end = week_bounds(week, ZoneInfo(settings.scheduler.timezone))
+    Each sheet's rows are lists matching ``SHEETS[name]``; ``groups`` feeds the clerk's form.
+    ``reporter`` (填报人) defaults to ``report.reporter``. ValueError for a bad week."""
+    tz = ZoneInfo(settings.scheduler.timezone)
+    start, end = week_bounds(week, tz)
     week = week_of(start)
     pushes = push_counts(db, start, end)
     groups = [(g.id, g.name, g.area or NO_AREA) for g in settings.groups]
     known = {g[0] for g in groups}
     groups += [(gid, gid, NO_AREA) for gid in sorted(pushes) if gid not in known]
+    names = {gid: (name, area) for gid, name, area in groups}
+    details, sent_titles = [], {}
+    for slot, gid, key, kind, title, status in push_details(db, start, end):
+        name, area = names.get(gid, (gid, NO_AREA))
+        label = KIND_NAMES.get(key.split(":", 1)[0], key)
+        when = datetime.fromisoformat(slot).astimezone(tz).strftime("%m-%d %H:%M")
+        details.append([when, name, area, label, title, STATUS_NAMES.get(status, status)])
+        if status == "sent":
+            shown = f"【预警】{title}" if key.startswith("alert:") else title
+            sent_titles.setdefault(gid, []).append(shown)
     by_group, by_area = [], {}
     for gid, name, area in groups:
         counts = pushes.get(gid, dict.fromkeys(PUSH_STATUSES, 0))
@@ -136,15 +177,22 @@ def weekly_report(db, settings, week: str) -> dict:
     categories += [[c, NO_CATEGORY if not c else c, n, u]
                    for c, (n, u) in sorted(questions.items()) if c not in taxonomy]
     totals = [sum(r[3 + i] for r in by_group) for i in range(len(PUSH_STATUSES))]
-    summary = [week, *totals, sum(n for n, _ in questions.values()),
+    summary = [week, date_range(start, end), *totals, sum(n for n, _ in questions.values()),
                sum(u for _, u in questions.values()), new_case_count(db, start, end)]
+    today = today or datetime.now(tz).date()
     return {
-        "week": week, "start": start.isoformat(), "end": end.isoformat(),
+        "week": week, "range": date_range(start, end),
+        "start": start.isoformat(), "end": end.isoformat(),
+        "unit": settings.report.unit, "reporter": reporter or settings.report.reporter,
+        "filled_on": f"{today.year}年{today.month}月{today.day}日",
+        "groups": [{"name": r[1], "area": r[2], "sent": r[3], "failed": r[4], "missed": r[5],
+                    "titles": sent_titles.get(r[0], [])} for r in by_group],
         "sheets": {
             "汇总": [list(pair) for pair in zip(SUMMARY_ITEMS, summary)],
             "按群": by_group,
             "按村": [[area, *counts] for area, counts in by_area.items()],
             "提问类别": categories,
+            "推送明细": details,
         },
     }
 
@@ -160,9 +208,11 @@ def report_filename(week: str, suffix: str) -> str:
 
 # -- files ----------------------------------------------------------------------------------------
 def write_xlsx(report: dict, path_or_file) -> None:
-    """One sheet per table, headers in bold on the first row (frozen)."""
+    """The clerk's form (统计表, ready to print and file) first, then one sheet per table with
+    its headers in bold on the first row (frozen)."""
     book = Workbook()
     book.remove(book.active)
+    write_clerk_sheet(book.create_sheet(CLERK_SHEET), report)
     for name, headers in SHEETS.items():
         sheet = book.create_sheet(name)
         sheet.append(list(headers))
@@ -178,6 +228,84 @@ def write_xlsx(report: dict, path_or_file) -> None:
         Path(path_or_file).parent.mkdir(parents=True, exist_ok=True)
         path_or_file = str(path_or_file)
     book.save(path_or_file)
+
+
+CLERK_HEADERS = ("序号", "群名称", "村/片区", "推送成功（条）", "推送失败（条）", "错过（次）",
+                 "推送内容（成功送达的提示和预警）")
+CLERK_WIDTHS = (6, 22, 14, 12, 12, 10, 70)
+CLERK_HEADER_ROW = 5
+
+
+def write_clerk_sheet(sheet, report: dict) -> None:
+    """《反诈骗宣传活动统计表》 as a clerk files it: title, 填报单位, 统计时间, 填报人, a row per
+    group with what it was sent, totals, the residents' questions; A4 landscape, one page wide,
+    the header row repeated on every printed page."""
+    thin = Side(style="thin", color="000000")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    wrap = Alignment(wrap_text=True, vertical="center")
+    center = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    last_col = get_column_letter(len(CLERK_HEADERS))
+    for i, width in enumerate(CLERK_WIDTHS, 1):
+        sheet.column_dimensions[get_column_letter(i)].width = width
+
+    def line(row: int, first: str, second: str) -> None:
+        sheet.cell(row, 1, first).alignment = Alignment(vertical="center")
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=3)
+        sheet.cell(row, 4, second).alignment = Alignment(vertical="center")
+        sheet.merge_cells(start_row=row, start_column=4, end_row=row, end_column=7)
+
+    sheet["A1"] = TITLE
+    sheet["A1"].font = Font(bold=True, size=18)
+    sheet["A1"].alignment = center
+    sheet.merge_cells(f"A1:{last_col}1")
+    sheet.row_dimensions[1].height = 36
+    line(2, f"填报单位：{report.get('unit') or '＿＿＿＿＿＿＿＿'}",
+         f"统计时间：{report['range']}（第 {int(report['week'][-2:])} 周）")
+    line(3, f"填报人：{report.get('reporter') or '＿＿＿＿＿＿'}",
+         f"填报日期：{report.get('filled_on', '')}")
+    row = CLERK_HEADER_ROW
+    for col, header in enumerate(CLERK_HEADERS, 1):
+        cell = sheet.cell(row, col, header)
+        cell.font, cell.alignment, cell.border = Font(bold=True), center, box
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+    for n, g in enumerate(report["groups"], 1):
+        row += 1
+        titles = "；".join(g["titles"]) or "（本周没有成功推送）"
+        values = (n, g["name"], g["area"], g["sent"], g["failed"], g["missed"], titles)
+        for col, value in enumerate(values, 1):
+            cell = sheet.cell(row, col, value)
+            cell.border, cell.alignment = box, center if col != 7 and col != 2 else wrap
+    row += 1
+    totals = ("合计", f"{len(report['groups'])} 个群", "",
+              *(sum(g[k] for g in report["groups"]) for k in ("sent", "failed", "missed")),
+              f"共推送 {sum(len(g['titles']) for g in report['groups'])} 条")
+    for col, value in enumerate(totals, 1):
+        cell = sheet.cell(row, col, value)
+        cell.font, cell.border, cell.alignment = Font(bold=True), box, center if col != 7 else wrap
+    summary = dict(map(tuple, report["sheets"]["汇总"]))
+    asked = [f"{r[1]} {r[2]}" for r in report["sheets"]["提问类别"] if r[2]]
+    notes = [
+        f"群众咨询：公众号和小程序共收到群众提问 {summary['群众提问']} 条，其中紧急求助"
+        f"（已被骗或正在被骗）{summary['紧急求助']} 条；本周新增防骗案例 {summary['新增案例']} 个。",
+        "提问按类别：" + ("、".join(asked) if asked else "无") + "。",
+        "说明：推送按计划推送时间统计；“错过”指调度程序停机超过宽限期而没有发出的推送。"
+        "明细见后面的“推送明细”等工作表。",
+        "审核人：＿＿＿＿＿＿　　　　（单位盖章）",
+    ]
+    for text in notes:
+        row += 1
+        sheet.cell(row, 1, text).alignment = wrap
+        sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=7)
+        sheet.row_dimensions[row].height = 30
+    setup = sheet.page_setup
+    setup.orientation, setup.paperSize = "landscape", sheet.PAPERSIZE_A4
+    setup.fitToWidth, setup.fitToHeight = 1, 0
+    sheet.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.print_title_rows = f"{CLERK_HEADER_ROW}:{CLERK_HEADER_ROW}"
+    sheet.print_area = f"A1:{last_col}{row}"
+    sheet.print_options.horizontalCentered = True
+    sheet.page_margins.left = sheet.page_margins.right = 0.5
+    sheet.oddFooter.center.text = "第 &P 页，共 &N 页"
 
 
 def write_csv(report: dict, file) -> None:

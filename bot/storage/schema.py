@@ -118,5 +118,32 @@ def m005_admin(db: Database) -> None:
     db["item_versions"].create_index(["kind", "item_id", "version"], unique=True)
 
 
+@migrations()
+def m0110_api_token(db: Database) -> None:
+    # The official account's access token, shared by every worker and the scheduler: one row
+    # per AppID. ``refreshing_until`` is a lease: the one process that set it fetches a new
+    # token (outside any transaction) while the others wait for the row to change.
+    db["api_tokens"].create({
+        "app_id": str, "access_token": str, "expires_at": float, "refreshing_until": float,
+        "refreshed_at": str,
+    }, pk="app_id", defaults={"expires_at": 0, "refreshing_until": 0})
+
+
+@migrations()
+def m0110_alert_once_per_group(db: Database) -> None:
+    # An alert can now also be sent at once (admin button, ``push --alert``), not only at a
+    # group's next slot: one live row per (group, alert) makes a second send impossible to
+    # record, whichever process tries it. Skipped/missed rows are not sends.
+    duplicates = db.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM pushes WHERE message_key LIKE 'alert:%' "
+        "AND status IN ('sending', 'sent', 'unknown', 'failed') "
+        "GROUP BY group_id, message_key HAVING COUNT(*) > 1)").fetchone()[0]
+    if duplicates:   # an old race left two; keep the rows, the planner still sends once
+        return
+    db.execute("CREATE UNIQUE INDEX idx_pushes_alert_once ON pushes (group_id, message_key) "
+               "WHERE message_key LIKE 'alert:%' "
+               "AND status IN ('sending', 'sent', 'unknown', 'failed')")
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

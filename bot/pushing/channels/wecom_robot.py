@@ -73,7 +73,7 @@ def payload_for(group, message: Message) -> dict:
         body = {"msgtype": "text", "text": text}
         size, limit = len(message.text.encode()), TEXT_MAX_BYTES
     if size > limit:
-        raise PushError(f"{group.msgtype} message is {size} bytes, WeCom takes {limit}",
+        raise PushError(f"{group.msgtype} 消息有 {size} 字节，企业微信最多收 {limit} 字节",
                         permanent=True)
     return body
 
@@ -100,7 +100,7 @@ class WeComRobotChannel:
             response = self.session.post(self.url, params={"key": group.robot_key}, json=body,
                                          timeout=self.timeout)
         except requests.RequestException as exc:
-            return SendResult(ok=False, errmsg=f"network error: {type(exc).__name__}")
+            return SendResult(ok=False, errmsg=f"网络错误（network error: {type(exc).__name__}）")
         finally:
             self.limiter.done(token)
         if response.status_code >= 500:
@@ -109,7 +109,7 @@ class WeComRobotChannel:
             data = response.json()
             errcode, errmsg = int(data.get("errcode", -1)), str(data.get("errmsg", ""))
         except (ValueError, AttributeError, TypeError):
-            return SendResult(ok=False, errmsg=f"HTTP {response.status_code}: not JSON")
+            return SendResult(ok=False, errmsg=f"HTTP {response.status_code}：回复不是 JSON")
         if errcode == 0:
             return SendResult(ok=True, errcode=0, errmsg=errmsg)
         if errcode == ERR_RATE_LIMIT:
