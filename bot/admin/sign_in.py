@@ -8,6 +8,7 @@ and per name; past ``admin.max_login_failures`` in 15 minutes, sign-in is refuse
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 from flask import (abort, current_app, flash, g, redirect, render_template, request, session,
@@ -68,6 +69,18 @@ def actor() -> str:
     return g.user["name"] if g.get("user") else "?"
 
 
+# A page of this console to return to after sign-in: /admin, then nothing or a path, query or
+# fragment without spaces, control characters or backslashes (a CR/LF would break the
+# redirect header; a backslash or '//' could lead off-site).
+_NEXT_RE = re.compile(r"/admin(?:[/?#][^\x00-\x20\x7f\\]*)?")
+
+
+def safe_next(target: str) -> str:
+    if _NEXT_RE.fullmatch(target or "") and "//" not in target:
+        return target
+    return url_for("admin.dashboard")
+
+
 # -- views ------------------------------------------------------------------------------------------
 @bp.route("/login", methods=["GET", "POST"])
 def login():
@@ -85,8 +98,7 @@ def login():
             session.permanent = True
             session["admin_id"], session["seen"] = account_id, time.time()
             audit(db(), name, "login", "account", name)
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+            return redirect(safe_next(request.args.get("next", "")))
         record_failure(db(), address, name)
         error = "账号或密码不对。"
     return render_template("admin/login.html", error=error)

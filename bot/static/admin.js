@@ -1,3 +1,5 @@
+// Admin pages' scripts (no inline script: the Content-Security-Policy allows files only).
+
 // Case/tip editor: live preview of the WeChat reply and the article page, errors by field.
 (function () {
   const form = document.getElementById("editor");
@@ -25,4 +27,13 @@
   }
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(refresh, 400); });
   refresh();
+})();
+
+// Questions page: every row's case list gets all published cases, kept once in a <template>.
+(function () {
+  const all = document.getElementById("all-cases");
+  if (!all) return;
+  for (const select of document.querySelectorAll("select[data-all-cases]")) {
+    select.appendChild(all.content.cloneNode(true));
+  }
 })();

@@ -37,12 +37,19 @@ def _answers():
 
 @bp.post("/ask")
 def ask():
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:      # thousands of nested brackets: json gives up, so do we
+        raise BadRequest("JSON 嵌套太深") from None
     if not isinstance(data, dict):
         raise BadRequest('send a JSON object like {"q": "问题"} with Content-Type application/json')
     q = data.get("q")
     if not isinstance(q, str) or not q.strip():
         raise BadRequest("'q' must be a non-empty string")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800": no character at all
+        raise BadRequest("问题里有无效的字符（单独的代理码位）") from None
     limit = current_app.config["SETTINGS"].api.max_question_chars
     if len(q) > limit:
         raise BadRequest(f"'q' is {len(q)} characters, at most {limit}", status=413)

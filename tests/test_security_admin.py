@@ -1,0 +1,190 @@
+"""Issue 8, admin console: each attack an adversarial review found, reproduced through the real
+app, and what must happen instead. Webhook and API attacks: test_security_web.py."""
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from bot.web.pages import render_markdown
+from test_admin import (ADMIN, ADMIN_PASSWORD, EDITOR, EDITOR_PASSWORD, NEW_CASE,  # noqa: F401
+                        add_account, admin, app, body, create_case, db, editor, loaded_db,
+                        post_form, set_status, settings)
+
+
+# -- 1. Markdown links: only http, https, mailto and relative URLs ------------------------------
+class _Urls(HTMLParser):
+    """Every href/src as the browser reads it (character references decoded)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [v or "" for k, v in attrs if k in ("href", "src", "xlink:href", "action",
+                                                          "formaction", "srcset", "poster")]
+
+
+def urls_in(page: str) -> list[str]:
+    parser = _Urls()
+    parser.feed(page)
+    return parser.urls
+
+
+def scheme_of(url: str) -> str:
+    """The scheme a browser would use: tabs and newlines removed, leading controls stripped."""
+    url = re.sub(r"[\t\n\r]", "", url).lstrip("".join(map(chr, range(0x21))))
+    m = re.match(r"([a-zA-Z][a-zA-Z0-9+.-]*):", url)
+    return m.group(1).lower() if m else ""
+
+
+HOSTILE_MARKDOWN = {
+    "javascript link": "[点这里](javascript:alert(document.cookie))",
+    "mixed case": "[点这里](JaVaScRiPt:alert(1))",
+    "leading spaces": "[点这里](   javascript:alert(1))",
+    "vbscript": "[点这里](vbscript:msgbox(1))",
+    "data: HTML": "[点这里](data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==)",
+    "reference-style": "看[这个][1]\n\n[1]: javascript:alert(1)",
+    "reference-style, titled": "看[这个][x]\n\n[x]: javascript:alert(1) \"标题\"",
+    "image source": "![图](javascript:alert(1))",
+    "image data: SVG": "![图](data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+)",
+    "reference image": "![图][p]\n\n[p]: data:image/svg+xml,<svg/onload=alert(1)>",
+    "character references": "[点这里](&#106;avascript:alert(1))",
+    "hex reference": "[点这里](&#x6A;avascript:alert(1))",
+    "tab inside": "[点这里](java\tscript:alert(1))",
+    "named colon": "[点这里](javascript&colon;alert(1))",
+    "file scheme": "[点这里](file:///etc/passwd)",
+}
+ALLOWED_MARKDOWN = {
+    "https": ("[官网](https://www.12321.cn/a?b=1&c=2)", "https://www.12321.cn/a?b=1&c=2"),
+    "http": ("[官网](http://www.example.cn/)", "http://www.example.cn/"),
+    "mailto": ("[来信](mailto:fanzha@example.cn)", "mailto:fanzha@example.cn"),
+    "absolute path": ("[别的案例](/cases/official-96110-call)", "/cases/official-96110-call"),
+    "relative path": ("[别的案例](official-96110-call)", "official-96110-call"),
+    "fragment": ("[上面](#top)", "#top"),
+    "reference https": ("[官网][1]\n\n[1]: https://www.12321.cn", "https://www.12321.cn"),
+    "image https": ("![图](https://www.example.cn/a.png)", "https://www.example.cn/a.png"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_MARKDOWN))
+def test_markdown_drops_every_dangerous_url(name):
+    page = str(render_markdown(HOSTILE_MARKDOWN[name]))
+    for url in urls_in(page):
+        assert scheme_of(url) in ("", "http", "https", "mailto"), (name, page)
+    assert "点这里" in page or "图" in page or "这个" in page    # the text stays, as text
+
+
+@pytest.mark.parametrize("name", list(ALLOWED_MARKDOWN))
+def test_markdown_keeps_safe_urls(name):
+    source, url = ALLOWED_MARKDOWN[name]
+    assert urls_in(str(render_markdown(source))) == [url]
+
+
+def test_an_editor_cannot_publish_a_script_link_to_an_admin(app, editor, admin):
+    """The reviewed attack: an editor's case with a javascript: link, opened by an admin."""
+    hostile = "\n\n".join(HOSTILE_MARKDOWN.values())
+    r = create_case(editor, **{"套路": NEW_CASE["套路"] + "\n\n" + hostile})
+    assert r.status_code == 302, body(r)
+    assert set_status(editor, NEW_CASE["id"], "published").status_code == 302
+    pages = [body(admin.get(f"/cases/{NEW_CASE['id']}")),
+             post_form(admin, "/admin/preview/case",
+                       {**NEW_CASE, "套路": NEW_CASE["套路"] + "\n\n" + hostile}).get_json()["page"]]
+    for page in pages:
+        assert "点这里" in page
+        for url in urls_in(page):
+            assert scheme_of(url) in ("", "http", "https", "mailto"), url
+
+
+# -- 2. security headers on every response; no inline script -----------------------------------
+def _csp(response) -> dict[str, str]:
+    policy = response.headers.get("Content-Security-Policy", "")
+    return {d.split()[0]: d.strip() for d in policy.split(";") if d.strip()}
+
+
+ADMIN_PAGES = ["/admin/", "/admin/items/case", "/admin/items/tip", "/admin/items/case/new",
+               f"/admin/items/case/{NEW_CASE['id']}", f"/admin/items/case/{NEW_CASE['id']}/history",
+               "/admin/questions", "/admin/pushes", "/admin/report", "/admin/accounts",
+               "/admin/audit", "/admin/password"]
+
+
+def test_every_response_carries_the_security_headers(app, admin):
+    create_case(admin)
+    client = app.test_client()
+    responses = [client.get(p) for p in ("/", "/cases/official-96110-call", "/cases/nothing",
+                                         "/admin/login", "/static/admin.js", "/api/v1/categories",
+                                         "/api/v1/nothing", "/wechat")]
+    responses += [client.post("/api/v1/ask", json={"q": "网贷要先交保证金"})]
+    responses += [admin.get(p) for p in ADMIN_PAGES]
+    for r in responses:
+        where = (r.request.path, r.status_code)
+        assert r.status_code < 500, where
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", where
+        assert r.headers.get("X-Frame-Options") == "DENY", where
+        assert r.headers.get("Referrer-Policy") == "same-origin", where
+        csp = _csp(r)
+        assert csp.get("frame-ancestors") == "frame-ancestors 'none'", where
+        assert csp.get("script-src") == "script-src 'self'", where   # no inline, no eval
+        assert csp.get("object-src") == "object-src 'none'", where
+        assert csp.get("base-uri") == "base-uri 'none'", where
+        assert csp.get("form-action") == "form-action 'self'", where
+        r.close()
+
+
+class _Scripts(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.inline: list[str] = []
+        self.frames: list[dict] = []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "script" and not a.get("src"):
+            self.inline.append(self.get_starttag_text())
+        self.inline += [f"{tag} {k}" for k in a if k.startswith("on")]
+        self.inline += [f"{tag} {k}={v}" for k, v in a.items()
+                        if k in ("href", "src", "action") and scheme_of(v or "") == "javascript"]
+        if tag == "iframe":
+            self.frames.append(a)
+
+
+def test_no_page_has_inline_script_and_the_preview_is_sandboxed(app, admin):
+    create_case(admin)
+    pages = {p: body(admin.get(p)) for p in ADMIN_PAGES}
+    pages["/"] = body(app.test_client().get("/"))
+    pages["/cases/official-96110-call"] = body(app.test_client().get("/cases/official-96110-call"))
+    for path, page in pages.items():
+        scripts = _Scripts()
+        scripts.feed(page)
+        assert scripts.inline == [], path
+    editor_page = _Scripts()
+    editor_page.feed(pages[f"/admin/items/case/{NEW_CASE['id']}"])
+    [frame] = editor_page.frames
+    assert "sandbox" in frame and not frame["sandbox"]   # sandboxed, no allow-scripts
+    # The questions page's case lists are still filled in, by the static script.
+    assert 'src="/static/admin.js"' in pages["/admin/questions"]
+
+
+# -- 7. hostile query strings get a 4xx, never a 500 --------------------------------------------
+@pytest.mark.parametrize("target", ["/admin/items\r\nSet-Cookie: evil=1", "/admin/\n",
+                                    "/admin/\rx", "/admin/%0d%0a", "/admin\\evil.example",
+                                    "/admin/../\x00"])
+def test_sign_in_with_a_hostile_next_never_fails_and_never_leaves_the_site(app, target):
+    from test_admin import csrf_token
+    client = app.test_client()
+    r = client.post("/admin/login", query_string={"next": target}, data={
+        "csrf_token": csrf_token(client), "name": ADMIN, "password": ADMIN_PASSWORD})
+    assert r.status_code == 302
+    assert "\r" not in r.location and "\n" not in r.location and "\\" not in r.location
+    assert r.location.startswith("/admin")
+    assert client.get("/admin/items/case").status_code == 200
+
+
+@pytest.mark.parametrize("week", ["9999-W52", "9999-W01", "0001-W01", "0000-W01", "2026-W00",
+                                  "2026-W54", "2026-W5", "99999-W01", "2026-W47\r\nx", "x" * 5000])
+def test_report_of_an_impossible_week_is_a_400(admin, week):
+    for path in ("/admin/report", "/admin/report.xlsx", "/admin/report.csv"):
+        r = admin.get(path, query_string={"week": week})
+        assert r.status_code == 400, (path, week, r.status_code)
+        assert "周" in body(r)
