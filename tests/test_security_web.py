@@ -4,11 +4,18 @@ attacks: test_security_admin.py."""
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+import time
 
 import pytest
 
-from test_webhook import (LOAN_FEE_MESSAGE, count, post_raw, reply_text, shared,  # noqa: F401
-                          shared_app, text)
+from bot import create_app
+from bot.storage.db import connect, make_db_factory
+from bot.storage.schema import migrate
+from bot.wechat.deliveries import Deliveries
+from test_webhook import (LOAN_FEE_MESSAGE, count, post_raw, reply_text, sender,  # noqa: F401
+                          shared, shared_app, text)
 
 
 # -- 8. any body WeChat could not have sent is a 4xx --------------------------------------------
@@ -76,3 +83,125 @@ def test_ask_with_a_nul_or_emoji_is_answered(shared_app):
     for q in ("网贷要先交保证金\x00", "网贷要先交保证金😀", "\U0001F600"):
         r = client.post("/api/v1/ask", data=json.dumps({"q": q}), content_type="application/json")
         assert r.status_code == 200, q
+
+
+# -- 10. question logging is best effort: the answer always goes out ---------------------------
+FAIL_QUESTION_INSERTS = ("CREATE TRIGGER fail_questions BEFORE INSERT ON questions "
+                         "BEGIN SELECT RAISE(ABORT, 'simulated write failure'); END")
+
+
+def test_ask_answers_when_question_logging_fails(app, client, sender):
+    app.extensions["db"]().execute(FAIL_QUESTION_INSERTS)
+    r = client.post("/api/v1/ask", json={"q": LOAN_FEE_MESSAGE})
+    assert r.status_code == 200 and r.get_json()["category"] == "fake_loan"
+    assert "保证金" in reply_text(*sender.post(text(LOAN_FEE_MESSAGE)))   # as the webhook did
+    assert count(app, "questions") == 0
+
+
+def _wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_ask_answers_at_once_while_another_process_holds_the_write_lock(settings):
+    app = create_app(settings.replace(wechat={"record_batch_ms": 20}))
+    client = app.test_client()
+    holder = sqlite3.connect(settings.database.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")          # another process is writing, for a long while
+    try:
+        started = time.monotonic()
+        for _ in range(3):
+            r = client.post("/api/v1/ask", json={"q": LOAN_FEE_MESSAGE})
+            assert r.status_code == 200 and r.get_json()["category"] == "fake_loan"
+        assert time.monotonic() - started < 2.0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    _wait_for(lambda: count(app, "questions") == 3)     # logged once the lock is free
+    app.extensions["deliveries"].close()
+
+
+# -- 11. the batched writer: chunks, backoff, a capped backlog, recovery ------------------------
+def _question(i: int) -> dict:
+    return {"asked_at": "2026-11-27T00:00:00+00:00", "channel": "wechat", "user_hash": "u",
+            "text": f"问题{i}" * 20, "category": "none", "urgent": 0, "score": 0.0,
+            "case_id": None}
+
+
+class TracedDatabase:
+    """The writer's connections, seen from outside: every statement it runs, and a page limit
+    that makes SQLite answer SQLITE_FULL ('database or disk is full') like a full disk."""
+
+    def __init__(self, path):
+        migrate(connect(path))
+        self.path, self.statements, self.max_pages = path, [], None
+        self._factory = make_db_factory(path, 0)
+
+    def __call__(self):
+        db = self._factory()
+        db.conn.set_trace_callback(self.statements.append)
+        pages = self.max_pages or 1 << 30
+        db.conn.execute(f"PRAGMA max_page_count={pages}")
+        return db
+
+    def fill_disk(self) -> None:
+        self.max_pages = connect(self.path).execute("PRAGMA page_count").fetchone()[0]
+
+    def count(self, statement: str) -> int:
+        return sum(1 for s in list(self.statements) if s.startswith(statement))
+
+    def rows(self, table: str) -> int:
+        return connect(self.path)[table].count
+
+
+def _errors(caplog):
+    return [r for r in caplog.records if r.name == "bot.wechat.deliveries"
+            and r.levelno >= logging.ERROR]
+
+
+def test_writer_backs_off_and_logs_once_while_a_write_lock_is_held(tmp_path, caplog):
+    db = TracedDatabase(tmp_path / "b.db")
+    writer = Deliveries(db, flush_seconds=0.01, max_backoff=0.2)
+    holder = sqlite3.connect(tmp_path / "b.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        for i in range(50):
+            writer.record(f"m:{i}", "<xml/>", _question(i))
+        time.sleep(1.0)                         # the lock is held for a second
+        attempts = db.count("BEGIN IMMEDIATE")
+        assert 1 <= attempts <= 25, attempts     # backing off, not spinning
+        assert len(_errors(caplog)) == 1 and _errors(caplog)[0].exc_info is None
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    _wait_for(lambda: db.rows("wechat_deliveries") == 50)
+    assert db.rows("questions") == 50
+    assert any("written again" in r.getMessage() for r in caplog.records)
+    writer.close()
+
+
+def test_writer_caps_its_backlog_writes_in_chunks_and_recovers_after_a_full_disk(tmp_path,
+                                                                                caplog):
+    db = TracedDatabase(tmp_path / "b.db")
+    db.fill_disk()
+    writer = Deliveries(db, flush_seconds=0.01, chunk_rows=100, max_backlog=1000,
+                        max_backoff=0.1)
+    for i in range(3000):
+        writer.record(f"m:{i}", "<xml/>", _question(i))
+    writer.record_questions([_question(i) for i in range(10)])
+    _wait_for(lambda: db.count("BEGIN IMMEDIATE") >= 3)     # tried, failed, backing off
+    assert db.rows("wechat_deliveries") == 0
+    assert writer.dropped == 2010                             # the oldest rows went first
+    dropped_logs = [r for r in _errors(caplog) if "dropped" in r.getMessage()]
+    assert dropped_logs and all(r.exc_info is None for r in _errors(caplog))
+    db.max_pages = None                                       # space is back
+    _wait_for(lambda: db.rows("wechat_deliveries") == 990, seconds=10)
+    assert db.rows("questions") == 1000                        # 990 deliveries + 10 from the API
+    assert connect(tmp_path / "b.db").execute(
+        "SELECT MIN(key) FROM wechat_deliveries").fetchone()[0] >= "m:2010"
+    assert db.count("COMMIT") >= 10                           # chunks of 100, not one of 1000
+    recovered = [r for r in caplog.records if "written again" in r.getMessage()]
+    assert len(recovered) == 1 and "2010 row(s) were dropped" in recovered[0].getMessage()
+    writer.close()

@@ -6,7 +6,6 @@ from flask import Blueprint, current_app, jsonify, request
 from ..answering.context import Context
 from ..answering.engine import NONE
 from ..errors import BadRequest, BotError, NotFound, TooManyRequests
-from ..storage.questions import insert_questions
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -56,7 +55,9 @@ def ask():
     ctx = Context(answers=_answers(), channel=data.get("channel") if data.get("channel") in
                   ("web", "miniprogram") else "api")
     answer = ctx.ask(q.strip())
-    insert_questions(current_app.extensions["db"](), ctx.questions)
+    # Best effort, as in the webhook: the batched writer logs it; a full disk or a write lock
+    # held elsewhere never delays or fails the answer.
+    current_app.extensions["deliveries"].record_questions(ctx.questions)
     return jsonify(answer)
 
 
