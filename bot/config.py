@@ -247,7 +247,9 @@ def validate(s: Settings) -> None:
         ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
         ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
-        ("wechat.max_clock_skew_seconds", s.wechat.max_clock_skew_seconds > 0, "must be positive"),
+        # A signed (timestamp, nonce) is remembered for an hour (plaintext replay check).
+        ("wechat.max_clock_skew_seconds", 1 <= s.wechat.max_clock_skew_seconds <= 1800,
+         "must be between 1 and 1800"),
         ("wechat.reply_max_bytes", 200 <= s.wechat.reply_max_bytes <= 2048,
          "must be between 200 and 2048"),
         ("wechat.max_body_bytes", 1024 <= s.wechat.max_body_bytes <= 1 << 20,

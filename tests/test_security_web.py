@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import time
+from urllib.parse import urlencode
 
 import pytest
 
@@ -16,6 +17,7 @@ from bot.storage.schema import migrate
 from bot.wechat.deliveries import Deliveries
 from test_webhook import (LOAN_FEE_MESSAGE, count, post_raw, reply_text, sender,  # noqa: F401
                           shared, shared_app, text)
+from test_webhook import event as event_xml
 
 
 # -- 8. any body WeChat could not have sent is a 4xx --------------------------------------------
@@ -147,7 +149,17 @@ class TracedDatabase:
         return db
 
     def fill_disk(self) -> None:
-        self.max_pages = connect(self.path).execute("PRAGMA page_count").fetchone()[0]
+        """No page left: the limit is today's size, and filler rows take every free byte."""
+        db = connect(self.path)
+        self.max_pages = db.execute("PRAGMA page_count").fetchone()[0] + 2
+        db.execute(f"PRAGMA max_page_count={self.max_pages}")
+        db.execute("CREATE TABLE filler (x)")
+        for size in (4000, 500, 50, 1):
+            try:
+                while True:
+                    db.execute("INSERT INTO filler VALUES (?)", ["x" * size])
+            except sqlite3.OperationalError as exc:
+                assert "full" in str(exc)
 
     def count(self, statement: str) -> int:
         return sum(1 for s in list(self.statements) if s.startswith(statement))
@@ -205,3 +217,35 @@ def test_writer_caps_its_backlog_writes_in_chunks_and_recovers_after_a_full_disk
     recovered = [r for r in caplog.records if "written again" in r.getMessage()]
     assert len(recovered) == 1 and "2010 row(s) were dropped" in recovered[0].getMessage()
     writer.close()
+
+
+# -- 12. plaintext mode: each signed (timestamp, nonce) carries one message only ----------------
+def _post_with(client, query: dict, xml: str):
+    return client.post("/wechat?" + urlencode(query), data=xml.encode(), content_type="text/xml")
+
+
+def test_a_signed_url_cannot_carry_another_message(app, settings, sender):
+    query = sender.query()
+    first = _post_with(sender.client, query, text(LOAN_FEE_MESSAGE))
+    assert "保证金" in reply_text(first, first.get_data(as_text=True))
+    forged = [text("我刚给对方转了8000块 现在联系不上了"), text("你好"),
+              event_xml("subscribe")]
+    other_worker = create_app(settings).test_client()
+    for client in (sender.client, other_worker):
+        for xml in forged:
+            r = _post_with(client, query, xml)
+            assert r.status_code == 403, r.get_data(as_text=True)
+            assert not r.get_data(as_text=True).startswith("<xml>")
+    assert count(app, "questions") == 1
+    assert count(app, "wechat_deliveries") == 1
+
+
+def test_a_retry_with_the_same_signed_url_gets_its_reply(app, settings, sender):
+    """Whether WeChat's redelivery reuses timestamp and nonce or not, it gets the first reply."""
+    query, xml = sender.query(), text(LOAN_FEE_MESSAGE)
+    replies = [_post_with(sender.client, query, xml).get_data(as_text=True)]
+    replies.append(_post_with(create_app(settings).test_client(), query, xml)
+                   .get_data(as_text=True))
+    replies.append(sender.post(xml)[0].get_data(as_text=True))    # fresh timestamp and nonce
+    assert replies[0].startswith("<xml>") and len(set(replies)) == 1
+    assert count(app, "questions") == 1

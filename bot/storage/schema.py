@@ -118,5 +118,14 @@ def m005_admin(db: Database) -> None:
     db["item_versions"].create_index(["kind", "item_id", "version"], unique=True)
 
 
+@migrations()
+def m0108_hardening_nonces(db: Database) -> None:
+    # Plaintext mode: the signature covers timestamp and nonce, not the body, so one signed URL
+    # could carry any message. Each delivery records its (timestamp, nonce); the UNIQUE index
+    # lets it carry one message only (a retry of the same message still gets its reply).
+    db["wechat_deliveries"].add_column("nonce", str)
+    db["wechat_deliveries"].create_index(["nonce"], unique=True)
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

@@ -45,8 +45,8 @@ MAX_BACKOFF_SECONDS = 5.0
 _Q_COLUMNS = ("asked_at", "channel", "user_hash", "text", "category", "urgent", "score",
               "case_id")
 _RECORD = ("INSERT OR IGNORE INTO wechat_deliveries (key, received_at, reply, "
-           + ", ".join(f"q_{c}" for c in _Q_COLUMNS) + ") VALUES ("
-           + ", ".join("?" * (3 + len(_Q_COLUMNS))) + ")")
+           + ", ".join(f"q_{c}" for c in _Q_COLUMNS) + ", nonce) VALUES ("
+           + ", ".join("?" * (4 + len(_Q_COLUMNS))) + ")")
 _QUESTION = (f"INSERT INTO questions ({', '.join(_Q_COLUMNS)}) "
              f"VALUES ({', '.join('?' * len(_Q_COLUMNS))})")
 
@@ -62,6 +62,7 @@ class Deliveries:
         self.max_backoff = max_backoff
         # key -> row for deliveries; ("q", n) -> row for API questions (no delivery key).
         self._pending: dict = {}
+        self._nonces: dict[str, str] = {}   # pending rows' signed (timestamp:nonce) -> key
         self._lock = threading.Lock()
         self._writer_pid = None
         self._stop = threading.Event()
@@ -82,12 +83,23 @@ class Deliveries:
                                  [key]).fetchone()
         return None if row is None else (row[0] or "")
 
+    def nonce_owner(self, nonce: str) -> str | None:
+        """The delivery key a signed (timestamp:nonce) was first used for, if any."""
+        with self._lock:
+            key = self._nonces.get(nonce)
+        if key is not None:
+            return key
+        row = self._db().execute("SELECT key FROM wechat_deliveries WHERE nonce = ?",
+                                 [nonce]).fetchone()
+        return None if row is None else row[0]
+
     # -- recording --------------------------------------------------------------------------
     def record(self, key: str, reply: str, question: dict | None,
-               now: float | None = None) -> str:
-        """Record a first delivery's reply (and question); return the reply to send."""
+               now: float | None = None, nonce: str | None = None) -> str:
+        """Record a first delivery's reply (and question, and in plaintext mode the signed
+        ``timestamp:nonce`` it came with); return the reply to send."""
         now = time.time() if now is None else now
-        row = [key, now, reply, *(question[c] if question else None for c in _Q_COLUMNS)]
+        row = [key, now, reply, *(question[c] if question else None for c in _Q_COLUMNS), nonce]
         if self.flush_seconds <= 0:
             if self._write_now({key: row}, now):
                 return self.recorded_reply(key) or ""
@@ -95,6 +107,8 @@ class Deliveries:
         with self._lock:
             if key not in self._pending:
                 self._add_pending(key, row)
+                if nonce:
+                    self._nonces[nonce] = key
             reply = self._pending[key][2]
         self._ensure_writer()
         return reply
@@ -116,7 +130,10 @@ class Deliveries:
     def _add_pending(self, key, row) -> None:
         """Caller holds the lock. A full backlog drops its oldest row (counted)."""
         while len(self._pending) >= self.max_backlog:
-            del self._pending[next(iter(self._pending))]
+            oldest = next(iter(self._pending))
+            lost = self._pending.pop(oldest)
+            if not isinstance(oldest, tuple) and lost[-1]:     # a delivery with its nonce
+                self._nonces.pop(lost[-1], None)
             self.dropped += 1
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.error("record backlog full (%d rows): %d row(s) dropped so far",
@@ -147,6 +164,8 @@ class Deliveries:
                 for key, row in rows.items():
                     if self._pending.get(key) is row:
                         del self._pending[key]
+                        if not isinstance(key, tuple) and row[-1]:
+                            self._nonces.pop(row[-1], None)
 
     def close(self) -> None:
         """Stop the writer thread after a last flush (tests; at exit the flush is enough)."""

@@ -10,7 +10,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
-from ..errors import BadRequest, BotError
+from ..errors import BadRequest, BotError, Forbidden
 from ..storage.questions import hash_user
 from .handlers import Context, router
 
@@ -49,9 +49,14 @@ def receive():
         raise BadRequest("body too large", status=413)
     msg, encrypted = gate.open(request.get_data(cache=False), request.args)
     deliveries = current_app.extensions["deliveries"]
+    # Plaintext mode: the signature covers timestamp and nonce but not the body, so a signed
+    # URL carries the one message it came with (again, if WeChat retries with the same URL).
+    nonce = None if encrypted else f"{request.args['timestamp']}:{request.args['nonce']}"
+    if nonce is not None and deliveries.nonce_owner(nonce) not in (None, msg.delivery_key):
+        raise Forbidden("timestamp and nonce already used for another message")
     xml = deliveries.recorded_reply(msg.delivery_key)
     if xml is None:
-        xml = _process(msg)
+        xml = _process(msg, nonce)
     else:
         log.info("redelivery of %s answered from the first delivery", msg.delivery_key)
     if not xml:
@@ -61,7 +66,7 @@ def receive():
     return Response(xml, mimetype="application/xml")
 
 
-def _process(msg) -> str:
+def _process(msg, nonce: str | None) -> str:
     """Route a first delivery; record its reply and question-log rows together."""
     app = current_app
     gate = app.extensions["wechat_gate"]
@@ -74,4 +79,4 @@ def _process(msg) -> str:
         return gate.render_text(FALLBACK, msg)   # not recorded: a redelivery tries again
     xml = gate.render_text(reply, msg) if reply else ""
     question = ctx.questions[0] if ctx.questions else None   # one message, one question
-    return app.extensions["deliveries"].record(msg.delivery_key, xml, question)
+    return app.extensions["deliveries"].record(msg.delivery_key, xml, question, nonce=nonce)
