@@ -18,7 +18,9 @@ def create_app(settings=None):
     from . import admin
     from .admin import sign_in
     from .answering.service import AnswerService
-    from .config import load_settings, warn_if_placeholders
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from .config import load_settings, refuse_dev_secret_key, warn_if_placeholders
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
     from .web import api, pages
@@ -29,8 +31,12 @@ def create_app(settings=None):
 
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    refuse_dev_secret_key(settings)
     warn_if_placeholders(settings)
     app = Flask(__name__)
+    hops = settings.server.trusted_proxy_hops
+    if hops:   # the client address (sign-in failures, API rate limit) as the proxies saw it
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024)
     app.json.ensure_ascii = False
@@ -87,6 +93,8 @@ def _security_headers(response):
 
 def _register_error_pages(app) -> None:
     """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
+    import sqlite3
+
     from flask import jsonify, render_template, request
     from werkzeug.exceptions import HTTPException
 
@@ -106,3 +114,10 @@ def _register_error_pages(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return render(exc.code or 500, exc.description or exc.name)
+
+    @app.errorhandler(sqlite3.OperationalError)
+    @app.errorhandler(sqlite3.IntegrityError)
+    def database_error(exc):
+        # A change and its audit row commit together or not at all: nothing was changed.
+        logging.getLogger(__name__).error("database refused a write: %s", exc)
+        return render(503, "数据库暂时不能写入，这次操作没有保存，什么也没有改变。请稍后再试。")

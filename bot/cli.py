@@ -234,6 +234,23 @@ def create_admin(ctx: click.Context, name: str, role: str, password: str) -> Non
     click.echo(f"account '{name}' ({role}) created")
 
 
+@main.command("set-password", help="Set an account's password on the server (prompted twice); "
+                                   "every session of the account ends.")
+@click.argument("name")
+@click.password_option("--password", prompt="新密码", confirmation_prompt="再输一次",
+                       help="Prompted (twice) when not given.")
+@click.pass_context
+def set_password_cmd(ctx: click.Context, name: str, password: str) -> None:
+    from .accounts import set_password
+
+    _, db = _db(ctx)
+    try:
+        set_password(db, name, password, actor="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"账号“{name}”的密码已修改，它的所有登录都已退出。")
+
+
 @main.command("add-case", help="Add or update a case from a file in the content/ format "
                                "(saved as a draft when new).")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))

@@ -45,6 +45,9 @@ class ServerSettings:
     port: int = 8000
     workers: int = 2
     public_url: str = "http://127.0.0.1:8000"
+    # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (werkzeug's
+    # ProxyFix). 0: the client is the socket's peer; 1: one nginx in front (deploy/).
+    trusted_proxy_hops: int = 0
 
 
 @dataclass(frozen=True)
@@ -247,6 +250,8 @@ def validate(s: Settings) -> None:
         ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
         ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
+        ("server.trusted_proxy_hops", 0 <= s.server.trusted_proxy_hops <= 5,
+         "must be between 0 and 5"),
         # A signed (timestamp, nonce) is remembered for an hour (plaintext replay check).
         ("wechat.max_clock_skew_seconds", 1 <= s.wechat.max_clock_skew_seconds <= 1800,
          "must be between 1 and 1800"),
@@ -371,6 +376,16 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
                                            g.get("mentioned_mobile_list", [])),
         ))
     return tuple(groups)
+
+
+def refuse_dev_secret_key(settings: Settings) -> None:
+    """The web app does not start with the shipped development key where cookies are Secure
+    (anything but local development): anyone could sign a session cookie with it."""
+    if settings.admin.cookie_secure and settings.admin.secret_key == DEV_SECRET_KEY:
+        raise ConfigError("admin.secret_key: the development key shipped in config.toml is "
+                          "refused when admin.cookie_secure is true; set BOT_SECRET_KEY to a "
+                          "long random value (python -c 'import secrets; print("
+                          "secrets.token_urlsafe(32))')")
 
 
 def warn_if_placeholders(settings: Settings) -> None:

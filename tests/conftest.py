@@ -11,6 +11,7 @@ from bot.config import PROJECT_ROOT, settings_from_mapping
 TEST_TOKEN = "testtoken123"
 TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TEST_APP_ID = "wx1234567890abcdef"
+TEST_SECRET_KEY = "test-secret-key-not-the-shipped-one"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +29,7 @@ def settings(tmp_path, content_dir):
                    "record_batch_ms": 0},
         "server": {"public_url": "https://bot.example.test"},
         "api": {"rate_limit_per_minute": 1000},
+        "admin": {"secret_key": TEST_SECRET_KEY},
     }, base_dir=tmp_path, source="tests")
 
 

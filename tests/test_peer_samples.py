@@ -52,6 +52,7 @@ def sender(tmp_path_factory):
         "wechat": {"token": TEST_TOKEN, "aes_key": TEST_AES_KEY, "app_id": TEST_APP_ID,
                    "record_batch_ms": 0},
         "server": {"public_url": "https://bot.example.test"},
+        "admin": {"secret_key": "test-secret-key-not-the-shipped-one"},
     }, base_dir=folder, source="tests"))
     return WeChatSender(app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
 

@@ -2,15 +2,19 @@
 app, and what must happen instead. Webhook and API attacks: test_security_web.py."""
 from __future__ import annotations
 
+import functools
 import re
 from html.parser import HTMLParser
 
 import pytest
 
+from bot import create_app
+from bot.config import DEV_SECRET_KEY
+from bot.errors import ConfigError
 from bot.web.pages import render_markdown
 from test_admin import (ADMIN, ADMIN_PASSWORD, EDITOR, EDITOR_PASSWORD, NEW_CASE,  # noqa: F401
-                        add_account, admin, app, body, create_case, db, editor, loaded_db,
-                        post_form, set_status, settings)
+                        add_account, admin, app, audit_rows, body, create_case, db, editor,
+                        loaded_db, login, post_form, set_status, settings, snapshot)
 
 
 # -- 1. Markdown links: only http, https, mailto and relative URLs ------------------------------
@@ -188,3 +192,156 @@ def test_report_of_an_impossible_week_is_a_400(admin, week):
         r = admin.get(path, query_string={"week": week})
         assert r.status_code == 400, (path, week, r.status_code)
         assert "周" in body(r)
+
+
+# -- 5. sessions end on sign-out, password change, reset and disable ----------------------------
+def _copy_of(app, client):
+    """Another browser holding a copy of this client's session cookie."""
+    thief = app.test_client()
+    thief.set_cookie("session", client.get_cookie("session").value)
+    return thief
+
+
+def test_logout_ends_the_session_for_a_copied_cookie_too(app, admin):
+    thief = _copy_of(app, admin)
+    assert thief.get("/admin/items/case").status_code == 200
+    assert post_form(admin, "/admin/logout").status_code == 302
+    for client in (admin, thief):
+        r = client.get("/admin/items/case")
+        assert r.status_code == 302 and r.location.startswith("/admin/login")
+    assert [r["actor"] for r in audit_rows(app, "logout", ADMIN)] == [ADMIN]
+
+
+def _editor_sessions(app, n=2):
+    add_account(app, EDITOR, EDITOR_PASSWORD, "editor")
+    clients = [app.test_client() for _ in range(n)]
+    for c in clients:
+        assert login(c, EDITOR, EDITOR_PASSWORD).status_code == 302
+    return clients
+
+
+def _signed_out(client) -> bool:
+    return client.get("/admin/items/case").status_code == 302
+
+
+NEW_PASSWORD = "a-brand-new-password-7"
+
+
+def test_changing_ones_password_needs_the_old_one_and_ends_every_session(app):
+    phone, laptop = _editor_sessions(app)
+    thief = _copy_of(app, laptop)
+    assert "原密码" in body(phone.get("/admin/password"))
+    before = snapshot(app)["admins"]
+    for old, new, again, message in (("wrong-old-password", NEW_PASSWORD, NEW_PASSWORD, "原密码不对"),
+                                     (EDITOR_PASSWORD, "short", "short", "至少要 10 位"),
+                                     (EDITOR_PASSWORD, NEW_PASSWORD, NEW_PASSWORD + "x", "不一样")):
+        r = post_form(phone, "/admin/password", {"old": old, "new": new, "again": again},
+                      token_from="/admin/password")
+        assert r.status_code == 400 and message in body(r)
+    assert snapshot(app)["admins"] == before and not _signed_out(laptop)
+    r = post_form(phone, "/admin/password", {"old": EDITOR_PASSWORD, "new": NEW_PASSWORD,
+                                             "again": NEW_PASSWORD}, token_from="/admin/password")
+    assert r.status_code == 302 and r.location == "/admin/login"
+    assert all(_signed_out(c) for c in (phone, laptop, thief))
+    assert login(app.test_client(), EDITOR, EDITOR_PASSWORD).status_code == 200
+    assert login(app.test_client(), EDITOR, NEW_PASSWORD).status_code == 302
+    assert [r["actor"] for r in audit_rows(app, "password_change", EDITOR)] == [EDITOR]
+
+
+def test_an_admin_resets_a_password_and_the_accounts_sessions_end(app, admin):
+    (editor_client,) = _editor_sessions(app, 1)
+    editor_id = next(db(app)["admins"].rows_where("name = ?", [EDITOR]))["id"]
+    assert "重置密码" in body(admin.get("/admin/accounts"))
+    r = post_form(admin, f"/admin/accounts/{editor_id}/password",
+                  {"new": NEW_PASSWORD, "again": NEW_PASSWORD}, token_from="/admin/accounts")
+    assert r.status_code == 302 and "密码已重置" in body(admin.get(r.location))
+    assert _signed_out(editor_client) and not _signed_out(admin)
+    assert login(app.test_client(), EDITOR, NEW_PASSWORD).status_code == 302
+    assert [r["actor"] for r in audit_rows(app, "password_reset", EDITOR)] == [ADMIN]
+    # An editor may not reset anyone's password.
+    editor2 = app.test_client()
+    login(editor2, EDITOR, NEW_PASSWORD)
+    admin_id = next(db(app)["admins"].rows_where("name = ?", [ADMIN]))["id"]
+    assert post_form(editor2, f"/admin/accounts/{admin_id}/password",
+                     {"new": "editor-owns-admin-1", "again": "editor-owns-admin-1"}
+                     ).status_code == 403
+    assert not _signed_out(admin)
+
+
+def test_disabling_an_account_ends_its_sessions(app, admin):
+    (editor_client,) = _editor_sessions(app, 1)
+    thief = _copy_of(app, editor_client)
+    editor_id = next(db(app)["admins"].rows_where("name = ?", [EDITOR]))["id"]
+    post_form(admin, f"/admin/accounts/{editor_id}/disable", token_from="/admin/accounts")
+    post_form(admin, f"/admin/accounts/{editor_id}/disable", token_from="/admin/accounts")
+    assert db(app)["admins"].get(editor_id)["disabled"] == 0        # enabled again ...
+    assert _signed_out(editor_client) and _signed_out(thief)         # ... old sessions stay ended
+
+
+def test_set_password_on_the_server_is_prompted_twice_and_ends_sessions(app, settings, tmp_path,
+                                                                       content_dir):
+    from click.testing import CliRunner
+    from bot.cli import main
+    (editor_client,) = _editor_sessions(app, 1)
+    config = tmp_path / "cli.toml"
+    config.write_text(f'[database]\npath = "{settings.database.path}"\n'
+                      f'[content]\ndir = "{content_dir}"\n', encoding="utf-8")
+    run = functools.partial(CliRunner().invoke, main, ["--config", str(config), "set-password",
+                                                       EDITOR])
+    r = run(input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}x\n{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("新密码") >= 2 and "再输一次" in r.output
+    assert _signed_out(editor_client)
+    assert login(app.test_client(), EDITOR, NEW_PASSWORD).status_code == 302
+    assert [r["actor"] for r in audit_rows(app, "password_reset", EDITOR)] == ["cli"]
+    r = CliRunner().invoke(main, ["--config", str(config), "set-password", "nobody"],
+                           input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
+    assert r.exit_code == 1 and "没有账号" in r.output
+
+
+def test_the_shipped_secret_key_is_refused_where_cookies_are_secure(settings):
+    with pytest.raises(ConfigError, match="admin.secret_key"):
+        create_app(settings.replace(admin={"secret_key": DEV_SECRET_KEY}))
+    create_app(settings.replace(admin={"secret_key": DEV_SECRET_KEY, "cookie_secure": False}))
+
+
+# -- 6. failures per (address, name); the client address through trusted proxies only ----------
+PROXY = {"REMOTE_ADDR": "127.0.0.1"}       # nginx on the same machine
+
+
+def _via_proxy(client_address: str, claimed: str = "") -> dict:
+    """What nginx passes on: the client's own X-Forwarded-For (if any) plus the address it saw."""
+    return {**PROXY, "HTTP_X_FORWARDED_FOR": f"{claimed}, {client_address}" if claimed
+            else client_address}
+
+
+def test_strangers_behind_the_proxy_cannot_lock_admins_out(settings):
+    app = create_app(settings.replace(server={"trusted_proxy_hops": 1}))
+    add_account(app, ADMIN, ADMIN_PASSWORD, "admin")
+    attacker = app.test_client()
+    for i in range(10):
+        login(attacker, ADMIN, f"guess-{i}", environ_base=_via_proxy("203.0.113.9", f"10.0.0.{i}"))
+    assert login(attacker, ADMIN, ADMIN_PASSWORD,
+                 environ_base=_via_proxy("203.0.113.9", "10.9.9.9")).status_code == 429
+    r = login(app.test_client(), ADMIN, ADMIN_PASSWORD, environ_base=_via_proxy("198.51.100.7"))
+    assert r.status_code == 302                     # the real admin, elsewhere, signs in
+    assert {r["address"] for r in db(app)["login_failures"].rows} == {"203.0.113.9"}
+
+
+def test_without_trusted_proxies_a_forwarded_header_is_ignored(app):
+    attacker = app.test_client()
+    for i in range(4):                              # max_login_failures = 3
+        login(attacker, ADMIN, f"guess-{i}",
+              environ_base={"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": f"10.0.0.{i}"})
+    assert {r["address"] for r in db(app)["login_failures"].rows} == {"203.0.113.9"}
+
+
+def test_the_api_rate_limit_counts_the_real_client_address(settings):
+    app = create_app(settings.replace(server={"trusted_proxy_hops": 1},
+                                      api={"rate_limit_per_minute": 3}))
+    client = app.test_client()
+    codes = [client.get("/api/v1/categories", environ_base=_via_proxy("203.0.113.9", f"1.1.1.{i}"))
+             .status_code for i in range(4)]
+    assert codes == [200, 200, 200, 429]            # a made-up X-Forwarded-For does not help
+    assert client.get("/api/v1/categories",
+                      environ_base=_via_proxy("198.51.100.7")).status_code == 200

@@ -122,6 +122,7 @@ def settings_in(folder):
                    "record_batch_ms": 0},
         "server": {"public_url": PUBLIC_URL},
         "api": {"rate_limit_per_minute": 1000},
+        "admin": {"secret_key": "test-secret-key-not-the-shipped-one"},
     }, base_dir=folder, source="tests")
 
 

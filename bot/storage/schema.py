@@ -127,5 +127,14 @@ def m0108_hardening_nonces(db: Database) -> None:
     db["wechat_deliveries"].create_index(["nonce"], unique=True)
 
 
+@migrations()
+def m0108_hardening_sessions(db: Database) -> None:
+    # Copied into the session at sign-in, compared on every request: signing out, a password
+    # change or reset and disabling bump it, ending every session of the account.
+    db["admins"].add_column("session_version", int, not_null_default=0)
+    # Failed sign-ins are counted per (address, name).
+    db["login_failures"].create_index(["address", "name", "at"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)
