@@ -606,6 +606,7 @@ def test_history_diff_and_restore_of_a_content_case(app, admin, content_dir):
     form = editor_form(admin, path)
     form["summary"] = "第一次修改：96110是公安机关的反诈预警劝阻专线，来电一定要接。"
     assert post_form(admin, path, form).status_code == 302
+    form = editor_form(admin, path)           # reopened: a form carries the version it shows
     form["examples"] += "\n96110半夜打来电话 要接吗"
     assert post_form(admin, path, form).status_code == 302
 

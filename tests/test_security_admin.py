@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from html.parser import HTMLParser
 
 import pytest
@@ -14,7 +16,8 @@ from bot.errors import ConfigError
 from bot.web.pages import render_markdown
 from test_admin import (ADMIN, ADMIN_PASSWORD, EDITOR, EDITOR_PASSWORD, NEW_CASE,  # noqa: F401
                         add_account, admin, app, audit_rows, body, create_case, db, editor,
-                        loaded_db, login, post_form, set_status, settings, snapshot)
+                        editor_form, loaded_db, login, post_form, row, set_status, settings,
+                        snapshot)
 
 
 # -- 1. Markdown links: only http, https, mailto and relative URLs ------------------------------
@@ -345,3 +348,56 @@ def test_the_api_rate_limit_counts_the_real_client_address(settings):
     assert codes == [200, 200, 200, 429]            # a made-up X-Forwarded-For does not help
     assert client.get("/api/v1/categories",
                       environ_base=_via_proxy("198.51.100.7")).status_code == 200
+
+
+# -- 3. no lost updates --------------------------------------------------------------------------
+CONTENT_CASE = "official-96110-call"
+
+
+def test_a_stale_save_is_refused_and_shows_both_versions(app, admin, editor):
+    path = f"/admin/items/case/{CONTENT_CASE}"
+    form_a, form_b = editor_form(admin, path), editor_form(editor, path)   # both open the case
+    form_a["summary"] = "甲改的概括：96110来电是反诈中心在提醒你，请接听。"
+    assert post_form(admin, path, form_a).status_code == 302
+    form_b["title"] = "乙改的标题：接到96110别挂断"
+    r = post_form(editor, path, form_b)
+    assert r.status_code == 409
+    page = body(r)
+    saved = row(app, "cases", CONTENT_CASE)
+    assert "甲改的概括" in saved["source"] and "乙改的标题" not in saved["source"]  # kept
+    assert "乙改的标题" in page                                     # nothing lost: B's text
+    assert "甲改的概括" in page and ADMIN in page                    # the newer saved version
+    assert re.search(r"第\s*\d+\s*版", page)                        # and which versions
+    again = editor_form_from(page)                                 # B saves knowingly
+    assert post_form(editor, path, again).status_code == 302
+    assert "乙改的标题" in row(app, "cases", CONTENT_CASE)["source"]
+
+
+def editor_form_from(page: str):
+    from test_admin import _FormReader
+    reader = _FormReader("editor")
+    reader.feed(page)
+    return reader.fields
+
+
+def test_twelve_parallel_examples_all_land(app, admin):
+    database = db(app)
+    questions = [f"第{i}个问题：96110打电话来说我可能被骗了，这是真的吗" for i in range(12)]
+    ids = [database.execute("INSERT INTO questions (asked_at, channel, text, category, urgent, "
+                            "score) VALUES ('2026-11-27T00:00:00+00:00', 'wechat', ?, "
+                            "'impersonation', 0, 0.1)", [q]).lastrowid for q in questions]
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      body(admin.get("/admin/questions"))).group(1)
+    clients = [_copy_of(app, admin) for _ in ids]
+    start = threading.Barrier(len(ids))
+
+    def add(i):
+        start.wait()
+        return clients[i].post(f"/admin/questions/{ids[i]}/example",
+                               data={"csrf_token": token, "case_id": CONTENT_CASE}).status_code
+
+    with ThreadPoolExecutor(len(ids)) as pool:
+        assert list(pool.map(add, range(len(ids)))) == [302] * len(ids)
+    source = row(app, "cases", CONTENT_CASE)["source"]
+    assert [q for q in questions if q not in source] == []
+    assert len(audit_rows(app, "edit", CONTENT_CASE)) == 12
