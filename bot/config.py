@@ -44,6 +44,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Threads per worker (gunicorn gthread): a slow client holds one thread, not a worker.
+    threads: int = 16
     public_url: str = "http://127.0.0.1:8000"
     # Reverse proxies in front of the app whose X-Forwarded-For / -Proto are trusted (werkzeug's
     # ProxyFix). 0: the client is the socket's peer; 1: one nginx in front (deploy/).
@@ -248,6 +250,7 @@ def validate(s: Settings) -> None:
     checks = [
         ("server.port", 1 <= s.server.port <= 65535, "must be between 1 and 65535"),
         ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
+        ("server.threads", 1 <= s.server.threads <= 64, "must be between 1 and 64"),
         ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
         ("server.trusted_proxy_hops", 0 <= s.server.trusted_proxy_hops <= 5,

@@ -401,3 +401,63 @@ def test_twelve_parallel_examples_all_land(app, admin):
     source = row(app, "cases", CONTENT_CASE)["source"]
     assert [q for q in questions if q not in source] == []
     assert len(audit_rows(app, "edit", CONTENT_CASE)) == 12
+
+
+# -- 4. an action and its audit row commit together or not at all -----------------------------
+AUDIT_FAILS = ("CREATE TRIGGER audit_fails BEFORE INSERT ON audit_log "
+               "BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END")
+
+
+def test_when_the_audit_row_cannot_be_written_no_action_takes_effect(app, admin, settings,
+                                                                      tmp_path, content_dir):
+    from click.testing import CliRunner
+    from bot.cli import main
+    database = db(app)
+    (editor_client,) = _editor_sessions(app, 1)
+    editor_id = next(database["admins"].rows_where("name = ?", [EDITOR]))["id"]
+    path = f"/admin/items/case/{CONTENT_CASE}"
+    form = editor_form(admin, path)
+    form["summary"] = "先改一次，好有可以恢复的版本：96110来电请接听。"
+    assert post_form(admin, path, form).status_code == 302
+    form = editor_form(admin, path)
+    database["group_health"].insert({"group_id": "dongcun", "healthy": 0, "reason": "bad key",
+                                     "errcode": 93000, "key_fingerprint": "",
+                                     "updated_at": "2026-11-27T00:00:00+00:00"})
+    qid = database.execute("INSERT INTO questions (asked_at, channel, text, category, urgent, "
+                           "score) VALUES ('2026-11-27T00:00:00+00:00', 'wechat', "
+                           "'96110半夜来电话是真的吗', 'impersonation', 0, 0.1)").lastrowid
+    database.execute(AUDIT_FAILS)
+    before = snapshot(app)
+    attempts = {
+        "new account": (admin, "/admin/accounts", {"name": "mallory", "password": "mallory-pass-1",
+                                                   "role": "admin"}),
+        "disable": (admin, f"/admin/accounts/{editor_id}/disable", {}),
+        "password reset": (admin, f"/admin/accounts/{editor_id}/password",
+                           {"new": NEW_PASSWORD, "again": NEW_PASSWORD}),
+        "own password": (editor_client, "/admin/password",
+                         {"old": EDITOR_PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD}),
+        "alert": (admin, f"{path}/alert", {"groups": "dongcun"}),
+        "mark healthy": (admin, "/admin/pushes/dongcun/healthy", {}),
+        "case save": (admin, path, {**form, "summary": "不该保存的概括：96110来电请接听。"}),
+        "new case": (admin, "/admin/items/case/new", NEW_CASE),
+        "status": (admin, f"{path}/status", {"status": "archived"}),
+        "restore": (admin, f"{path}/restore/1", {}),
+        "example": (admin, f"/admin/questions/{qid}/example", {"case_id": CONTENT_CASE}),
+        "logout": (admin, "/admin/logout", {}),
+    }
+    for what, (client, url, data) in attempts.items():
+        r = post_form(client, url, data)
+        assert r.status_code == 503, (what, r.status_code)
+        assert "没有保存" in body(r), what
+        assert snapshot(app) == before, what
+    assert not _signed_out(admin) and not _signed_out(editor_client)   # sessions untouched
+    r = login(app.test_client(), ADMIN, ADMIN_PASSWORD)                # no unaudited sign-in
+    assert r.status_code == 503 and snapshot(app) == before
+    config = tmp_path / "cli.toml"
+    config.write_text(f'[database]\npath = "{settings.database.path}"\n'
+                      f'[content]\ndir = "{content_dir}"\n', encoding="utf-8")
+    for args in (["create-admin", "mallory"], ["set-password", EDITOR]):
+        r = CliRunner().invoke(main, ["--config", str(config), *args],
+                               input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n")
+        assert r.exit_code == 1 and "什么也没有改" in r.output, (args, r.output)
+    assert snapshot(app) == before

@@ -3,15 +3,20 @@ real app (and, for slow clients, a real gunicorn), and what must happen instead.
 attacks: test_security_admin.py."""
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
 import sqlite3
+import subprocess
+import sys
 import time
 from urllib.parse import urlencode
 
 import pytest
 
 from bot import create_app
+from bot.config import PROJECT_ROOT
 from bot.storage.db import connect, make_db_factory
 from bot.storage.schema import migrate
 from bot.wechat.deliveries import Deliveries
@@ -249,3 +254,73 @@ def test_a_retry_with_the_same_signed_url_gets_its_reply(app, settings, sender):
     replies.append(sender.post(xml)[0].get_data(as_text=True))    # fresh timestamp and nonce
     assert replies[0].startswith("<xml>") and len(set(replies)) == 1
     assert count(app, "questions") == 1
+
+
+# -- 13. slow clients do not take the server down ----------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path, content_dir):
+    """`python -m bot serve` with its defaults (2 workers) on a free loopback port."""
+    port = _free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
+                      f'[database]\npath = "{tmp_path / "bot.db"}"\n'
+                      f'[content]\ndir = "{content_dir}"\n[admin]\ncookie_secure = false\n',
+                      encoding="utf-8")
+    log = open(tmp_path / "serve.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--config", str(config), "serve"],
+                            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if _get(port, "/api/v1/categories", timeout=2) == 200:
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "serve.log").read_text()
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def _get(port: int, path: str, timeout: float) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_slow_header_clients_do_not_hold_the_server_hostage(served):
+    """Each slow client holds one thread of one worker: 8 (twice what took the sync workers
+    down) cannot exhaust a worker's 16 threads even if all land on it. More than that is for
+    the buffering reverse proxy in front (deploy/)."""
+    slow = []
+    for _ in range(8):
+        s = socket.create_connection(("127.0.0.1", served))
+        s.sendall(b"GET /api/v1/categories HTTP/1.1\r\nHost: x\r\nX-Slow: ")   # and never ends
+        slow.append(s)
+    try:
+        time.sleep(0.5)                   # they have reached the workers
+        started = time.monotonic()
+        for _ in range(10):
+            assert _get(served, "/api/v1/categories", timeout=3) == 200
+        assert time.monotonic() - started < 5
+    finally:
+        for s in slow:
+            s.close()
