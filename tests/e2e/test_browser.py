@@ -7,6 +7,7 @@ and sees the new answer; then downloads this week's XLSX statistics and checks i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from openpyxl import load_workbook
 
 from bot.config import PROJECT_ROOT
@@ -90,7 +92,8 @@ def ask_on_the_page(page, url: str, question: str) -> str:
     page.fill("#q", question)
     page.click("#ask button[type=submit]")
     page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("document.querySelector('#title').textContent.length > 0")
+    # Not wait_for_function: it evaluates a string, which the pages' CSP (no eval) refuses.
+    expect(page.locator("#title")).to_have_text(re.compile(r"\S"))
     return page.text_content("#title") + "\n" + page.text_content("#answer")
 
 
@@ -118,7 +121,7 @@ def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, bro
     page.fill("textarea[name=套路]", "骗子在集市摆摊，说摆件开过光，能招财治病，一件卖几千元。")
     page.fill("textarea[name=识别要点]", "说东西能招财治病\n价格远高于实际")
     page.fill("textarea[name=怎么办]", "不买\n告诉子女\n拨打110反映")
-    page.wait_for_function("document.querySelector('#preview-reply').textContent.includes('金蟾蜍')")
+    expect(page.locator("#preview-reply")).to_contain_text("金蟾蜍")
     page.click("#editor button[type=submit]")
     page.wait_for_url(f"{server}/admin/items/case/{CASE_ID}")
     assert "已保存为草稿" in page.content()
