@@ -99,8 +99,9 @@ def run_forever(settings, pusher: Pusher, db_factory) -> None:
         try:
             report = tick(pusher, db_factory, datetime.now(tz))
             if report.details or report.missed:
-                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d",
-                         report.sent, report.failed, report.skipped, report.missed, report.retried)
+                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, unknown %d",
+                         report.sent, report.failed, report.skipped, report.missed, report.retried,
+                         report.unknown)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the scheduler
             log.exception("tick failed; will try again at the next one")
 
@@ -179,7 +180,7 @@ def _run(settings, once: bool, now: datetime) -> int:
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
-              f"missed {report.missed}, retried {report.retried}")
+              f"missed {report.missed}, retried {report.retried}, unknown {report.unknown}")
         return 0
     run_forever(settings, pusher, db_factory)
     return 0

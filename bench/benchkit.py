@@ -216,6 +216,9 @@ token = "{TOKEN}"
 app_id = "{APP_ID}"
 aes_key = "{AES_KEY}"
 max_clock_skew_seconds = {MAX_SKEW}
+
+[admin]
+secret_key = "bench-secret-key-not-the-shipped-one"
 """, encoding="utf-8")
     return path
 

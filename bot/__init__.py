@@ -31,7 +31,7 @@ def create_app(settings=None):
     from . import admin
     from .admin import sign_in
     from .answering.service import AnswerService
-    from .config import load_settings, warn_if_placeholders
+    from .config import load_settings, refuse_dev_secret_key, warn_if_placeholders
     from .logs import configure_logging, init_access_log
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
@@ -43,11 +43,13 @@ def create_app(settings=None):
 
     settings = settings or load_settings()
     configure_logging(settings.logging)
+    refuse_dev_secret_key(settings)
     warn_if_placeholders(settings)
     app = Flask(__name__)
     if settings.server.trusted_proxy_hops:
         # Behind nginx: the client address and scheme come from X-Forwarded-For/-Proto, read
-        # for exactly this many proxies (a client cannot forge the hops we do not trust).
+        # for exactly this many proxies (a client cannot forge the hops we do not trust); the
+        # sign-in failure counter and the API rate limit use that address.
         from werkzeug.middleware.proxy_fix import ProxyFix
         hops = settings.server.trusted_proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
@@ -81,11 +83,38 @@ def create_app(settings=None):
     app.register_blueprint(healthz.bp)
     init_access_log(app, settings.logging.access_log)
     _register_error_pages(app)
+    app.after_request(_security_headers)
     return app
+
+
+# No inline script anywhere (every script is a file under /static); styles may be inline
+# because pygal's SVG charts carry their own <style>. Frames: none of ours may be framed, and
+# the editor's preview is a srcdoc frame with the ``sandbox`` attribute (no scripts run in it).
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'", "script-src 'self'", "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'", "frame-src 'self'",
+])
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _security_headers(response):
+    """Every response, error pages and static files included, carries the same headers."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
 
 
 def _register_error_pages(app) -> None:
     """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
+    import logging
+    import sqlite3
+
     from flask import jsonify, render_template, request
     from flask_wtf.csrf import CSRFError
     from werkzeug.exceptions import HTTPException
@@ -113,3 +142,10 @@ def _register_error_pages(app) -> None:
         # werkzeug's own descriptions are English; a description we passed to abort() is ours.
         own = exc.description and exc.description != type(exc).description
         return render(code, exc.description if own else HTTP_MESSAGES.get(code, "出错了"))
+
+    @app.errorhandler(sqlite3.OperationalError)
+    @app.errorhandler(sqlite3.IntegrityError)
+    def database_error(exc):
+        # A change and its audit row commit together or not at all: nothing was changed.
+        logging.getLogger(__name__).error("database refused a write: %s", exc)
+        return render(503, "数据库暂时不能写入，这次操作没有保存，什么也没有改变。请稍后再试。")

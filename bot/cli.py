@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -81,7 +82,7 @@ def init_db_cmd(ctx: click.Context) -> None:
                "; ".join(f"{t} {c}" for t, c in report.items()))
 
 
-@main.command(help="Serve the app with gunicorn (sync workers); --with-scheduler also runs "
+@main.command(help="Serve the app with gunicorn (gthread workers); --with-scheduler also runs "
                    "scheduler.py, and Ctrl-C stops both.")
 @click.option("--host", default=None, help="Address to bind (default: server.host).")
 @click.option("--port", type=int, default=None, help="Port (default: server.port).")
@@ -102,20 +103,23 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
                f"  WeChat webhook: {base}/wechat\n  API: {base}/api/v1/ask\n"
                f"  {workers} worker(s)" + (", push scheduler running" if with_scheduler else "") +
                "; Ctrl-C stops.")
-    server = gunicorn_argv("bot:create_app()", host, port, workers)
+    server = gunicorn_argv("bot:create_app()", host, port, workers, settings.server.threads)
     if not with_scheduler:
         os.execve(sys.executable, server, env)
     scheduler = [sys.executable, str(Path(__file__).resolve().parent.parent / "scheduler.py")]
     _run_together([scheduler, server], env)
 
 
-def gunicorn_argv(app_spec: str, host: str, port: int, workers: int) -> list[str]:
-    """How we serve: sync workers (one request each; WeChat waits 5 s anyway), the app built
-    once before forking (--preload: workers share the loaded dictionary pages), and no access
-    log: WeChat puts the user's openid in the query string."""
+def gunicorn_argv(app_spec: str, host: str, port: int, workers: int,
+                  threads: int = 16) -> list[str]:
+    """How we serve: gthread workers, so a client that sends its headers slowly (or not at all)
+    holds one thread, not a whole worker (with sync workers four such connections made the
+    server unavailable for a minute); the app built once before forking (--preload: workers
+    share the loaded dictionary pages); and no access log: WeChat puts the user's openid in the
+    query string. In production a buffering reverse proxy (nginx) sits in front as well."""
     return [sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers",
-            str(workers), "--worker-class", "sync", "--timeout", "30", "--no-control-socket",
-            "--preload", app_spec]
+            str(workers), "--worker-class", "gthread", "--threads", str(threads),
+            "--timeout", "30", "--no-control-socket", "--preload", app_spec]
 
 
 def _run_together(commands: list[list[str]], env: dict) -> None:
@@ -287,7 +291,28 @@ def create_admin(ctx: click.Context, name: str, role: str, password: str) -> Non
         create_account(db, name, password, role, actor="cli")
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"数据库拒绝写入（{exc}），什么也没有改。") from None
     click.echo(f"account '{name}' ({role}) created")
+
+
+@main.command("set-password", help="Set an account's password on the server (prompted twice); "
+                                   "every session of the account ends.")
+@click.argument("name")
+@click.password_option("--password", prompt="新密码", confirmation_prompt="再输一次",
+                       help="Prompted (twice) when not given.")
+@click.pass_context
+def set_password_cmd(ctx: click.Context, name: str, password: str) -> None:
+    from .accounts import set_password
+
+    _, db = _db(ctx)
+    try:
+        set_password(db, name, password, actor="cli")
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    except sqlite3.Error as exc:
+        raise click.ClickException(f"数据库拒绝写入（{exc}），什么也没有改。") from None
+    click.echo(f"账号“{name}”的密码已修改，它的所有登录都已退出。")
 
 
 @main.command("add-case", help="Add or update a case from a file in the content/ format "

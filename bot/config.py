@@ -44,6 +44,8 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    # Threads per worker (gunicorn gthread): a slow client holds one thread, not a worker.
+    threads: int = 16
     public_url: str = "http://127.0.0.1:8000"
     # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are trusted (werkzeug's
     # ProxyFix). 0: none, the socket's peer is the client; 1 behind the nginx of deploy/.
@@ -311,9 +313,12 @@ def validate(s: Settings) -> None:
         ("server.workers", 1 <= s.server.workers <= 64, "must be between 1 and 64"),
         ("server.trusted_proxy_hops", 0 <= s.server.trusted_proxy_hops <= 5,
          "must be between 0 and 5 (1 behind one nginx)"),
+        ("server.threads", 1 <= s.server.threads <= 64, "must be between 1 and 64"),
         ("server.public_url", s.server.public_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
-        ("wechat.max_clock_skew_seconds", s.wechat.max_clock_skew_seconds > 0, "must be positive"),
+        # A signed (timestamp, nonce) is remembered for an hour (plaintext replay check).
+        ("wechat.max_clock_skew_seconds", 1 <= s.wechat.max_clock_skew_seconds <= 1800,
+         "must be between 1 and 1800"),
         ("wechat.reply_max_bytes", 200 <= s.wechat.reply_max_bytes <= 2048,
          "must be between 200 and 2048"),
         ("wechat.max_body_bytes", 1024 <= s.wechat.max_body_bytes <= 1 << 20,
@@ -471,6 +476,16 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             problem=problem,
         ))
     return tuple(groups)
+
+
+def refuse_dev_secret_key(settings: Settings) -> None:
+    """The web app does not start with the shipped development key where cookies are Secure
+    (anything but local development): anyone could sign a session cookie with it."""
+    if settings.admin.cookie_secure and settings.admin.secret_key == DEV_SECRET_KEY:
+        raise ConfigError("admin.secret_key: the development key shipped in config.toml is "
+                          "refused when admin.cookie_secure is true; set BOT_SECRET_KEY to a "
+                          "long random value (python -c 'import secrets; print("
+                          "secrets.token_urlsafe(32))')")
 
 
 def warn_if_placeholders(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from bot.config import PROJECT_ROOT, settings_from_mapping
 TEST_TOKEN = "testtoken123"
 TEST_AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 TEST_APP_ID = "wx1234567890abcdef"
+TEST_SECRET_KEY = "test-secret-key-not-the-shipped-one"
 CONTENT_DIR = PROJECT_ROOT / "content"
 PUBLIC_URL = "https://bot.example.test"
 
@@ -26,7 +27,7 @@ BASE_CONFIG = {
                "record_batch_ms": 0},
     "server": {"public_url": PUBLIC_URL},
     "api": {"rate_limit_per_minute": 1000},
-    "admin": {"secret_key": "test-secret-key-0123456789"},
+    "admin": {"secret_key": TEST_SECRET_KEY},
 }
 
 

@@ -5,7 +5,7 @@
 messages per minute per robot) and answers with the real error codes: 93000 bad key, 45009
 frequency limit, 40008 bad message type, 44004 empty content, 40058 too long. It records every
 accepted message and can be told to fail (HTTP 500, dropped connection, an errcode) or to be
-slow. Its clock is injectable so tests control time instead of sleeping.
+slow, or to accept a message and then answer too late or with a body that is not JSON. Its clock is injectable so tests control time instead of sleeping.
 """
 from __future__ import annotations
 
@@ -28,10 +28,12 @@ class _BackloggedServer(ThreadingHTTPServer):
 
 
 class FakeWeCom:
-    def __init__(self, keys=None, clock=time.time, delay: float = 0.0):
+    def __init__(self, keys=None, clock=time.time, delay: float = 0.0,
+                 late_seconds: float = 1.5):
         self.keys = set(keys) if keys is not None else None  # None: any key starting 'key-'
         self.clock = clock
         self.delay = delay
+        self.late_seconds = late_seconds     # how late a 'late' answer comes
         self.received: list[dict] = []       # accepted messages: key, body, at
         self.requests = 0
         self._windows: dict[str, collections.deque] = collections.defaultdict(collections.deque)
@@ -55,7 +57,9 @@ class FakeWeCom:
         self.server.server_close()
 
     def fail_next(self, n: int, how) -> None:
-        """Next n requests fail: 'http500', 'disconnect', or an int errcode."""
+        """Next n requests fail: 'http500', 'disconnect', or an int errcode; or 'late' /
+        'not_json': the message is accepted, then answered after ``late_seconds`` or with an
+        HTML page instead of JSON."""
         with self._lock:
             self._failures.extend([("fail", how)] * n)
 
@@ -63,13 +67,16 @@ class FakeWeCom:
         return [m for m in self.received if m["key"] == key]
 
     # -- the API ------------------------------------------------------------------------------
-    def _answer(self, key: str, raw: bytes):
+    def _answer(self, key: str, raw: bytes, inject: bool = True):
         """(http_status, json_or_None) for one request; None means drop the connection."""
         with self._lock:
-            self.requests += 1
-            failure = self._failures.pop(0) if self._failures else None
+            self.requests += inject
+            failure = self._failures.pop(0) if inject and self._failures else None
         if failure:
             how = failure[1]
+            if how in ("late", "not_json"):
+                status, payload = self._answer(key, raw, inject=False)
+                return status, {**payload, "_then": how}
             if how == "http500":
                 return 500, None
             if how == "disconnect":
@@ -123,7 +130,12 @@ class FakeWeCom:
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
+                then = payload.pop("_then", None) if payload else None
+                if then == "late":
+                    time.sleep(fake.late_seconds)
                 data = json.dumps(payload or {"error": "server error"}).encode()
+                if then == "not_json":
+                    data = b"<html><body>502 Bad Gateway</body></html>"
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

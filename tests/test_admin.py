@@ -287,6 +287,8 @@ def test_sign_in_and_out(app):
 
 
 def test_wrong_password_fails_and_repeated_failures_lock_out(app):
+    """Failures count per (address, name): past the limit that pair waits a growing delay;
+    the account stays open to everyone else (issue 8: lock-out as a weapon)."""
     client = app.test_client()
     r = login(app.test_client(), "nobody", ADMIN_PASSWORD, environ_base={"REMOTE_ADDR": "10.0.0.3"})
     assert r.status_code == 200 and "账号或密码不对" in body(r)
@@ -296,21 +298,22 @@ def test_wrong_password_fails_and_repeated_failures_lock_out(app):
         with client.session_transaction() as s:
             assert "admin_id" not in s
         assert client.get("/admin/items/case").status_code == 302
-    r = login(client, ADMIN, ADMIN_PASSWORD)       # now even the right password is refused
+    r = login(client, ADMIN, ADMIN_PASSWORD)       # now even the right password waits
     assert r.status_code == 429 and "登录失败次数过多" in body(r)
+    assert 1 <= int(r.headers["Retry-After"]) <= 60
     with client.session_transaction() as s:
         assert "admin_id" not in s
-    # Counted per name: another address cannot go on guessing this account ...
+    # Not counted per name: the account still signs in from another address ...
     r = login(app.test_client(), ADMIN, ADMIN_PASSWORD, environ_base={"REMOTE_ADDR": "10.0.0.2"})
-    assert r.status_code == 429
-    # ... and per address: this address cannot move on to other accounts.
-    add_account(app, EDITOR, EDITOR_PASSWORD, "editor")
-    assert login(app.test_client(), EDITOR, EDITOR_PASSWORD).status_code == 429
-    # Other people elsewhere still sign in.
-    r = login(app.test_client(), EDITOR, EDITOR_PASSWORD, environ_base={"REMOTE_ADDR": "10.0.0.4"})
     assert r.status_code == 302
-    # Failures older than 15 minutes no longer count (moved back in time, no sleeping).
-    db(app).execute("UPDATE login_failures SET at = at - 16 * 60")
+    # ... nor per address alone: this address may sign in to another account.
+    add_account(app, EDITOR, EDITOR_PASSWORD, "editor")
+    assert login(app.test_client(), EDITOR, EDITOR_PASSWORD).status_code == 302
+    # The wait grows with each failure after it: 1 minute, then 2 (moved in time, no sleeping).
+    db(app).execute("UPDATE login_failures SET at = at - 61")
+    assert login(client, ADMIN, "wrong-again").status_code == 200
+    assert 61 <= int(login(client, ADMIN, ADMIN_PASSWORD).headers["Retry-After"]) <= 120
+    db(app).execute("UPDATE login_failures SET at = at - 121")
     assert login(client, ADMIN, ADMIN_PASSWORD).status_code == 302
 
 
@@ -597,6 +600,7 @@ def test_history_diff_and_restore_of_a_content_case(app, admin, content_dir):
     form = editor_form(admin, path)
     form["summary"] = "第一次修改：96110是公安机关的反诈预警劝阻专线，来电一定要接。"
     assert post_form(admin, path, form).status_code == 302
+    form = editor_form(admin, path)           # reopened: a form carries the version it shows
     form["examples"] += "\n96110半夜打来电话 要接吗"
     assert post_form(admin, path, form).status_code == 302
 

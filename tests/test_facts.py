@@ -220,7 +220,7 @@ def test_tips_take_no_placeholders(tmp_path, content_dir):
     tip = ("---\nid: tip-demo\ntitle: 标题\naudiences: [general]\ncategories: [fake_loan]\n---\n"
            + "放款前收费的都是骗子，" * 8 + "问派出所{本地派出所电话}。\n")
     (problem,) = problems_of(tmp_path, content_dir, {"demo-case.md": ARTICLE}, {"tip-demo.md": tip})
-    assert "tips cannot use local placeholders" in problem
+    assert "提示里不能用本地占位符" in problem
 
 
 def test_local_config_is_optional_and_validated():

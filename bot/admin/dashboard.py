@@ -10,8 +10,9 @@ import sys
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pygal
 from flask import current_app, render_template
+
+import pygal  # noqa: I001 - after flask: nothing may be imported between pygal and the line below
 from pygal.style import Style
 
 # pygal appends a sys.meta_path finder (for its map plugins) that has no find_spec, so every

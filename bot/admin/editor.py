@@ -6,8 +6,8 @@ import re
 from flask import (abort, current_app, flash, jsonify, redirect, render_template, request,
                    url_for)
 
-from ..content.editing import (KINDS, current, history, parse_source, restore, save_item,
-                       set_status, unified_diff, version_source)
+from ..content.editing import (KINDS, current, current_version, history, parse_source, restore,
+                               save_item, set_status, unified_diff, version_source)
 from ..content.model import AUDIENCE_NAMES, AUDIENCES, SEASONS, load_taxonomy, review_status
 from ..content.render import render_article
 from ..pushing.alerts import create_alert
@@ -71,11 +71,13 @@ def _published_changed() -> None:
     current_app.extensions["answers"].refresh()
 
 
-def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None):
+def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None,
+            conflict=None):
     return render_template("admin/item_edit.html", kind=kind, f=fields, errors=errors or {},
                            item_id=item_id, row=row, taxonomy=_taxonomy(), audiences=AUDIENCES,
                            audience_names=AUDIENCE_NAMES,
-                           seasons=SEASONS, groups=current_app.config["SETTINGS"].groups)
+                           seasons=SEASONS, groups=current_app.config["SETTINGS"].groups,
+                           conflict=conflict)
 
 
 @bp.get("/items/<kind>")
@@ -157,11 +159,26 @@ def _fields_from_question(question_id: int) -> dict:
 def edit_item(kind: str, item_id: str):
     kind, row = _item_or_404(kind, item_id)
     if request.method == "GET":
-        return _editor(kind, _fields_of(kind, row["source"]), item_id=item_id, row=row)
+        fields = _fields_of(kind, row["source"])
+        fields["base_version"] = current_version(db(), kind, item_id)
+        return _editor(kind, fields, item_id=item_id, row=row)
     fields = _form_fields(kind)
     fields["id"] = item_id
+    base = fields.get("base_version", "")
+    if base and not base.isdigit():
+        abort(400, "base_version 不对")
     source, owner = _source_of(kind, fields)
-    result = save_item(db(), kind, source, actor(), _content_dir(), expected_id=item_id)
+    result = save_item(db(), kind, source, actor(), _content_dir(), expected_id=item_id,
+                       base_version=int(base) if base else None)
+    if result.conflict:
+        # Nothing lost: the form keeps what they typed, now based on the newest version, and
+        # the page shows what changed from it; saving again is their deliberate choice.
+        c = result.conflict
+        fields["base_version"] = c["current"]
+        diff = unified_diff(c["source"], source, f"第 {c['current']} 版（{c['editor']}）",
+                            "你的修改")
+        return _editor(kind, fields, {"_form": result.problems}, item_id, row,
+                       conflict={**c, "diff": diff}), 409
     if not result.ok:
         return _editor(kind, fields, field_errors(result.problems, owner), item_id, row), 422
     _published_changed()

@@ -13,6 +13,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 
 from ..content.editing import current, parse_source, save_item
 from ..content.model import load_taxonomy
+from ..storage.db import write_transaction
 from ..storage.questions import CHANNEL_NAMES
 from .blueprint import bp
 from .sign_in import actor, db, login_required
@@ -104,7 +105,13 @@ def _back() -> str:
 
 def add_example(database, content_dir, case_id: str, text: str, editor: str,
                 question_id: int) -> list[str]:
-    """Append ``text`` to a published case's examples; the problems (empty when saved)."""
+    """Append ``text`` to a published case's examples; the problems (empty when saved).
+    Read, change and save in one write transaction: parallel adds all land."""
+    with write_transaction(database):
+        return _add_example(database, content_dir, case_id, text, editor, question_id)
+
+
+def _add_example(database, content_dir, case_id, text, editor, question_id) -> list[str]:
     row = current(database, "case", case_id)
     if row is None or row["status"] != "published":
         return [f"没有已发布的案例“{case_id}”。"]

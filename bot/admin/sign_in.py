@@ -1,21 +1,26 @@
 """Sign-in, sessions and roles, and the account pages (the accounts themselves: ``bot.accounts``).
 
-Sessions are
-signed cookies with HttpOnly, SameSite=Lax and (outside local development) Secure flags, and
-expire after ``admin.idle_minutes`` without a request. Failed sign-ins are counted per address
-and per name; past ``admin.max_login_failures`` in 15 minutes, sign-in is refused for a while.
+Sessions are signed cookies with HttpOnly, SameSite=Lax and (outside local development) Secure
+flags, expire after ``admin.idle_minutes`` without a request and carry the account's
+``session_version``: signing out, a password change or reset and disabling the account end every
+session of it. Failed sign-ins are counted per (client address, name); past
+``admin.max_login_failures`` in 15 minutes that pair waits a growing delay. The client address
+is the socket's, or with ``server.trusted_proxy_hops`` the one the proxies report (ProxyFix).
 """
 from __future__ import annotations
 
 import functools
+import re
 import time
 
 from flask import (abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 
-from ..accounts import (ROLES, account, check_password, create_account, recent_failures,
-                        record_failure, toggle_disabled)
+from ..accounts import (ROLES, account, change_password, check_password, create_account,
+                        end_sessions, record_failure, reset_password, session_version,
+                        sign_in_delay, toggle_disabled)
 from ..storage.audit import audit
+from ..storage.db import write_transaction
 from .blueprint import bp
 
 
@@ -41,10 +46,10 @@ def load_user():
         session.clear()
         flash("您已长时间未操作，请重新登录。", "info")
         return
-    row = db().execute("SELECT id, name, role, disabled FROM admins WHERE id = ?",
-                       [user_id]).fetchone()
-    if row is None or row[3]:
-        session.clear()
+    row = db().execute("SELECT id, name, role, disabled, session_version FROM admins "
+                       "WHERE id = ?", [user_id]).fetchone()
+    if row is None or row[3] or session.get("ver") != row[4]:
+        session.clear()       # disabled, signed out elsewhere, or the password changed
         return
     g.user = {"id": row[0], "name": row[1], "role": row[2]}
     session["seen"] = time.time()
@@ -68,6 +73,18 @@ def actor() -> str:
     return g.user["name"] if g.get("user") else "?"
 
 
+# A page of this console to return to after sign-in: /admin, then nothing or a path, query or
+# fragment without spaces, control characters or backslashes (a CR/LF would break the
+# redirect header; a backslash or '//' could lead off-site).
+_NEXT_RE = re.compile(r"/admin(?:[/?#][^\x00-\x20\x7f\\]*)?")
+
+
+def safe_next(target: str) -> str:
+    if _NEXT_RE.fullmatch(target or "") and "//" not in target:
+        return target
+    return url_for("admin.dashboard")
+
+
 # -- views ------------------------------------------------------------------------------------------
 @bp.route("/login", methods=["GET", "POST"])
 def login():
@@ -76,17 +93,20 @@ def login():
         name = request.form.get("name", "").strip()
         password = request.form.get("password", "")
         address = request.remote_addr or "?"
-        if recent_failures(db(), address, name) >= settings().admin.max_login_failures:
-            error = "登录失败次数过多，请15分钟后再试。"
-            return render_template("admin/login.html", error=error), 429
+        wait = sign_in_delay(db(), address, name, settings().admin.max_login_failures)
+        if wait:
+            error = f"登录失败次数过多，请 {-(-wait // 60)} 分钟后再试。"
+            return render_template("admin/login.html", error=error), 429, \
+                {"Retry-After": str(wait)}
         account_id = check_password(db(), name, password)
         if account_id is not None:
+            with write_transaction(db()):
+                audit(db(), name, "login", "account", name)
             session.clear()
             session.permanent = True
             session["admin_id"], session["seen"] = account_id, time.time()
-            audit(db(), name, "login", "account", name)
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+            session["ver"] = session_version(db(), account_id)
+            return redirect(safe_next(request.args.get("next", "")))
         record_failure(db(), address, name)
         error = "账号或密码不对。"
     return render_template("admin/login.html", error=error)
@@ -94,10 +114,47 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Ends every session of the account, not only this cookie (a copy stops working too)."""
     if g.get("user"):
-        audit(db(), g.user["name"], "logout", "account", g.user["name"])
+        end_sessions(db(), g.user["name"], g.user["id"])
     session.clear()
     return redirect(url_for("admin.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required()
+def password():
+    """Change one's own password (the old one is required); every session ends, this one too."""
+    if request.method == "POST":
+        f = request.form
+        try:
+            change_password(db(), g.user["id"], f.get("old", ""), f.get("new", ""),
+                            f.get("again", ""))
+        except ValueError as exc:
+            return render_template("admin/password.html", error=str(exc)), 400
+        session.clear()
+        flash("密码已修改，所有登录都已退出，请用新密码登录。", "ok")
+        return redirect(url_for("admin.login"))
+    return render_template("admin/password.html", error=None)
+
+
+@bp.post("/accounts/<int:account_id>/password")
+@login_required(role="admin")
+def reset_account_password(account_id: int):
+    """An admin sets another account's password; that account's sessions end."""
+    f = request.form
+    try:
+        reset_password(db(), actor(), account_id, f.get("new", ""), f.get("again", ""))
+    except LookupError:
+        abort(404)
+    except ValueError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("密码已重置，这个账号的所有登录都已退出。", "ok")
+        if account_id == g.user["id"]:
+            session.clear()
+            return redirect(url_for("admin.login"))
+    return redirect(url_for("admin.accounts"))
 
 
 @bp.route("/accounts", methods=["GET", "POST"])

@@ -5,6 +5,10 @@ Every save is validated by the same parser as ``check-content``, keeps the previ
 ``item_versions`` (nothing is ever deleted: archive instead), is written to the audit log, and
 bumps ``content_version`` when published content changed, so every server worker rebuilds its
 answer engine and the scheduler sees it at its next tick.
+
+Saves from the editor carry the version the form was opened from (``base_version``): if someone
+saved a newer version meanwhile, the save is refused with both versions (``SaveResult.conflict``)
+instead of silently reverting the other person's change.
 """
 from __future__ import annotations
 
@@ -31,6 +35,8 @@ class SaveResult:
     item_id: str = ""
     problems: list[str] | None = None     # "path:line: message", as check-content prints
     item: object = None
+    # A stale save: {"base", "current", "editor", "at", "source"} of the newer saved version.
+    conflict: dict | None = None
 
 
 def parse_source(kind: str, source: str, content_dir: Path, item_id_hint: str = ""):
@@ -57,6 +63,11 @@ def current(db: Database, kind: str, item_id: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def current_version(db: Database, kind: str, item_id: str) -> int:
+    """The number of the item's latest version (0: never changed since loaded from content/)."""
+    return _next_version(db, kind, item_id) - 1
+
+
 def _next_version(db: Database, kind: str, item_id: str) -> int:
     row = db.execute("SELECT MAX(version) FROM item_versions WHERE kind = ? AND item_id = ?",
                      [kind, item_id]).fetchone()
@@ -80,8 +91,10 @@ def _keep_original(db, kind, row) -> None:
 
 def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Path,
               status: str | None = None, expected_id: str | None = None,
-              note: str = "", action: str | None = None) -> SaveResult:
-    """Create or update a case/tip from its source text. Invalid input saves nothing."""
+              note: str = "", action: str | None = None,
+              base_version: int | None = None) -> SaveResult:
+    """Create or update a case/tip from its source text. Invalid input saves nothing; with
+    ``base_version``, neither does a save based on an older version than the latest."""
     item, problems = parse_source(kind, source, content_dir)
     if expected_id and item is not None and item.id != expected_id:
         problems = problems + [f"{KINDS[kind][1]}/{expected_id}.md:2: 编号（id）不能改"
@@ -106,6 +119,8 @@ def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Pa
         elif expected_id is None:
             return SaveResult(False, problems=[f"{KINDS[kind][1]}/{item.id}.md:2: 编号（id）"
                                                f"“{item.id}”已经被占用了"])
+        elif base_version is not None and current_version(db, kind, item.id) != base_version:
+            return _conflict(db, kind, item.id, base_version, before)
         else:
             _keep_original(db, kind, before)
             new_status = status or before["status"]
@@ -121,6 +136,18 @@ def save_item(db: Database, kind: str, source: str, editor: str, content_dir: Pa
         if new_status == "published" or (before and before["status"] == "published"):
             bump_content_version(db)
     return SaveResult(True, item.id, item=item)
+
+
+def _conflict(db, kind: str, item_id: str, base_version: int, row: dict) -> SaveResult:
+    latest = db.execute("SELECT version, editor, at FROM item_versions WHERE kind = ? AND "
+                        "item_id = ? ORDER BY version DESC LIMIT 1", [kind, item_id]).fetchone()
+    version, editor, at = latest or (0, "content/", row.get("updated_at") or "")
+    message = (f"没有保存：你打开的是第 {base_version} 版，之后 {editor} 在 {at} 保存了第 "
+               f"{version} 版。你的修改还在下面的表单里，一个字也没丢；请对照下面的差异（最新保存的"
+               f"第 {version} 版 → 你的修改），确认后再点保存，就会以你的内容存为新的一版。")
+    return SaveResult(False, item_id, problems=[message], conflict={
+        "base": base_version, "current": version, "editor": editor, "at": at,
+        "source": row["source"]})
 
 
 def set_status(db: Database, kind: str, item_id: str, status: str, editor: str) -> bool:

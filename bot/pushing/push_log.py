@@ -8,7 +8,7 @@ same slot impossible to record, so impossible to make. A crash between send and 
 
 Statuses: sending → sent | failed (retried with backoff, bounded) ; skipped (group unhealthy or
 nothing to send) ; missed (the slot passed while the scheduler was down, beyond the grace
-period) ; unknown (crashed mid-send).
+period) ; unknown (crashed mid-send, or WeCom's answer was lost: may have arrived).
 """
 from __future__ import annotations
 
@@ -144,3 +144,9 @@ class PushLog:
         self._db().execute("UPDATE pushes SET status = 'failed', errcode = ?, errmsg = ?, "
                            "next_attempt_at = ?, updated_at = ? WHERE id = ?",
                            [errcode, errmsg, next_attempt_at, utcnow_iso(), job.push_id])
+
+    def unknown(self, job: Job, errmsg: str) -> None:
+        """The send may have arrived (no usable answer): never resent automatically."""
+        self._db().execute("UPDATE pushes SET status = 'unknown', errmsg = ?, "
+                           "next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                           [errmsg, utcnow_iso(), job.push_id])

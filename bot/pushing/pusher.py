@@ -27,6 +27,7 @@ class TickReport:
     missed: int = 0
     skipped: int = 0
     retried: int = 0
+    unknown: int = 0
     details: list = field(default_factory=list)
 
 
@@ -94,6 +95,11 @@ class Pusher:
         if result.ok:
             self.log.sent(job, result.errcode, result.errmsg)
             return "sent"
+        if result.uncertain:
+            log.warning("push %s to group %s may have arrived (%s): unknown, not resent",
+                        job.push_id, job.group.id, result.errmsg)
+            self.log.unknown(job, result.errmsg)
+            return "unknown"
         attempts = self.log.attempts(job)
         next_at = None
         if not result.permanent and attempts < self.settings.scheduler.max_attempts:
@@ -124,7 +130,7 @@ class Pusher:
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
                 outcomes = list(pool.map(lambda j: self.deliver(j, now), jobs))
             for job, outcome in zip(jobs, outcomes):
-                if outcome in ("sent", "failed", "skipped"):
+                if outcome in ("sent", "failed", "skipped", "unknown"):
                     setattr(report, outcome, getattr(report, outcome) + 1)
                 report.details.append((job.group.id, job.slot.isoformat(), job.message_key,
                                        job.item_id, outcome))

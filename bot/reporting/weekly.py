@@ -46,6 +46,9 @@ KIND_NAMES = {"tip": "每周提示", "alert": "本周预警", "manual": "手动�
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+
 # -- weeks ----------------------------------------------------------------------------------------
 def week_bounds(week: str, tz) -> tuple[datetime, datetime]:
     """'2026-W47' -> (Monday 00:00, next Monday 00:00), aware in ``tz``; ValueError otherwise."""
@@ -53,6 +56,8 @@ def week_bounds(week: str, tz) -> tuple[datetime, datetime]:
     if not m:
         raise ValueError(f"周次格式不对：'{(week or '')[:40]}'，应当像 2026-W47（年-W周）")
     year, number = int(m.group(1)), int(m.group(2))
+    if not FIRST_YEAR <= year <= LAST_YEAR:      # 9999-W52 would run past the calendar
+        raise ValueError(f"没有这一周：'{week}'（只能查 {FIRST_YEAR}-{LAST_YEAR} 年）")
     try:
         monday = date.fromisocalendar(year, number, 1)
     except ValueError:

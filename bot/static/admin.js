@@ -1,3 +1,5 @@
+// Admin pages' scripts (no inline script: the Content-Security-Policy allows files only).
+
 // Case/tip editor: live preview of the WeChat reply and the article page, errors by field.
 // Each field's error (from the server's last save or from the preview) is shown under the
 // field and disappears as soon as the preview finds that field fixed.
@@ -87,4 +89,13 @@
   form.addEventListener("input", changed);
   form.addEventListener("change", changed);
   refresh();
+})();
+
+// Questions page: every row's case list gets all published cases, kept once in a <template>.
+(function () {
+  const all = document.getElementById("all-cases");
+  if (!all) return;
+  for (const select of document.querySelectorAll("select[data-all-cases]")) {
+    select.appendChild(all.content.cloneNode(true));
+  }
 })();

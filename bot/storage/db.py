@@ -42,7 +42,12 @@ def connect(path: Path | str, busy_timeout_ms: int = 10000) -> Database:
 @contextlib.contextmanager
 def write_transaction(db: Database):
     """BEGIN IMMEDIATE: take the write lock up front, so concurrent writers wait (busy_timeout)
-    instead of failing when a read transaction tries to upgrade."""
+    instead of failing when a read transaction tries to upgrade. Inside another write
+    transaction it is a savepoint of it, so a read-modify-write can wrap a service call."""
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
     db.execute("BEGIN IMMEDIATE")
     try:
         yield db

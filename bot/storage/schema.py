@@ -119,6 +119,24 @@ def m005_admin(db: Database) -> None:
 
 
 @migrations()
+def m0108_hardening_nonces(db: Database) -> None:
+    # Plaintext mode: the signature covers timestamp and nonce, not the body, so one signed URL
+    # could carry any message. Each delivery records its (timestamp, nonce); the UNIQUE index
+    # lets it carry one message only (a retry of the same message still gets its reply).
+    db["wechat_deliveries"].add_column("nonce", str)
+    db["wechat_deliveries"].create_index(["nonce"], unique=True)
+
+
+@migrations()
+def m0108_hardening_sessions(db: Database) -> None:
+    # Copied into the session at sign-in, compared on every request: signing out, a password
+    # change or reset and disabling bump it, ending every session of the account.
+    db["admins"].add_column("session_version", int, not_null_default=0)
+    # Failed sign-ins are counted per (address, name).
+    db["login_failures"].create_index(["address", "name", "at"])
+
+
+@migrations()
 def m0110_api_token(db: Database) -> None:
     # The official account's access token, shared by every worker and the scheduler: one row
     # per AppID. ``refreshing_until`` is a lease: the one process that set it fetches a new

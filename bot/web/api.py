@@ -8,7 +8,6 @@ from flask import Blueprint, current_app, jsonify, request
 from ..answering.context import Context
 from ..answering.engine import NONE
 from ..errors import BadRequest, BotError, NotFound, TooManyRequests
-from ..storage.questions import insert_questions
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -39,18 +38,27 @@ def _answers():
 
 @bp.post("/ask")
 def ask():
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:      # thousands of nested brackets: json gives up, so do we
+        raise BadRequest("JSON 嵌套太深") from None
     if not isinstance(data, dict):
         raise BadRequest('请发送 JSON 对象，例如 {"q": "问题"}（Content-Type: application/json）')
     q = data.get("q")
     if not isinstance(q, str) or not q.strip():
         raise BadRequest("“q”应当是非空的文字（要问的问题）")
+    try:
+        q.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate such as "\ud800": no character at all
+        raise BadRequest("问题里有无效的字符（单独的代理码位）") from None
     limit = current_app.config["SETTINGS"].api.max_question_chars
     if len(q) > limit:
         raise BadRequest(f"问题有 {len(q)} 个字，最多 {limit} 个字", status=413)
     ctx = Context(answers=_answers(), channel=_channel(data.get("channel")))
     answer = ctx.ask(q.strip())
-    insert_questions(current_app.extensions["db"](), ctx.questions)
+    # Best effort, as in the webhook: the batched writer logs it; a full disk or a write lock
+    # held elsewhere never delays or fails the answer.
+    current_app.extensions["deliveries"].record_questions(ctx.questions)
     return jsonify(answer)
 
 

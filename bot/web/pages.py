@@ -2,17 +2,51 @@
 from __future__ import annotations
 
 import html
+import re
 
 import markdown
 from flask import Blueprint, abort, current_app, render_template
+from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
 
 bp = Blueprint("pages", __name__)
 
+SAFE_SCHEMES = ("http", "https", "mailto")
+_SCHEME_RE = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*):")
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+
+
+def is_safe_url(value: str) -> bool:
+    """True for http, https, mailto and relative URLs, judged as a browser reads the attribute:
+    character references decoded, tabs and newlines removed, leading controls and spaces
+    stripped (so ``&#106;avascript:`` and ``java\tscript:`` are recognised)."""
+    url = re.sub(r"[\t\n\r]", "", html.unescape(value)).lstrip(_C0_AND_SPACE)
+    m = _SCHEME_RE.match(url)
+    return m is None or m.group(1).lower() in SAFE_SCHEMES
+
+
+class _DropUnsafeUrls(Treeprocessor):
+    """Removes every link target or image source that is not a safe URL (the text stays)."""
+
+    def run(self, root):
+        for element in root.iter():
+            for attribute in ("href", "src"):
+                value = element.get(attribute)
+                if value is not None and not is_safe_url(value):
+                    del element.attrib[attribute]
+
+
+class _SafeUrls(markdown.Extension):
+    def extendMarkdown(self, md):  # noqa: N802 - Markdown's API name
+        md.treeprocessors.register(_DropUnsafeUrls(md), "drop_unsafe_urls", 0)
+
 
 def render_markdown(text: str) -> Markup:
-    """Markdown to HTML with any HTML in the source escaped first (admins type this text)."""
-    return Markup(markdown.markdown(html.escape(text, quote=False), output_format="html"))
+    """Markdown to HTML with any HTML in the source escaped first (admins type this text) and
+    only http, https, mailto and relative URLs kept in links and images (an editor's
+    ``javascript:`` link must not run in an admin's browser)."""
+    return Markup(markdown.markdown(html.escape(text, quote=False), output_format="html",
+                                    extensions=[_SafeUrls()]))
 
 
 @bp.get("/")

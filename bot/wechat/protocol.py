@@ -23,6 +23,10 @@ from ..errors import BadRequest, Forbidden
 # DOCTYPE or ENTITY declarations have no place in WeChat messages and enable entity-expansion
 # attacks ("billion laughs"); refuse them before any parser sees the text.
 _DTD_RE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.I)
+# An XML declaration may only name UTF-8: WeChat sends nothing else, and expat would otherwise
+# decode by the declared name (multi-byte ones are not supported and fail the parse).
+_XML_DECLARATION_RE = re.compile(rb"^\s*<\?xml\b(.*?)\?>", re.S)
+_DECLARED_ENCODING_RE = re.compile(rb"""\bencoding\s*=\s*["']([^"']*)["']""")
 _NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _TEXT_REPLY = ("<xml><ToUserName><![CDATA[{to}]]></ToUserName>"
                "<FromUserName><![CDATA[{source}]]></FromUserName>"
@@ -153,9 +157,15 @@ def parse_xml(body: bytes) -> dict:
         raise BadRequest("body is not UTF-8") from None
     if "\x00" in text or _DTD_RE.search(body):
         raise BadRequest("XML with DOCTYPE or ENTITY declarations is refused")
+    declaration = _XML_DECLARATION_RE.match(body)
+    if declaration:
+        encoding = _DECLARED_ENCODING_RE.search(declaration.group(1))
+        if encoding and encoding.group(1).strip().lower() not in (b"utf-8", b"utf8"):
+            raise BadRequest("XML must be UTF-8")
+        body = body[declaration.end():]          # checked: UTF-8, as the bytes were decoded
     try:
         root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
+    except (ElementTree.ParseError, ValueError, LookupError, RecursionError):
         raise BadRequest("malformed XML") from None
     if root.tag != "xml" or len(root) == 0:
         raise BadRequest("XML root must be <xml> with child elements")

@@ -11,7 +11,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 
 from ..content.render import fit_bytes
-from ..errors import BadRequest, BotError
+from ..errors import BadRequest, BotError, Forbidden
 from ..storage.questions import hash_user
 from .handlers import Context, router
 
@@ -50,9 +50,14 @@ def receive():
         raise BadRequest("body too large", status=413)
     msg, encrypted = gate.open(request.get_data(cache=False), request.args)
     deliveries = current_app.extensions["deliveries"]
+    # Plaintext mode: the signature covers timestamp and nonce but not the body, so a signed
+    # URL carries the one message it came with (again, if WeChat retries with the same URL).
+    nonce = None if encrypted else f"{request.args['timestamp']}:{request.args['nonce']}"
+    if nonce is not None and deliveries.nonce_owner(nonce) not in (None, msg.delivery_key):
+        raise Forbidden("timestamp and nonce already used for another message")
     xml = deliveries.recorded_reply(msg.delivery_key)
     if xml is None:
-        xml = _process(msg)
+        xml = _process(msg, nonce)
     else:
         # An event's delivery key holds the sender's OpenID: the type only, and at DEBUG.
         log.debug("redelivery of a %s message answered from the first delivery", msg.msg_type)
@@ -63,7 +68,7 @@ def receive():
     return Response(xml, mimetype="application/xml")
 
 
-def _process(msg) -> str:
+def _process(msg, nonce: str | None) -> str:
     """Route a first delivery; record its reply and question-log rows together."""
     app = current_app
     gate = app.extensions["wechat_gate"]
@@ -78,4 +83,4 @@ def _process(msg) -> str:
     limit = app.config["SETTINGS"].wechat.reply_max_bytes
     xml = gate.render_text(fit_bytes(reply, limit), msg) if reply else ""
     question = ctx.questions[0] if ctx.questions else None   # one message, one question
-    return app.extensions["deliveries"].record(msg.delivery_key, xml, question)
+    return app.extensions["deliveries"].record(msg.delivery_key, xml, question, nonce=nonce)

@@ -8,6 +8,7 @@ from the real engine), signs in and saves PNGs into docs/screenshots/.
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -87,7 +88,7 @@ def main() -> int:
                 break
             except OSError:
                 time.sleep(0.1)
-        from playwright.sync_api import sync_playwright
+        from playwright.sync_api import expect, sync_playwright
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -101,7 +102,7 @@ def main() -> int:
             OUT.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(OUT / "dashboard.png"), full_page=True)
             page.goto(url + "/admin/items/case/loan-upfront-fee")
-            page.wait_for_function("document.querySelector('#preview-reply').textContent.length > 30")
+            expect(page.locator("#preview-reply")).to_have_text(re.compile(r"\S{30}"))
             page.wait_for_timeout(500)
             page.screenshot(path=str(OUT / "case-editor.png"), full_page=False)
             browser.close()

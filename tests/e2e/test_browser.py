@@ -7,6 +7,7 @@ and sees the new answer; then downloads this week's XLSX statistics and checks i
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from openpyxl import load_workbook
 
 from bot.config import PROJECT_ROOT
@@ -88,7 +90,8 @@ def ask_on_the_page(page, url: str, question: str) -> str:
     page.fill("#q", question)
     page.click("#ask button[type=submit]")
     page.wait_for_selector("#result:not([hidden])")
-    page.wait_for_function("document.querySelector('#title').textContent.length > 0")
+    # Not wait_for_function: it evaluates a string, which the pages' CSP (no eval) refuses.
+    expect(page.locator("#title")).to_have_text(re.compile(r"\S"))
     return page.text_content("#title") + "\n" + page.text_content("#answer")
 
 
@@ -121,7 +124,7 @@ def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, bro
     page.fill("textarea[name=套路]", "骗子在集市摆摊，说摆件开过光，能招财治病，一件卖几千元。")
     page.fill("textarea[name=识别要点]", "说东西能招财治病\n价格远高于实际")
     page.fill("textarea[name=怎么办]", "不买\n告诉子女\n拨打110反映")
-    page.wait_for_function("document.querySelector('#preview-reply').textContent.includes('金蟾蜍')")
+    expect(page.locator("#preview-reply")).to_contain_text("金蟾蜍")
     page.click("#editor button[type=submit]")
     page.wait_for_url(f"{server}/admin/items/case/{CASE_ID}")
     assert "已保存为草稿" in page.content()
@@ -157,3 +160,73 @@ def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, bro
     page.goto(f"{server}/admin/questions")
     assert page.locator("text=试用页").count() >= 5
     page.close()
+
+
+HOSTILE_CASE = "e2e-hostile-links"
+
+
+def test_an_editors_script_link_does_nothing_in_an_admins_browser(server, browser):
+    """Issue 8, items 1-2, as reviewed: an editor publishes a case whose Markdown links to
+    javascript:; an admin opens it and clicks. No script runs (the link has no target), and no
+    page of the console needs anything the Content-Security-Policy refuses."""
+    violations = []
+
+    def watch(page):
+        page.on("console", lambda m: violations.append(m.text)
+                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        return page
+
+    admin = watch(browser.new_page())
+    admin.goto(server + "/admin/login")
+    admin.fill("input[name=name]", "police1")
+    admin.fill("input[name=password]", "e2e-password-123")
+    admin.click("button[type=submit]")
+    admin.wait_for_url(server + "/admin/")
+    admin.goto(server + "/admin/accounts")
+    admin.fill("form.card input[name=name]", "editor1")
+    admin.fill("form.card input[name=password]", "e2e-editor-pass-1")
+    admin.select_option("form.card select[name=role]", "editor")
+    admin.click("form.card button[type=submit]")
+    expect(admin.locator("table")).to_contain_text("editor1")
+
+    editor = watch(browser.new_context().new_page())
+    editor.goto(server + "/admin/login")
+    editor.fill("input[name=name]", "editor1")
+    editor.fill("input[name=password]", "e2e-editor-pass-1")
+    editor.click("button[type=submit]")
+    editor.wait_for_url(server + "/admin/")
+    editor.goto(server + "/admin/items/case/new")
+    editor.fill("input[name=id]", HOSTILE_CASE)
+    editor.select_option("select[name=category]", "elderly_care")
+    editor.fill("input[name=title]", "保健品讲座送鸡蛋，最后卖高价药")
+    editor.fill("textarea[name=summary]", "先送小礼品拉人听讲座，再把普通食品说成神药高价卖给老人。")
+    editor.fill("textarea[name=examples]", "社区有人办讲座送鸡蛋\n听讲座的说保健品能治高血压\n"
+                                           "讲座最后让交钱买药")
+    editor.fill("input[name=keywords]", "保健品讲座，送鸡蛋")
+    editor.fill("textarea[name=sources]", "社区民警走访时收集的情况")
+    editor.fill("textarea[name=套路]", "骗子先送鸡蛋，再卖高价药。[点这里](javascript:fetch('/admin/"
+                                     "accounts'))看详情，[官方说明][1]。\n\n"
+                                     "[1]: javascript:alert(document.cookie)")
+    editor.fill("textarea[name=识别要点]", "免费送东西拉人听讲座\n说普通食品能治病")
+    editor.fill("textarea[name=怎么办]", "不去听\n告诉子女\n拨打110反映")
+    expect(editor.locator("#preview-reply")).to_contain_text("保健品")   # admin.js runs
+    editor.click("#editor button[type=submit]")
+    editor.wait_for_url(f"{server}/admin/items/case/{HOSTILE_CASE}")
+    editor.click("form[action$='/status'] button:has-text('发布')")
+    editor.wait_for_selector("text=已发布")
+
+    admin.goto(f"{server}/cases/{HOSTILE_CASE}")
+    for text in ("点这里", "官方说明"):
+        link = admin.locator("a", has_text=text)
+        expect(link).to_have_count(1)
+        assert link.get_attribute("href") is None
+        link.click()
+    admin.goto(server + "/admin/accounts")
+    expect(admin.locator("table tr")).to_have_count(3)          # header, police1, editor1
+    for path in ("/admin/", "/admin/questions", "/admin/pushes", "/admin/report",
+                 f"/admin/items/case/{HOSTILE_CASE}"):
+        admin.goto(server + path)
+    expect(admin.locator("#preview-reply")).to_contain_text("保健品")
+    assert violations == []
+    admin.close()
+    editor.close()

@@ -32,6 +32,9 @@ class SendResult:
     # (a rate limit), else with backoff. Permanent ones mark the group unhealthy.
     permanent: bool = False
     retry_after: float | None = None
+    # The message may have arrived (the response timed out or was not the API's answer):
+    # recorded 'unknown' and never resent automatically (WeCom has no idempotency key).
+    uncertain: bool = False
 
 
 class Channel(Protocol):

@@ -11,6 +11,7 @@ import logging
 import threading
 
 import requests
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from ...errors import PushError
 from . import Message, SendResult, register
@@ -78,6 +79,18 @@ def payload_for(group, message: Message) -> dict:
     return body
 
 
+def never_reached_wecom(exc: requests.RequestException) -> bool:
+    """True only for failures before the request could be sent: no connection (refused, name
+    not resolved, connect timeout) or a failed TLS handshake. A read timeout or a connection
+    dropped after sending may come after WeCom accepted the message."""
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError)):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, (NewConnectionError, ConnectTimeoutError))
+    return False
+
+
 @register("wecom_robot")
 class WeComRobotChannel:
     def __init__(self, settings, db_factory, clock, sleep):
@@ -100,7 +113,10 @@ class WeComRobotChannel:
             response = self.session.post(self.url, params={"key": group.robot_key}, json=body,
                                          timeout=self.timeout)
         except requests.RequestException as exc:
-            return SendResult(ok=False, errmsg=f"网络错误（network error: {type(exc).__name__}）")
+            if never_reached_wecom(exc):
+                return SendResult(ok=False, errmsg=f"网络错误（network error: {type(exc).__name__}）")
+            return SendResult(ok=False, uncertain=True,
+                              errmsg=f"企业微信没有回应（{type(exc).__name__}）：可能已送达，不会自动重发")
         finally:
             self.limiter.done(token)
         if response.status_code >= 500:
@@ -109,7 +125,10 @@ class WeComRobotChannel:
             data = response.json()
             errcode, errmsg = int(data.get("errcode", -1)), str(data.get("errmsg", ""))
         except (ValueError, AttributeError, TypeError):
-            return SendResult(ok=False, errmsg=f"HTTP {response.status_code}：回复不是 JSON")
+            # Something answered, but not the API (a proxy's page, a cut body): the message
+            # may have been accepted before it. Never guess: unknown, not resent.
+            return SendResult(ok=False, uncertain=True,
+                              errmsg=f"HTTP {response.status_code}：回复不是 JSON，可能已送达，不会自动重发")
         if errcode == 0:
             return SendResult(ok=True, errcode=0, errmsg=errmsg)
         if errcode == ERR_RATE_LIMIT:
