@@ -70,7 +70,18 @@ def dry_run(settings, until: datetime, now: datetime) -> list[str]:
     return lines
 
 
-def run_forever(settings, pusher: Pusher) -> None:
+def index_builder(settings, db_factory):
+    """The answer index is built here too, at each tick when the content version moved, so
+    web workers find it ready instead of building it themselves."""
+    from bot.answering.index import IndexStore, default_index_dir
+    from bot.answering.service import IndexBuilder
+    from bot.storage.library import PublishedContent
+
+    return IndexBuilder(PublishedContent(db_factory, settings.content.dir), settings.content.dir,
+                        IndexStore(default_index_dir(settings.database.path)))
+
+
+def run_forever(settings, pusher: Pusher, builder=None) -> None:
     tz = pusher.tz
     scheduler = BlockingScheduler(timezone=tz, job_defaults={
         # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
@@ -78,6 +89,11 @@ def run_forever(settings, pusher: Pusher) -> None:
         "coalesce": True, "max_instances": 1})
 
     def tick():
+        if builder is not None:
+            try:
+                builder.build()
+            except Exception:  # noqa: BLE001 - pushes go on; workers keep their index
+                log.exception("building the answer index failed; will try again")
         try:
             report = pusher.run_due(datetime.now(tz))
             if report.details or report.missed:
@@ -146,7 +162,7 @@ def main(argv=None) -> int:
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
               f"missed {report.missed}, retried {report.retried}")
         return 0
-    run_forever(settings, pusher)
+    run_forever(settings, pusher, index_builder(settings, db_factory))
     return 0
 
 

@@ -17,6 +17,7 @@ def create_app(settings=None):
 
     from . import admin
     from .admin import sign_in
+    from .answering.index import default_index_dir
     from .answering.service import AnswerService
     from .config import load_settings, warn_if_placeholders
     from .storage.db import make_db_factory
@@ -40,7 +41,8 @@ def create_app(settings=None):
     app.extensions["db"] = db_factory
     app.extensions["answers"] = AnswerService(PublishedContent(db_factory, settings.content.dir),
                                               settings.content.dir, settings.server.public_url,
-                                              settings.wechat.reply_max_bytes)
+                                              settings.wechat.reply_max_bytes,
+                                              index_dir=default_index_dir(settings.database.path))
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
                                                w.max_clock_skew_seconds, w.max_body_bytes)
