@@ -136,7 +136,7 @@ def engine_child(synthetic: int) -> dict:
 
     bank = load_content(CONTENT)
     normalizer = Normalizer.from_file(CONTENT / "engine" / "normalize.tsv")
-    offtopic = load_offtopic(CONTENT / "engine" / "offtopic.txt")
+    offtopic = load_offtopic(CONTENT / "engine")
     terms = load_terms(CONTENT / "engine" / "terms.txt")
     questions = question_set(bank.articles, offtopic)
     articles = bank.articles
@@ -151,6 +151,19 @@ def engine_child(synthetic: int) -> dict:
     engine = Engine(articles, offtopic, normalizer, EngineParams(), terms)
     build_ms = (time.perf_counter() - t0) * 1000
     rss_built = rss_mb()
+    peak_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # What a worker does instead of building: map the saved index.
+    with tempfile.TemporaryDirectory(prefix="bench-index-") as tmp:
+        t0 = time.perf_counter()
+        engine.save(Path(tmp))
+        save_ms = (time.perf_counter() - t0) * 1000
+        index_mb = sum(f.stat().st_size for f in Path(tmp).iterdir()) / 2**20
+        del engine
+        rss_freed = rss_mb()
+        t0 = time.perf_counter()
+        engine = Engine.load(Path(tmp), normalizer)
+        load_ms = (time.perf_counter() - t0) * 1000
+        rss_loaded = rss_mb()
 
     def uncached(q):
         return engine._match_uncached(engine.normalize(q)[:2000])  # what match() does on a miss
@@ -172,7 +185,9 @@ def engine_child(synthetic: int) -> dict:
         cached.append((time.perf_counter() - t) * 1000)
     times.sort()
     return {
-        "articles": len(articles), "documents": len(engine.docs), "terms": len(engine.postings),
+        "articles": len(articles), "documents": engine.n_docs, "terms": engine.n_terms,
+        "save_ms": save_ms, "load_ms": load_ms, "index_mb": index_mb,
+        "rss_load_delta_mb": rss_loaded - rss_freed, "peak_build_rss_mb": peak_build,
         "questions": len(questions), "imports_ms": imports_ms, "jieba_init_ms": jieba_ms,
         "generate_ms": gen_ms, "build_ms": build_ms,
         "median_ms": statistics.median(times), "p99_ms": times[int(0.99 * (len(times) - 1))],

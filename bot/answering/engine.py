@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import pickle
+import threading
+from array import array
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
@@ -65,12 +68,14 @@ class Engine:
     """An immutable index over a set of articles; build a new one when content changes."""
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
-                 params: EngineParams = EngineParams(), extra_terms: list[str] = ()):
+                 params: EngineParams = EngineParams(), extra_terms: list[str] = (),
+                 processes: int | None = None):
         self.params = params
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
         self.segmenter = Segmenter([k for a in articles for k in a.keywords] + list(extra_terms))
-        self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter)
+        self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter,
+                                               processes)
         self._attach()
 
     # -- persistence ----------------------------------------------------------------------
@@ -134,8 +139,8 @@ class Engine:
         terms = [t for t in counts if len(t) <= self._width]
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0)
-        wanted = np.asarray(terms)
-        pos = np.minimum(np.searchsorted(self.vocab, wanted), self.n_terms - 1)
+        wanted = np.asarray(terms, dtype=self.vocab.dtype)   # same width: no copy of vocab
+        pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
         known = self.vocab[pos] == wanted
         tids = pos[known]
         tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
@@ -229,69 +234,126 @@ def _documents(articles, offtopic):
         yield -1, NONE, FIELD_WEIGHTS["example"], q
 
 
-def _build_arrays(articles, offtopic, normalize, segmenter) -> tuple[dict, dict]:
-    """Tokenise every document once, then weigh, normalise and invert in numpy."""
-    vocab: dict[str, int] = {}
-    doc_of, term_of, tf_of = [], [], []
-    doc_article, doc_cat_name, doc_weight = [], [], []
-    for article_index, category, weight, text in _documents(articles, offtopic):
-        counts = Counter(t for t in tokenize(normalize(text), segmenter)
-                         if len(t) <= MAX_TERM_CHARS)
-        if not counts:
-            continue
-        d = len(doc_article)
-        doc_article.append(article_index)
-        doc_cat_name.append(category)
-        doc_weight.append(weight)
-        doc_of.extend([d] * len(counts))
-        term_of.extend(vocab.setdefault(t, len(vocab)) for t in counts)
-        tf_of.extend(counts.values())
-    n = len(doc_article)
-    categories = sorted(set(doc_cat_name))
-    cat_index = {c: i for i, c in enumerate(categories)}
-    # Documents grouped by category (stable), so a category's best one is one reduceat away.
-    order = sorted(range(n), key=lambda i: doc_cat_name[i])
-    new_pos = np.empty(n, dtype=np.int64)
-    new_pos[order] = np.arange(n)
-    doc_cat = np.asarray([cat_index[doc_cat_name[i]] for i in order], dtype=np.int32)
+PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
 
-    # Terms in too many documents carry no signal: left out of the vocabulary altogether.
-    terms = np.asarray(term_of, dtype=np.int64)
-    docs = new_pos[np.asarray(doc_of, dtype=np.int64)]
-    tf = np.asarray(tf_of, dtype=np.float64)
+
+def _count_terms(texts, normalize, segmenter) -> tuple[list[str], array, array, array]:
+    """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
+    not lists of Python ints (at 10,000 articles there are millions of entries)."""
+    vocab: dict[str, int] = {}
+    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    for text in texts:
+        counts = Counter(tokenize(normalize(text), segmenter))
+        lengths.append(len(counts))
+        term_of.extend([vocab.setdefault(t, len(vocab)) for t in counts])
+        tf_of.extend(counts.values())
+    return list(vocab), lengths, term_of, tf_of
+
+
+_worker_tools = None   # (normalize, segmenter) inherited by forked tokenising processes
+
+
+def _count_terms_in_worker(texts):
+    normalize, segmenter = _worker_tools
+    return _count_terms(texts, normalize, segmenter)
+
+
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None):
+    """Tokenising is most of a build and parallel by nature: a big build in a single-threaded
+    process (``build-index``, ``init-db``) forks one tokenising process per core. Forking a
+    threaded process (a web worker, the scheduler) is unsafe, so those tokenise in one. The
+    result is the same either way: chunks are merged in order."""
+    global _worker_tools
+    if processes is None:   # automatic: every core for a big build
+        processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
+    if processes < 2 or threading.active_count() > 1:
+        return _count_terms(texts, normalize, segmenter)
+    import multiprocessing
+
+    size = -(-len(texts) // (processes * 4))
+    chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+    vocab: dict[str, int] = {}
+    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    _worker_tools = (normalize, segmenter)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
+                                                                       chunks):
+                ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in words],
+                                 dtype=np.int32)
+                lengths.extend(part_lengths)
+                term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
+                tf_of.extend(part_tfs)
+    finally:
+        _worker_tools = None
+    return list(vocab), lengths, term_of, tf_of
+
+
+def _build_arrays(articles, offtopic, normalize, segmenter,
+                  processes: int | None = None) -> tuple[dict, dict]:
+    """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
+    grouped by category (a stable sort), so a category's best one is one reduceat away and
+    the postings come out ordered by (term, category, document) with a single sort."""
+    documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
+    vocab, lengths, term_of, tf_of = _count_all_terms([d[3] for d in documents], normalize,
+                                                      segmenter, processes)
+    lengths = np.frombuffer(lengths, dtype=np.int32)
+    kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
+    n = len(kept_docs)
+    categories = sorted({documents[i][1] for i in kept_docs})
+    cat_index = {c: i for i, c in enumerate(categories)}
+    doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
+    doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
+    doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
+    del documents
+
+    # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
+    # terms in too many documents carry no signal, and overlong ones are pasted junk.
+    terms = np.frombuffer(term_of, dtype=np.int32)
     df = np.bincount(terms, minlength=len(vocab))
-    keep_term = df <= max(3, int(MAX_DF_RATIO * n))
-    names = np.asarray(list(vocab), dtype=f"<U{MAX_TERM_CHARS}")
+    keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
+        np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
+    names = np.asarray([t[:MAX_TERM_CHARS] for t in vocab], dtype=f"<U{MAX_TERM_CHARS}")
+    del vocab
     kept = np.flatnonzero(keep_term)
     sorted_kept = kept[np.argsort(names[kept], kind="stable")]
-    term_id = np.full(len(vocab), -1, dtype=np.int64)
-    term_id[sorted_kept] = np.arange(len(sorted_kept))
+    term_id = np.full(len(names), -1, dtype=np.int32)
+    term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
     width = max([len(t) for t in names[sorted_kept]] + [1])
     vocab_sorted = names[sorted_kept].astype(f"<U{width}")
-    idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
-    bigram = np.char.startswith(vocab_sorted, "~")
-    term_scale = idf * np.where(bigram, BIGRAM_WEIGHT, 1.0)
-
-    entry = keep_term[terms]
-    terms, docs, tf = term_id[terms[entry]], docs[entry], tf[entry]
-    w = (1.0 + np.log(tf)) * term_scale[terms]
-    norms = np.sqrt(np.bincount(docs, weights=w * w, minlength=n))
-    w = w / np.where(norms > 0, norms, 1.0)[docs]
-
-    by_term = np.lexsort((docs, terms))
-    post_ptr = np.zeros(len(vocab_sorted) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(terms, minlength=len(vocab_sorted)), out=post_ptr[1:])
-    doc_weights = np.asarray(doc_weight, dtype=np.float64)[order]
-
-    # Centroids: per (category, term), the field-weighted sum of its documents, unit length.
+    del names
     n_terms = len(vocab_sorted)
-    keys = doc_cat[docs].astype(np.int64) * n_terms + terms
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    sums = np.bincount(inverse, weights=w * doc_weights[docs])
-    key_cat, key_term = uniq // n_terms, uniq % n_terms
+    idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
+    term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
+
+    # Document vectors: sublinear TF-IDF, unit length.
+    entry = keep_term[terms]
+    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])[entry]
+    tf = np.frombuffer(tf_of, dtype=np.int32)[entry]
+    terms = term_id[terms[entry]]
+    del entry, term_of, tf_of
+    w = (1.0 + np.log(tf)) * term_scale[terms]
+    del tf
+    norms = np.sqrt(np.bincount(docs, weights=w * w, minlength=n))
+    w /= np.where(norms > 0, norms, 1.0)[docs]
+
+    # Postings (CSR by term): a stable sort keeps documents ascending within a term.
+    by_term = np.argsort(terms, kind="stable")
+    terms, docs, w = terms[by_term], docs[by_term], w[by_term]
+    del by_term
+    post_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(terms, minlength=n_terms), out=post_ptr[1:])
+
+    # Centroids: per (term, category), the field-weighted sum of its documents, then unit
+    # length per category. Postings are already ordered by (term, category).
+    cats = doc_cat[docs]
+    starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
+                                            (cats[1:] != cats[:-1]))))
+    sums = np.add.reduceat(w * doc_weight[docs], starts) if len(starts) else np.zeros(0)
+    key_term, key_cat = terms[starts], cats[starts]
+    del cats
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
-    by_cterm = np.lexsort((key_cat, key_term))
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
 
@@ -299,14 +361,14 @@ def _build_arrays(articles, offtopic, normalize, segmenter) -> tuple[dict, dict]
         "vocab": vocab_sorted,
         "term_scale": term_scale,
         "post_ptr": post_ptr,
-        "post_doc": docs[by_term].astype(np.int32),
-        "post_w": w[by_term].astype(np.float32),
+        "post_doc": docs.astype(np.int32),
+        "post_w": w.astype(np.float32),
         "cent_ptr": cent_ptr,
-        "cent_cat": key_cat[by_cterm].astype(np.int32),
-        "cent_w": cent_w[by_cterm].astype(np.float32),
-        "doc_weight": doc_weights.astype(np.float32),
+        "cent_cat": key_cat.astype(np.int32),
+        "cent_w": cent_w.astype(np.float32),
+        "doc_weight": doc_weight.astype(np.float32),
         "doc_cat": doc_cat,
-        "doc_article": np.asarray(doc_article, dtype=np.int32)[order],
+        "doc_article": doc_article,
         "cat_starts": np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64),
     }
     meta = {"categories": categories, "article_ids": [a.id for a in articles]}
