@@ -106,7 +106,10 @@ class Engine:
             engine.articles = {a.id: a for a in pickle.load(f)}
         engine.segmenter = Segmenter(manifest["user_words"])
         engine.meta = manifest["meta"]
-        engine.arrays = {name: np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+        # Plain ndarray views of the mapped files: indexing a np.memmap costs Python-level
+        # overhead on every query.
+        engine.arrays = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r",
+                                                  allow_pickle=False))
                          for name in manifest["arrays"]}
         engine._attach()
         return engine
