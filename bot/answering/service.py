@@ -42,9 +42,18 @@ class ContentFeed(Protocol):
     def library(self) -> Library: ...
 
 
+def _cached(digest: str) -> Engine | None:
+    """The engine of this digest if this process has it (most recently used kept last)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(digest, None)
+        if engine is not None:
+            _ENGINES[digest] = engine
+        return engine
+
+
 def _remember(digest: str, engine: Engine) -> Engine:
     with _ENGINES_LOCK:
-        if digest not in _ENGINES and len(_ENGINES) >= 4:
+        if digest not in _ENGINES and len(_ENGINES) >= 2:   # the live one and the next
             _ENGINES.pop(next(iter(_ENGINES)))
         return _ENGINES.setdefault(digest, engine)
 
@@ -83,7 +92,7 @@ class IndexBuilder:
     def engine_for(self, articles: list[Article]) -> tuple[str, Engine]:
         """The engine of these articles: from this process's cache, else built (in memory)."""
         digest = self.digest(articles)
-        engine = _ENGINES.get(digest)
+        engine = _cached(digest)
         if engine is None:
             started = time.perf_counter()
             engine = Engine(articles, self.offtopic, self.normalizer, self.params, self.terms)
@@ -223,7 +232,7 @@ class AnswerService:
             if live is not None and live.digest == pointer.digest:
                 engine = live.engine
             else:
-                engine = _ENGINES.get(pointer.digest)
+                engine = _cached(pointer.digest)
                 if engine is None:
                     started = time.perf_counter()
                     engine = _remember(pointer.digest,
