@@ -235,3 +235,27 @@ def test_build_index_command(tmp_path, content_dir):
     assert result.exit_code == 0, result.output
     pointer = IndexStore(default_index_dir(tmp_path / "bot.db")).current()
     assert pointer is not None and pointer.digest in result.output
+
+
+def test_the_scheduler_builds_the_index_when_the_version_moves(tmp_path, content_dir):
+    import scheduler
+    from bot.config import settings_from_mapping
+    from bot.storage.db import make_db_factory
+    from bot.storage.library import content_version
+
+    settings = settings_from_mapping({"database": {"path": str(tmp_path / "bot.db")},
+                                      "content": {"dir": str(content_dir)}},
+                                     base_dir=tmp_path, source="tests")
+    factory = make_db_factory(settings.database.path)
+    init_db(factory(), content_dir)
+    builder = scheduler.index_builder(settings, factory)
+    first = builder.build()
+    assert first.content_version == content_version(factory())
+    assert builder.store.root == default_index_dir(settings.database.path)
+    bump_content_version(factory())       # a publish that changed nothing the index holds
+    second = builder.build()
+    assert second.content_version == first.content_version + 1
+    assert second.digest == first.digest  # pointed at again, not rebuilt
+    publish_martian_case(factory(), content_dir)
+    third = builder.build()
+    assert third.digest != first.digest and builder.store.current() == third
