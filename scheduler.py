@@ -88,7 +88,18 @@ def apply_retention(settings, db_factory, now: datetime) -> dict:
     return purge(db_factory(), now, settings.retention.question_months)
 
 
-def run_forever(settings, pusher: Pusher, db_factory) -> None:
+def index_builder(settings, db_factory):
+    """The answer index is built here too, at each tick when the content version moved, so
+    web workers find it ready instead of building it themselves."""
+    from bot.answering.index import IndexStore, default_index_dir
+    from bot.answering.service import IndexBuilder
+    from bot.storage.library import PublishedContent
+
+    return IndexBuilder(PublishedContent(db_factory, settings.content.dir), settings.content.dir,
+                        IndexStore(default_index_dir(settings.database.path)))
+
+
+def run_forever(settings, pusher: Pusher, db_factory, builder=None) -> None:
     tz = pusher.tz
     scheduler = BlockingScheduler(timezone=tz, job_defaults={
         # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
@@ -96,6 +107,11 @@ def run_forever(settings, pusher: Pusher, db_factory) -> None:
         "coalesce": True, "max_instances": 1})
 
     def run_tick():
+        if builder is not None:
+            try:
+                builder.build()
+            except Exception:  # noqa: BLE001 - pushes go on; workers keep their index
+                log.exception("building the answer index failed; will try again")
         try:
             report = tick(pusher, db_factory, datetime.now(tz))
             if report.details or report.missed:
@@ -182,7 +198,7 @@ def _run(settings, once: bool, now: datetime) -> int:
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
               f"missed {report.missed}, retried {report.retried}, unknown {report.unknown}")
         return 0
-    run_forever(settings, pusher, db_factory)
+    run_forever(settings, pusher, db_factory, index_builder(settings, db_factory))
     return 0
 
 if __name__ == "__main__":

@@ -90,6 +90,37 @@ QUESTIONS = [
 ]
 
 
+PREFIXES = ["", "请问", "帮我看看，", "我妈问：", "你好，", "急！", "老师好，", "我想问一下", "喂 "]
+SUFFIXES = ["", "，是不是骗子", "，怎么办", "？", "，靠谱吗", "。谢谢", "，我该信吗", "！！", "……"]
+
+
+def distinct_texts(count: int, seed: int = 5) -> list[str]:
+    """``count`` distinct resident messages: the pool above, the content bank's example
+    questions and off-topic lines, each with a prefix and suffix residents type; past the
+    combinations, two lines run together. Distinct texts defeat every answer cache, which is
+    what a resident's first message meets."""
+    import random
+
+    from bot.answering.engine import load_offtopic
+    from bot.content.model import load_content
+
+    content = ROOT / "content"
+    lines = list(dict.fromkeys(QUESTIONS + [e for a in load_content(content).articles
+                                            for e in a.examples] +
+                               load_offtopic(content / "engine")))
+    rng = random.Random(seed)
+    combos = [(p, i, s) for p in PREFIXES for i in range(len(lines)) for s in SUFFIXES]
+    rng.shuffle(combos)
+    out = list(dict.fromkeys(p + lines[i] + s for p, i, s in combos))[:count]
+    seen = set(out)
+    while len(out) < count:
+        text = rng.choice(lines) + "，" + rng.choice(lines)
+        if text not in seen:
+            seen.add(text)
+            out.append(text)
+    return out
+
+
 def free_port() -> int:
     """A port nobody listens on right now (the kernel picks it; released before use)."""
     with socket.socket() as s:

@@ -30,6 +30,7 @@ def create_app(settings=None):
 
     from . import admin
     from .admin import sign_in
+    from .answering.index import default_index_dir
     from .answering.service import AnswerService
     from .config import load_settings, refuse_dev_secret_key, warn_if_placeholders
     from .logs import configure_logging, init_access_log
@@ -63,7 +64,8 @@ def create_app(settings=None):
     app.extensions["answers"] = AnswerService(PublishedContent(db_factory, settings.content.dir),
                                               settings.content.dir, settings.server.public_url,
                                               settings.wechat.reply_max_bytes,
-                                              local=settings.local.as_dict())
+                                              local=settings.local.as_dict(),
+                                              index_dir=default_index_dir(settings.database.path))
     w = settings.wechat
     app.extensions["wechat_gate"] = WeChatGate(w.token, w.app_id, w.aes_key,
                                                w.max_clock_skew_seconds, w.max_body_bytes)

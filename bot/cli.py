@@ -80,6 +80,29 @@ def init_db_cmd(ctx: click.Context) -> None:
         raise click.ClickException("content/ has problems; nothing was loaded") from None
     click.echo(f"database {settings.database.path}: " +
                "; ".join(f"{t} {c}" for t, c in report.items()))
+    _build_index(settings)
+
+
+@main.command("build-index", help="Build the answer index of the published content (if it "
+                                  "is not built yet) beside the database; workers swap to it.")
+@click.pass_context
+def build_index_cmd(ctx: click.Context) -> None:
+    settings, _ = _db(ctx)
+    _build_index(settings)
+
+
+def _build_index(settings) -> None:
+    """Build the index outside the web workers, so none of them builds it in a request."""
+    from .answering.index import IndexStore, default_index_dir
+    from .answering.service import IndexBuilder
+    from .storage.db import make_db_factory
+    from .storage.library import PublishedContent
+
+    store = IndexStore(default_index_dir(settings.database.path))
+    feed = PublishedContent(make_db_factory(settings.database.path), settings.content.dir)
+    pointer = IndexBuilder(feed, settings.content.dir, store).build()
+    click.echo(f"answer index {store.root / pointer.digest} (content version "
+               f"{pointer.content_version})")
 
 
 @main.command(help="Serve the app with gunicorn (gthread workers); --with-scheduler also runs "
@@ -175,6 +198,7 @@ def _read_questions(as_jsonl: bool):
 @click.option("--jsonl", "as_jsonl", is_flag=True, help='Read {"q": ...} objects, one per line.')
 @click.pass_context
 def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
+    from .answering.index import default_index_dir
     from .answering.service import AnswerService
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent
@@ -184,7 +208,8 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
     feed = PublishedContent(make_db_factory(settings.database.path), settings.content.dir) \
         if settings.database.path.exists() else None
     service = AnswerService(feed, settings.content.dir, settings.server.public_url,
-                            settings.wechat.reply_max_bytes, local=settings.local.as_dict())
+                            settings.wechat.reply_max_bytes, local=settings.local.as_dict(),
+                            index_dir=default_index_dir(settings.database.path) if feed else None)
     questions = [question] if question is not None else _read_questions(as_jsonl)
     for q in questions:
         click.echo(json.dumps(service.ask(q), ensure_ascii=False))
@@ -334,6 +359,8 @@ def add_case(ctx: click.Context, path: str) -> None:
         raise click.ClickException(f"{path}: not saved")
     status = current(db, "case", result.item_id)["status"]
     click.echo(f"{'updated' if existing else 'added'} case {result.item_id} ({status})")
+    if status == "published":
+        _build_index(settings)
 
 
 @main.command("list-cases", help="List cases: id, status, category, title.")
@@ -349,10 +376,11 @@ def list_cases(ctx: click.Context, status: str | None) -> None:
 def _set_status(ctx, case_id: str, status: str) -> None:
     from .content.editing import set_status
 
-    _, db = _db(ctx)
+    settings, db = _db(ctx)
     if not set_status(db, "case", case_id, status, "cli"):
         raise click.ClickException(f"no case '{case_id}'")
     click.echo(f"case {case_id}: {status}")
+    _build_index(settings)
 
 
 @main.command(help="Publish a case: the bot answers with it at once.")

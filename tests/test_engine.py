@@ -106,7 +106,8 @@ def test_long_article_is_summarised_with_a_link(service):
 def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir):
     db = connect(tmp_path / "bot.db")
     init_db(db, content_dir)
-    svc = AnswerService(PublishedContent(lambda: db, content_dir), content_dir, "https://x.test", 2000)
+    svc = AnswerService(PublishedContent(lambda: db, content_dir), content_dir, "https://x.test",
+                        2000, index_dir=tmp_path / "index")
     question = "有人让我用蓝鲸币给火星基地捐款"
     case_id = "invest-martian-coin"
     assert case_id not in svc.ask(question)["case_ids"]
@@ -117,6 +118,7 @@ def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir
     db["cases"].insert({"id": case_id, "category": "fake_investment", "title": "t",
                         "source": new, "status": "published", "origin": "admin"})
     bump_content_version(db)
+    assert svc.wait_until_current(timeout=60)    # built in the background, then swapped
     answer = svc.ask(question)
     assert answer["category"] == "fake_investment" and answer["case_ids"][0] == case_id
 

@@ -66,9 +66,10 @@ def _fields_of(kind: str, source: str) -> dict:
 
 
 def _published_changed() -> None:
-    """Rebuild now, so the admin's next page (and this worker's next answer) needs no wait;
-    the other workers rebuild at their next question."""
-    current_app.extensions["answers"].refresh()
+    """Ask for the new answer index: built in a background thread of this worker (or by the
+    scheduler, whichever comes first), never inside this request; every worker swaps to it
+    when it is ready (within a second for the shipped bank)."""
+    current_app.extensions["answers"].request_build()
 
 
 def _editor(kind: str, fields: dict, errors=None, item_id: str | None = None, row=None,

@@ -24,18 +24,23 @@ class ReplyComposer:
         self.public_url = public_url.rstrip("/")
         self.reply_max_bytes = reply_max_bytes
         self.local = dict(local or {})   # [local] config: fills {本地…} placeholders
-        # Reply texts depend only on the match: compose each once per set of articles.
-        self.answer_for = lru_cache(maxsize=4096)(self._answer_for)
+        # A reply's text depends only on its first article and urgency, not on the message:
+        # composed once per (article, urgent), so distinct messages hit the cache too.
+        self._title_and_text = lru_cache(maxsize=4096)(self._compose_title_and_text)
 
-    def _answer_for(self, match: Match) -> dict:
-        article = self.articles.get(match.case_ids[0]) if match.case_ids else None
-        if match.category == NONE and not match.urgent:
-            title, answer = "反诈助手", self.replies.menu
-        else:
-            title = article.title if article else "已被骗求助"
-            answer = self.compose(article, urgent=match.urgent)
+    def answer_for(self, match: Match) -> dict:
+        menu = match.category == NONE and not match.urgent
+        first = match.case_ids[0] if match.case_ids and not menu else None
+        title, answer = self._title_and_text(first, match.urgent, menu)
         return {"category": match.category, "urgent": match.urgent, "title": title,
                 "answer": answer, "case_ids": list(match.case_ids), "score": match.score}
+
+    def _compose_title_and_text(self, case_id: str | None, urgent: bool,
+                                menu: bool) -> tuple[str, str]:
+        if menu:
+            return "反诈助手", self.replies.menu
+        article = self.articles.get(case_id) if case_id else None
+        return (article.title if article else "已被骗求助"), self.compose(article, urgent=urgent)
 
     def case_url(self, case_id: str) -> str:
         return f"{self.public_url}/cases/{case_id}"

@@ -6,25 +6,38 @@ the message become TF-IDF vectors over jieba words plus character bigrams; a cat
 mixes its best-matching document (nearest neighbour) with its centroid (Rocchio), which carries
 a message that shares words with the category but with no single example. Low scores, or a
 nearest class of ``none``, give ``none``: a wrong scam answer is worse than the menu.
+
+The index is a handful of flat numpy arrays (a sorted vocabulary, postings and centroids in CSR
+form), built in one vectorised pass and saved to a directory (``save``) that a worker maps into
+memory (``Engine.load``) instead of rebuilding. Every array in ``Engine.arrays`` is saved and
+listed in the manifest, so more (a classifier's weights) can ride along with the index.
 """
 from __future__ import annotations
 
+import json
 import math
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+import os
+import pickle
+import threading
+from array import array
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from ..content.model import Article
-from .text import Normalizer, load_user_dictionary, tokenize
+from .text import Normalizer, Segmenter, tokenize
 from .urgency import Urgency, detect_urgency
 
 NONE = "none"
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
 FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
+MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
+# Bump when the arrays or their meaning change; an index of another format is rebuilt.
+ENGINE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -45,89 +58,74 @@ class Match:
     ranking: tuple[tuple[str, float], ...] = field(default=())
 
 
-@dataclass
-class _Doc:
-    article_id: str | None
-    category: str
-    kind: str
+def index_schema() -> str:
+    """What a saved index must match to be loaded by this code: the engine format and the
+    Article fields pickled with it."""
+    return f"{ENGINE_FORMAT}:" + ",".join(f.name for f in fields(Article))
 
 
 class Engine:
     """An immutable index over a set of articles; build a new one when content changes."""
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
-                 params: EngineParams = EngineParams(), extra_terms: list[str] = ()):
+                 params: EngineParams = EngineParams(), extra_terms: list[str] = (),
+                 processes: int | None = None):
         self.params = params
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
-        load_user_dictionary([k for a in articles for k in a.keywords] + list(extra_terms))
-        docs, bags = self._documents(articles, offtopic)
-        self.docs = docs
-        self._build(bags)
+        self.segmenter = Segmenter([k for a in articles for k in a.keywords] + list(extra_terms))
+        self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter,
+                                               processes)
+        self._attach()
+
+    # -- persistence ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write the index into an empty directory (the caller renames it into place)."""
+        path = Path(path)
+        for name, array in self.arrays.items():
+            np.save(path / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        with open(path / "articles.pickle", "wb") as f:
+            pickle.dump(list(self.articles.values()), f, protocol=pickle.HIGHEST_PROTOCOL)
+        manifest = {"schema": index_schema(), "params": asdict(self.params), "meta": self.meta,
+                    "user_words": list(self.segmenter.words), "arrays": sorted(self.arrays)}
+        (path / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1),
+                                            encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path, normalizer: Normalizer) -> "Engine":
+        """Map a saved index into memory: the arrays stay in the page cache, shared by every
+        worker; only the articles and the segmenter's dictionary are built here."""
+        path = Path(path)
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("schema") != index_schema():
+            raise ValueError(f"index {path} has schema {manifest.get('schema')!r}")
+        engine = cls.__new__(cls)
+        engine.params = EngineParams(**manifest["params"])
+        engine.normalize = normalizer
+        with open(path / "articles.pickle", "rb") as f:
+            engine.articles = {a.id: a for a in pickle.load(f)}
+        engine.segmenter = Segmenter(manifest["user_words"])
+        engine.meta = manifest["meta"]
+        # Plain ndarray views of the mapped files: indexing a np.memmap costs Python-level
+        # overhead on every query.
+        engine.arrays = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r",
+                                                  allow_pickle=False))
+                         for name in manifest["arrays"]}
+        engine._attach()
+        return engine
+
+    def _attach(self) -> None:
+        a = self.arrays
+        self.categories = list(self.meta["categories"])
+        self._article_ids = list(self.meta["article_ids"])
+        self.vocab = a["vocab"]
+        self.n_terms = len(self.vocab)
+        self.n_docs = len(a["doc_weight"])
+        self._width = self.vocab.dtype.itemsize // 4 if self.n_terms else 0
+        self._by_category: dict[str, list[str]] = {}
+        for art in self.articles.values():
+            self._by_category.setdefault(art.category, []).append(art.id)
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
-
-    # -- building -------------------------------------------------------------------------
-    def _documents(self, articles, offtopic):
-        docs, bags = [], []
-
-        def add(article_id, category, kind, text):
-            tokens = tokenize(self.normalize(text))
-            if tokens:
-                docs.append(_Doc(article_id, category, kind))
-                bags.append((Counter(tokens), FIELD_WEIGHTS[kind]))
-
-        for a in articles:
-            add(a.id, a.category, "head", " ".join([a.title, a.summary, *a.keywords]))
-            for ex in a.examples:
-                add(a.id, a.category, "example", ex)
-            add(a.id, a.category, "body", a.section_text("套路") + "\n" + a.section_text("识别要点"))
-        for q in offtopic:
-            add(None, NONE, "example", q)
-        # Group documents by category so a category's best document is one reduceat away.
-        order = sorted(range(len(docs)), key=lambda i: docs[i].category)
-        return [docs[i] for i in order], [bags[i] for i in order]
-
-    def _build(self, bags) -> None:
-        n = len(bags)
-        df = Counter(t for bag, _ in bags for t in bag)
-        max_df = max(3, int(MAX_DF_RATIO * n))
-        self.idf = {t: math.log((1 + n) / (1 + d)) + 1.0 for t, d in df.items() if d <= max_df}
-        postings: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-        self.categories = sorted({d.category for d in self.docs})
-        cat_index = {c: i for i, c in enumerate(self.categories)}
-        centroid = [defaultdict(float) for _ in self.categories]
-        for i, (bag, weight) in enumerate(bags):
-            vec = self._weigh(bag)
-            for t, w in vec.items():
-                postings[t][0].append(i)
-                postings[t][1].append(w)
-                centroid[cat_index[self.docs[i].category]][t] += w * weight
-        self.postings = {t: (np.asarray(ids, dtype=np.int32), np.asarray(ws, dtype=np.float32))
-                         for t, (ids, ws) in postings.items()}
-        self.doc_weight = np.asarray([w for _, w in bags], dtype=np.float32)
-        doc_cat = np.asarray([cat_index[d.category] for d in self.docs], dtype=np.int32)
-        self.cat_starts = np.searchsorted(doc_cat, np.arange(len(self.categories)))
-        # Centroids as postings too: term -> (category ids, weights), unit length per category.
-        norms = [math.sqrt(sum(w * w for w in c.values())) or 1.0 for c in centroid]
-        cpost: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
-        for ci, c in enumerate(centroid):
-            for t, w in c.items():
-                cpost[t][0].append(ci)
-                cpost[t][1].append(w / norms[ci])
-        self.centroid_postings = {t: (np.asarray(a, dtype=np.int32), np.asarray(b, dtype=np.float32))
-                                  for t, (a, b) in cpost.items()}
-
-    def _weigh(self, bag: Counter) -> dict[str, float]:
-        """Sublinear TF-IDF, bigrams down-weighted, unit length."""
-        vec = {}
-        for t, tf in bag.items():
-            idf = self.idf.get(t)
-            if idf is None:
-                continue
-            w = (1.0 + math.log(tf)) * idf
-            vec[t] = w * BIGRAM_WEIGHT if t.startswith("~") else w
-        norm = math.sqrt(sum(w * w for w in vec.values())) or 1.0
-        return {t: w / norm for t, w in vec.items()}
 
     # -- matching -------------------------------------------------------------------------
     def match(self, text: str) -> Match:
@@ -137,22 +135,33 @@ class Engine:
     def _normalize_and_match(self, text: str) -> Match:
         return self._match_uncached(self.normalize(text)[:2000])
 
+    def query_vector(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+        """(term ids, weights) of a message: sublinear TF-IDF, bigrams down-weighted, unit
+        length; words the index does not know are left out."""
+        counts = Counter(tokenize(normalized, self.segmenter))
+        terms = [t for t in counts if len(t) <= self._width]
+        if not terms:
+            return np.zeros(0, np.int64), np.zeros(0)
+        wanted = np.asarray(terms, dtype=self.vocab.dtype)   # same width: no copy of vocab
+        pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
+        known = self.vocab[pos] == wanted
+        tids = pos[known]
+        tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
+        w = (1.0 + np.log(tf)) * self.arrays["term_scale"][tids]
+        norm = math.sqrt(float(w @ w)) or 1.0
+        return tids, w / norm
+
     def _match_uncached(self, normalized: str) -> Match:
         urgency = detect_urgency(normalized)
-        query = self._weigh(Counter(tokenize(normalized)))
+        tids, qw = self.query_vector(normalized)
         n_cat = len(self.categories)
-        if not query:
+        if not len(tids):
             return self._decide(np.zeros(n_cat), np.zeros(n_cat), None, urgency)
-        doc_scores = np.zeros(len(self.docs), dtype=np.float32)
-        cat_scores = np.zeros(n_cat, dtype=np.float32)
-        for t, qw in query.items():
-            ids, ws = self.postings[t]
-            doc_scores[ids] += ws * qw
-            cids, cws = self.centroid_postings.get(t, (None, None))
-            if cids is not None:
-                cat_scores[cids] += cws * qw
-        doc_scores *= self.doc_weight
-        best_doc = np.maximum.reduceat(doc_scores, self.cat_starts)
+        a = self.arrays
+        doc_scores = _gather(a["post_ptr"], a["post_doc"], a["post_w"], tids, qw, self.n_docs)
+        cat_scores = _gather(a["cent_ptr"], a["cent_cat"], a["cent_w"], tids, qw, n_cat)
+        doc_scores *= a["doc_weight"]
+        best_doc = np.maximum.reduceat(doc_scores, a["cat_starts"])
         return self._decide(best_doc, cat_scores, doc_scores, urgency)
 
     def _decide(self, best_doc, centroid, doc_scores, urgency: Urgency) -> Match:
@@ -161,7 +170,7 @@ class Engine:
         when the type is recognisable."""
         p = self.params
         combined = p.nn_weight * best_doc + (1 - p.nn_weight) * centroid
-        order = np.argsort(-combined)
+        order = np.argsort(-combined, kind="stable")
         ranking = tuple((self.categories[i], round(float(combined[i]), 4)) for i in order[:5])
         top = self.categories[order[0]] if len(order) else NONE
         score = float(combined[order[0]]) if len(order) else 0.0
@@ -177,22 +186,196 @@ class Engine:
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
         ids: list[str] = []
-        if doc_scores is not None:
-            top = np.argpartition(-doc_scores, min(64, len(doc_scores) - 1))[:64]
-            for i in top[np.argsort(-doc_scores[top])]:
-                d = self.docs[i]
-                if doc_scores[i] <= 0:
+        if doc_scores is not None and category in self.categories:
+            ci = self.categories.index(category)
+            starts = self.arrays["cat_starts"]
+            lo = int(starts[ci])
+            hi = int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
+            scores = doc_scores[lo:hi]
+            k = min(64, len(scores) - 1)
+            top = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
+            doc_article = self.arrays["doc_article"]
+            for i in top[np.argsort(-scores[top], kind="stable")]:
+                if scores[i] <= 0:
                     break
-                if d.category == category and d.article_id not in ids:
-                    ids.append(d.article_id)
+                aid = self._article_ids[doc_article[lo + i]] if doc_article[lo + i] >= 0 else None
+                if aid is not None and aid not in ids:
+                    ids.append(aid)
                     if len(ids) == limit:
                         break
-        for a in self.articles.values():
+        for aid in self._by_category.get(category, ()):
             if len(ids) >= limit:
                 break
-            if a.category == category and a.id not in ids:
-                ids.append(a.id)
+            if aid not in ids:
+                ids.append(aid)
         return tuple(ids)
+
+
+def _gather(ptr, index, weight, tids, qw, size: int) -> np.ndarray:
+    """Sum of the query terms' posting rows (CSR), each scaled by its query weight: every
+    row gathered in one go instead of one numpy call per term."""
+    starts = ptr[tids].astype(np.int64)
+    lens = ptr[tids + 1].astype(np.int64) - starts
+    total = int(lens.sum())
+    if not total:
+        return np.zeros(size)
+    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    return np.bincount(index[offsets], weights=weight[offsets] * np.repeat(qw, lens),
+                       minlength=size)
+
+
+# -- building -----------------------------------------------------------------------------
+def _documents(articles, offtopic):
+    """(article index or -1, category, field weight, text) per document, in a stable order."""
+    for ai, a in enumerate(articles):
+        yield ai, a.category, FIELD_WEIGHTS["head"], " ".join([a.title, a.summary, *a.keywords])
+        for ex in a.examples:
+            yield ai, a.category, FIELD_WEIGHTS["example"], ex
+        yield ai, a.category, FIELD_WEIGHTS["body"], \
+            a.section_text("套路") + "\n" + a.section_text("识别要点")
+    for q in offtopic:
+        yield -1, NONE, FIELD_WEIGHTS["example"], q
+
+
+PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
+
+
+def _count_terms(texts, normalize, segmenter) -> tuple[list[str], array, array, array]:
+    """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
+    not lists of Python ints (at 10,000 articles there are millions of entries)."""
+    vocab: dict[str, int] = {}
+    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    for text in texts:
+        counts = Counter(tokenize(normalize(text), segmenter))
+        lengths.append(len(counts))
+        term_of.extend([vocab.setdefault(t, len(vocab)) for t in counts])
+        tf_of.extend(counts.values())
+    return list(vocab), lengths, term_of, tf_of
+
+
+_worker_tools = None   # (normalize, segmenter) inherited by forked tokenising processes
+
+
+def _count_terms_in_worker(texts):
+    normalize, segmenter = _worker_tools
+    return _count_terms(texts, normalize, segmenter)
+
+
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None):
+    """Tokenising is most of a build and parallel by nature: a big build in a single-threaded
+    process (``build-index``, ``init-db``) forks one tokenising process per core. Forking a
+    threaded process (a web worker, the scheduler) is unsafe, so those tokenise in one. The
+    result is the same either way: chunks are merged in order."""
+    global _worker_tools
+    if processes is None:   # automatic: every core for a big build
+        processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
+    if processes < 2 or threading.active_count() > 1:
+        return _count_terms(texts, normalize, segmenter)
+    import multiprocessing
+
+    size = -(-len(texts) // (processes * 4))
+    chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+    vocab: dict[str, int] = {}
+    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    _worker_tools = (normalize, segmenter)
+    try:
+        with multiprocessing.get_context("fork").Pool(processes) as pool:
+            for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
+                                                                       chunks):
+                ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in words],
+                                 dtype=np.int32)
+                lengths.extend(part_lengths)
+                term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
+                tf_of.extend(part_tfs)
+    finally:
+        _worker_tools = None
+    return list(vocab), lengths, term_of, tf_of
+
+
+def _build_arrays(articles, offtopic, normalize, segmenter,
+                  processes: int | None = None) -> tuple[dict, dict]:
+    """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
+    grouped by category (a stable sort), so a category's best one is one reduceat away and
+    the postings come out ordered by (term, category, document) with a single sort."""
+    documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
+    vocab, lengths, term_of, tf_of = _count_all_terms([d[3] for d in documents], normalize,
+                                                      segmenter, processes)
+    lengths = np.frombuffer(lengths, dtype=np.int32)
+    kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
+    n = len(kept_docs)
+    categories = sorted({documents[i][1] for i in kept_docs})
+    cat_index = {c: i for i, c in enumerate(categories)}
+    doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
+    doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
+    doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
+    del documents
+
+    # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
+    # terms in too many documents carry no signal, and overlong ones are pasted junk.
+    terms = np.frombuffer(term_of, dtype=np.int32)
+    df = np.bincount(terms, minlength=len(vocab))
+    keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
+        np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
+    names = np.asarray([t[:MAX_TERM_CHARS] for t in vocab], dtype=f"<U{MAX_TERM_CHARS}")
+    del vocab
+    kept = np.flatnonzero(keep_term)
+    sorted_kept = kept[np.argsort(names[kept], kind="stable")]
+    term_id = np.full(len(names), -1, dtype=np.int32)
+    term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
+    width = max([len(t) for t in names[sorted_kept]] + [1])
+    vocab_sorted = names[sorted_kept].astype(f"<U{width}")
+    del names
+    n_terms = len(vocab_sorted)
+    idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
+    term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
+
+    # Document vectors: sublinear TF-IDF, unit length.
+    entry = keep_term[terms]
+    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])[entry]
+    tf = np.frombuffer(tf_of, dtype=np.int32)[entry]
+    terms = term_id[terms[entry]]
+    del entry, term_of, tf_of
+    w = (1.0 + np.log(tf)) * term_scale[terms]
+    del tf
+    norms = np.sqrt(np.bincount(docs, weights=w * w, minlength=n))
+    w /= np.where(norms > 0, norms, 1.0)[docs]
+
+    # Postings (CSR by term): a stable sort keeps documents ascending within a term.
+    by_term = np.argsort(terms, kind="stable")
+    terms, docs, w = terms[by_term], docs[by_term], w[by_term]
+    del by_term
+    post_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(terms, minlength=n_terms), out=post_ptr[1:])
+
+    # Centroids: per (term, category), the field-weighted sum of its documents, then unit
+    # length per category. Postings are already ordered by (term, category).
+    cats = doc_cat[docs]
+    starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
+                                            (cats[1:] != cats[:-1]))))
+    sums = np.add.reduceat(w * doc_weight[docs], starts) if len(starts) else np.zeros(0)
+    key_term, key_cat = terms[starts], cats[starts]
+    del cats
+    cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
+    cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
+    cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
+
+    arrays = {
+        "vocab": vocab_sorted,
+        "term_scale": term_scale,
+        "post_ptr": post_ptr,
+        "post_doc": docs.astype(np.int32),
+        "post_w": w.astype(np.float32),
+        "cent_ptr": cent_ptr,
+        "cent_cat": key_cat.astype(np.int32),
+        "cent_w": cent_w.astype(np.float32),
+        "doc_weight": doc_weight.astype(np.float32),
+        "doc_cat": doc_cat,
+        "doc_article": doc_article,
+        "cat_starts": np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64),
+    }
+    meta = {"categories": categories, "article_ids": [a.id for a in articles]}
+    return arrays, meta
 
 
 def read_lines(path: Path) -> list[str]:

@@ -4,13 +4,14 @@ Residents type colloquially, by voice, in traditional characters and with homoph
 paste SMS full of links and numbers. Everything is brought to one form first: simplified
 characters (zhconv), half-width ASCII (NFKC), lower case, typo/homophone variants mapped to the
 usual word (content/engine/normalize.tsv), links and phone numbers replaced by a placeholder word.
-Tokens are jieba words (with our scam-term dictionary) plus character bigrams, which keep a match
-alive when segmentation or a typo breaks a word.
+Tokens are jieba words (with our scam-term dictionary, private to each index: see ``Segmenter``)
+plus character bigrams, which keep a match alive when segmentation or a typo breaks a word.
 """
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -82,18 +83,67 @@ def mask_for_matching(text: str) -> str:
     return _AMOUNT_RE.sub(" qty ", text)
 
 
-def load_user_dictionary(words) -> None:
-    """Teach jieba our scam terms so 刷单返利 or 安全账户 stay one token."""
-    for w in sorted({w.strip().lower() for w in words}):
-        if 2 <= len(w) <= 12 and not w.isascii():
-            jieba.add_word(w, freq=20000)
+USER_WORD_FREQ = 20000   # what jieba gives a user word: enough to keep 刷单返利 one token
+
+_base_lock = threading.Lock()
+_base: jieba.Tokenizer | None = None
 
 
-def tokenize(normalized: str) -> list[str]:
-    """Words (jieba) plus CJK character bigrams prefixed with '~', stopwords dropped."""
+def _base_dictionary() -> jieba.Tokenizer:
+    """jieba's own dictionary, loaded once per process (from jieba's cache file) into a
+    private Tokenizer that nothing ever adds to."""
+    global _base
+    with _base_lock:
+        if _base is None:
+            tokenizer = jieba.Tokenizer()
+            tokenizer.initialize()
+            _base = tokenizer
+        return _base
+
+
+def user_words(words) -> tuple[str, ...]:
+    """Our scam terms as the segmenter takes them: lower case, CJK, 2-12 characters, sorted."""
+    return tuple(sorted(w for w in {w.strip().lower() for w in words}
+                        if 2 <= len(w) <= 12 and not w.isascii()))
+
+
+class Segmenter:
+    """jieba with our scam terms, private to one index, so segmentation depends only on the
+    content: ``jieba.add_word`` on the global tokenizer adds to its frequency total even for
+    known words, so every rebuild used to shift every later segmentation a little."""
+
+    def __init__(self, words=()):
+        self.words = user_words(words)
+        base = _base_dictionary()
+        tokenizer = jieba.Tokenizer()
+        tokenizer.FREQ, tokenizer.total = dict(base.FREQ), base.total
+        tokenizer.initialized = True
+        for w in self.words:   # sorted and distinct: the same dictionary from the same words
+            tokenizer.add_word(w, freq=USER_WORD_FREQ)
+        self._tokenizer = tokenizer
+
+    def cut(self, text: str) -> list[str]:
+        return self._tokenizer.lcut(text, HMM=True)
+
+
+_plain: Segmenter | None = None
+
+
+def plain_segmenter() -> Segmenter:
+    """jieba's dictionary without our terms (for callers that have no index at hand)."""
+    global _plain
+    if _plain is None:
+        _plain = Segmenter()
+    return _plain
+
+
+def tokenize(normalized: str, segmenter: Segmenter | None = None) -> list[str]:
+    """Words (jieba with the index's terms) plus CJK character bigrams prefixed with '~',
+    stopwords dropped."""
     text = mask_for_matching(normalized)
+    segmenter = segmenter or plain_segmenter()
     # Single characters are left to the bigrams: alone (块, 转, 钱) they say little.
-    tokens = [w for w in jieba.lcut(text, HMM=True)
+    tokens = [w for w in segmenter.cut(text)
               if len(w) > 1 and w not in STOPWORDS and not _DROP_RE.fullmatch(w)]
     for run in _CJK_RUN_RE.findall(text):
         tokens.extend("~" + run[i:i + 2] for i in range(len(run) - 1))
