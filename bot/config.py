@@ -117,6 +117,21 @@ class WeComSettings:
 
 
 @dataclass(frozen=True)
+class CampaignSettings:
+    # 单位 printed on the monthly 通报 and the weekly sheets.
+    unit: str = "镇综治中心"
+    # Share of a village's households with the 国家反诈中心APP registered, the year-end target.
+    app_target: float = 0.75
+    # 无诈村: no case in this many months (this one included) and APP rate at least no_fraud_app_rate.
+    no_fraud_months: int = 6
+    no_fraud_app_rate: float = 0.75
+    # Official-account API (qrcode/create); tests point it at a local fake server.
+    api_base_url: str = "https://api.weixin.qq.com"
+    # Where `python -m bot qrcode VILLAGE` saves the poster PNG.
+    qrcode_dir: Path = PROJECT_ROOT / "var" / "qrcodes"
+
+
+@dataclass(frozen=True)
 class GroupSettings:
     id: str
     name: str
@@ -129,6 +144,7 @@ class GroupSettings:
     robot_key_env: str = ""
     mentioned_list: tuple[str, ...] = ()
     mentioned_mobile_list: tuple[str, ...] = ()
+    village: str = ""   # a village id (checked against the villages table when used)
 
 
 @dataclass(frozen=True)
@@ -141,6 +157,7 @@ class Settings:
     scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
     wecom: WeComSettings = field(default_factory=WeComSettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    campaign: CampaignSettings = field(default_factory=CampaignSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -165,6 +182,7 @@ _SECTIONS = {
     "scheduler": SchedulerSettings,
     "wecom": WeComSettings,
     "admin": AdminSettings,
+    "campaign": CampaignSettings,
 }
 
 
@@ -278,6 +296,14 @@ def validate(s: Settings) -> None:
          "must be between 1 and 100"),
         ("admin.low_confidence_score", 0 <= s.admin.low_confidence_score <= 1,
          "must be between 0 and 1"),
+        ("campaign.unit", 0 < len(s.campaign.unit) <= 60, "must be 1-60 characters"),
+        ("campaign.app_target", 0 < s.campaign.app_target <= 1, "must be between 0 and 1"),
+        ("campaign.no_fraud_months", 1 <= s.campaign.no_fraud_months <= 36,
+         "must be between 1 and 36"),
+        ("campaign.no_fraud_app_rate", 0 <= s.campaign.no_fraud_app_rate <= 1,
+         "must be between 0 and 1"),
+        ("campaign.api_base_url", s.campaign.api_base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)
@@ -297,7 +323,7 @@ _DAYS = {"mon": "mon", "tue": "tue", "wed": "wed", "thu": "thu", "fri": "fri", "
 _SLOT_RE = re.compile(r"^\s*(\S+)\s+([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GROUP_KEYS = {"id", "name", "area", "audiences", "schedule", "channel", "msgtype", "robot_key",
-         "robot_key_env", "mentioned_list", "mentioned_mobile_list"}
+         "robot_key_env", "mentioned_list", "mentioned_mobile_list", "village"}
 
 
 def parse_slot(entry: str) -> tuple[str, int, int]:
@@ -359,6 +385,10 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             raise ConfigError(f"{where}.robot_key_env: channel wecom_robot needs the robot key, "
                               f"set in the environment variable named by robot_key_env"
                               + (f" ({key_env} is empty)" if key_env else ""))
+        village = g.get("village", "")
+        if not isinstance(village, str) or (village and not _GROUP_ID_RE.match(village)):
+            raise ConfigError(f"{where}.village: must be a village id (lowercase letters, "
+                              "digits, '-' or '_')")
         groups.append(GroupSettings(
             id=gid, name=str(g.get("name") or gid), area=str(g.get("area", "")),
             audiences=_strings(f"{where}.audiences", g.get("audiences", ["general"]), AUDIENCES),
@@ -367,6 +397,7 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             mentioned_list=_strings(f"{where}.mentioned_list", g.get("mentioned_list", [])),
             mentioned_mobile_list=_strings(f"{where}.mentioned_mobile_list",
                                            g.get("mentioned_mobile_list", [])),
+            village=village,
         ))
     return tuple(groups)
 

@@ -13,7 +13,7 @@ import time
 from flask import (abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 
-from ..accounts import (ROLES, account, check_password, create_account, recent_failures,
+from ..accounts import (ROLES, STAFF_ROLES, account, check_password, create_account, recent_failures,
                         record_failure, toggle_disabled)
 from ..storage.audit import audit
 from .blueprint import bp
@@ -50,8 +50,9 @@ def load_user():
     session["seen"] = time.time()
 
 
-def login_required(role: str | None = None):
-    """Views need a signed-in account; ``role='admin'`` also needs the admin role."""
+def login_required(role: str | None = None, roles: tuple[str, ...] = STAFF_ROLES):
+    """Views need a signed-in account; ``role='admin'`` also needs the admin role. Other views
+    are for town staff (admin, editor) unless ``roles`` names more (grid workers, police)."""
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
@@ -59,6 +60,8 @@ def login_required(role: str | None = None):
                 return redirect(url_for("admin.login", next=request.full_path))
             if role and g.user["role"] != role:
                 abort(403, "只有管理员可以做这件事。")
+            if g.user["role"] != "admin" and g.user["role"] not in roles:
+                abort(403, "您的账号不能访问这个页面。")
             return view(*args, **kwargs)
         return inner
     return wrap
@@ -86,10 +89,17 @@ def login():
             session["admin_id"], session["seen"] = account_id, time.time()
             audit(db(), name, "login", "account", name)
             target = request.args.get("next", "")
-            return redirect(target if target.startswith("/admin") else url_for("admin.dashboard"))
+            return redirect(target if target.startswith("/admin") else home_url(account_id))
         record_failure(db(), address, name)
         error = "账号或密码不对。"
     return render_template("admin/login.html", error=error)
+
+
+def home_url(account_id: int) -> str:
+    """Where an account lands after signing in: its role's first page."""
+    role = account(db(), account_id)["role"]
+    return url_for({"grid": "admin.my_grids", "police": "admin.campaign_cases"}.get(
+        role, "admin.dashboard"))
 
 
 @bp.post("/logout")
