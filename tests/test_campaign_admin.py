@@ -293,3 +293,20 @@ def test_cli_qrcode_gets_the_code_from_the_api_and_saves_a_png(tmp_path):
         assert result.exit_code == 1 and "40125" in result.output
     finally:
         fake.stop()
+
+
+def test_the_figures_page_and_a_villages_grids_for_a_week_or_a_month(app):
+    worker = signed_in(app, "worker")
+    worker.post("/admin/grids/dong-1/visit", data=visit_form(worker, visit_date="2026-11-18"))
+    town = signed_in(app, "town")
+    page = town.get("/admin/campaign?period=2026-W47").get_data(as_text=True)
+    table = page[page.index('id="figures"'):]
+    row = table[table.index("<td>东村</td>"):].split("</tr>")[0]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row)[:7] == \
+        ["东村", "5", "1", "1", "20.0%", "20.0%", "20.0%"]
+    assert "<td>西村</td><td>2</td><td>0</td>" in table
+    assert town.get("/admin/campaign?period=2026-W48").status_code == 200
+    assert town.get("/admin/campaign?period=2026-W99").status_code == 400
+    page = town.get("/admin/campaign/villages/dongcun?period=2026-11").get_data(as_text=True)
+    grid_row = page[page.index("东村一网格</a>"):].split("</tr>")[0]
+    assert "worker" in grid_row and "33.3%" in grid_row

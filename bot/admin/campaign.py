@@ -11,7 +11,7 @@ import pygal
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 
 from ..campaign.figures import (app_rate_trend, current_month, figures, month_period,
-                                shift_month)
+                                shift_month, week_period)
 from ..campaign.residents import followers
 from ..campaign.tongbao import (WEIGHTS, XLSX_MIMETYPE, monthly_tongbao, tongbao_filename,
                                 tongbao_workbook, weekly_filename, weekly_sheets, weekly_workbook)
@@ -49,15 +49,25 @@ def _month_arg() -> str:
 
 
 # -- ranking ---------------------------------------------------------------------------------------
+def _period_arg():
+    """The period asked for (?period=2026-11 or 2026-W47; default this month)."""
+    label = request.args.get("period", "").strip() or current_month(local_now())
+    return week_period(label) if "W" in label else month_period(label)
+
+
 @bp.get("/campaign")
 @login_required()
 def campaign():
-    """Villages ranked by APP registered rate this month, bars against the target line."""
-    period = month_period(current_month(local_now()))
+    """Villages ranked by APP registered rate, bars against the target line, and every
+    village's figures for the period (a month or an ISO week)."""
+    try:
+        period = _period_arg()
+    except ValueError as exc:
+        abort(400, str(exc))
     data = figures(db(), settings(), period)
     rows = sorted(data["villages"], key=lambda v: (-v["app_rate"], v["id"]))
     return render_template("admin/campaign.html", rows=rows, period=period,
-                           target=settings().campaign.app_target)
+                           target=settings().campaign.app_target, tips_note=data["tips_note"])
 
 
 # -- villages and grids ------------------------------------------------------------------------------
@@ -113,12 +123,18 @@ def campaign_village(village_id: str):
     month = current_month(local_now())
     months = [shift_month(month, -i) for i in range(5, -1, -1)]
     trend = app_rate_trend(db(), [village_id], months)[village_id]
+    try:
+        period = _period_arg()
+    except ValueError as exc:
+        abort(400, str(exc))
+    figures_by_grid = {g["id"]: g for g in figures(db(), settings(), period)["grids"]}
     grid_rows = grids(db(), village_id)
     for gr in grid_rows:
         gr["workers"] = grid_workers(db(), gr["id"])
+        gr["figures"] = figures_by_grid.get(gr["id"])
     return render_template("admin/campaign_village.html", village=row, grids=grid_rows,
                            trend=list(zip(months, trend)), followers=followers(db(), village_id),
-                           week=last_complete_week(local_now()),
+                           week=last_complete_week(local_now()), period=period,
                            target=settings().campaign.app_target)
 
 
