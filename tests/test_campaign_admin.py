@@ -310,3 +310,16 @@ def test_the_figures_page_and_a_villages_grids_for_a_week_or_a_month(app):
     page = town.get("/admin/campaign/villages/dongcun?period=2026-11").get_data(as_text=True)
     grid_row = page[page.index("东村一网格</a>"):].split("</tr>")[0]
     assert "worker" in grid_row and "33.3%" in grid_row
+
+
+def test_a_group_naming_an_unknown_village_is_pointed_out(tmp_path, loaded_db):
+    shutil.copy(loaded_db, tmp_path / "bot.db")
+    groups = [{"id": "dong", "name": "东村群", "schedule": ["mon 09:00"], "village": "dongcun"},
+              {"id": "bei", "name": "北村群", "schedule": ["mon 09:00"], "village": "beicun"}]
+    app = create_app(make_settings(tmp_path, groups))
+    app.config["NOW"] = NOW
+    from bot.campaign.villages import import_villages_csv
+    import_villages_csv(app.extensions["db"](), VILLAGES_CSV, "v.csv", "test")
+    add_account(app, "town", PASSWORD, "admin")
+    page = signed_in(app, "town").get("/admin/campaign").get_data(as_text=True)
+    assert "“北村群”写的村编号“beicun”不存在" in page and "“东村群”" not in page

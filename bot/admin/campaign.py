@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 
-import pygal
 from flask import abort, flash, redirect, render_template, request, send_file, url_for
 
 from ..campaign.figures import (app_rate_trend, current_month, figures, month_period,
@@ -21,7 +20,8 @@ from ..campaign.villages import (ImportProblems, assign_grid, grid_workers, grid
 from ..reporting.weekly import last_complete_week
 from ..storage.audit import audit
 from .blueprint import bp, local_now
-from .dashboard import _style, _without_scripts
+# pygal through dashboard, which removes the import hook pygal installs (see there).
+from .dashboard import _style, _without_scripts, pygal
 from .sign_in import actor, db, login_required, settings
 
 CASE_ROLES = ("admin", "editor", "police")
@@ -66,8 +66,12 @@ def campaign():
         abort(400, str(exc))
     data = figures(db(), settings(), period)
     rows = sorted(data["villages"], key=lambda v: (-v["app_rate"], v["id"]))
+    known = {v["id"] for v in rows}
+    # groups.village is checked here, against the villages table, not when config.toml loads.
+    unknown = [g for g in settings().groups if g.village and g.village not in known]
     return render_template("admin/campaign.html", rows=rows, period=period,
-                           target=settings().campaign.app_target, tips_note=data["tips_note"])
+                           target=settings().campaign.app_target, tips_note=data["tips_note"],
+                           unknown_groups=unknown)
 
 
 # -- villages and grids ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import time
 from flask import (abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 
-from ..accounts import (ROLES, STAFF_ROLES, account, check_password, create_account, recent_failures,
+from ..accounts import (ROLE_NAMES, ROLES, STAFF_ROLES, account, check_password, create_account, recent_failures,
                         record_failure, toggle_disabled)
 from ..storage.audit import audit
 from .blueprint import bp
@@ -124,7 +124,8 @@ def accounts():
         return redirect(url_for("admin.accounts"))
     rows = list(db()["admins"].rows_where(select="id, name, role, created_at, disabled",
                                           order_by="name"))
-    return render_template("admin/accounts.html", accounts=rows, roles=ROLES)
+    return render_template("admin/accounts.html", accounts=rows, roles=ROLES,
+                           role_names=ROLE_NAMES)
 
 
 @bp.post("/accounts/<int:account_id>/disable")

@@ -45,18 +45,18 @@ class ImportProblems(ValueError):
 
 
 # -- reading ----------------------------------------------------------------------------------------
-def villages(db: Database) -> list[dict]:
-    """Every village with its grids' household and population totals, by id."""
+def villages(db: Database, village_id: str | None = None) -> list[dict]:
+    """Every village (or the one asked for) with its grids' household and population totals."""
+    where, params = ("WHERE v.id = ?", [village_id]) if village_id is not None else ("", [])
     return [dict(zip(("id", "name", "town", "grids", "households", "population"), r))
             for r in db.execute(
                 "SELECT v.id, v.name, v.town, COUNT(g.id), COALESCE(SUM(g.households), 0), "
-                "COALESCE(SUM(g.population), 0) FROM villages v LEFT JOIN grids g "
-                "ON g.village_id = v.id GROUP BY v.id ORDER BY v.id").fetchall()]
+                f"COALESCE(SUM(g.population), 0) FROM villages v LEFT JOIN grids g "
+                f"ON g.village_id = v.id {where} GROUP BY v.id ORDER BY v.id", params).fetchall()]
 
 
 def village(db: Database, village_id: str) -> dict | None:
-    return next((v for v in villages(db) if v["id"] == village_id), None) \
-        if db.execute("SELECT 1 FROM villages WHERE id = ?", [village_id]).fetchone() else None
+    return next((v for v in villages(db, village_id)), None)
 
 
 def grids(db: Database, village_id: str | None = None, grid_ids=None) -> list[dict]:
