@@ -323,3 +323,46 @@ def test_a_group_naming_an_unknown_village_is_pointed_out(tmp_path, loaded_db):
     add_account(app, "town", PASSWORD, "admin")
     page = signed_in(app, "town").get("/admin/campaign").get_data(as_text=True)
     assert "“北村群”写的村编号“beicun”不存在" in page and "“东村群”" not in page
+
+
+def test_police_csv_uploads_report_lines_and_encodings(app):
+    officer = signed_in(app, "officer")
+    token = csrf_token(officer, "/admin/campaign/cases")
+
+    def upload(body: bytes, name="cases.csv"):
+        return officer.post("/admin/campaign/cases", content_type="multipart/form-data",
+                            data={"csrf_token": token, "file": (io.BytesIO(body), name)})
+    r = upload("村编号,月份,发案,损失\ndongcun,2026-11,1,100\nxicun,2026/11,1,1\n".encode())
+    assert r.status_code == 400 and "cases.csv:3: 月份格式不对" in r.get_data(as_text=True)
+    r = upload("村编号,月份,发案,损失\ndongcun,2026-11,1,100\n".encode("gbk"), "gbk.csv")
+    assert r.status_code == 400 and "gbk.csv: 不是 UTF-8 编码" in r.get_data(as_text=True)
+    assert rows(app, "SELECT COUNT(*) FROM village_cases") == [(0,)]
+    r = upload("村编号,月份,发案,损失\ndongcun,2026-11,1,100\nxicun,2026-11,0,0\n".encode())
+    assert r.status_code == 302
+    assert rows(app, "SELECT village_id, cases, entered_by FROM village_cases ORDER BY 1") == \
+        [("dongcun", 1, "officer"), ("xicun", 0, "officer")]
+
+
+def test_cli_imports_cases_and_paper_sheets(tmp_path):
+    config = write_config(tmp_path)
+    runner = CliRunner()
+    (tmp_path / "v.csv").write_text(VILLAGES_CSV, encoding="utf-8")
+    runner.invoke(main, ["--config", str(config), "villages", "import", str(tmp_path / "v.csv")])
+    cases = tmp_path / "cases.csv"
+    cases.write_text("村编号,月份,发案,损失\ndongcun,2026-11,1,100\nnowhere,2026-11,1,1\n",
+                     encoding="utf-8")
+    result = runner.invoke(main, ["--config", str(config), "villages", "cases-import", str(cases)])
+    assert result.exit_code == 1 and f"{cases}:3: 没有村'nowhere'" in result.output
+    book = openpyxl.Workbook()
+    book.active.append(["网格编号", "门牌号/地址", "走访日期", "反诈APP", "未安装原因"])
+    book.active.append(["dong-1", "1号", "2026-11-03", "已注册", ""])
+    book.active.append(["dong-1", "2号", "2026-11-03", "未安装", ""])
+    book.save(tmp_path / "paper.xlsx")
+    result = runner.invoke(main, ["--config", str(config), "villages", "visits-import",
+                                  str(tmp_path / "paper.xlsx")])
+    assert result.exit_code == 1 and "paper.xlsx:3: 未安装时请选择或填写原因" in result.output
+    book.active["E3"] = "没有智能手机"
+    book.save(tmp_path / "paper.xlsx")
+    result = runner.invoke(main, ["--config", str(config), "villages", "visits-import",
+                                  str(tmp_path / "paper.xlsx")])
+    assert result.exit_code == 0 and "新存 2 条" in result.output

@@ -16,7 +16,7 @@ from ..campaign.tongbao import (WEIGHTS, XLSX_MIMETYPE, monthly_tongbao, tongbao
                                 tongbao_workbook, weekly_filename, weekly_sheets, weekly_workbook)
 from ..campaign.villages import (ImportProblems, assign_grid, grid_workers, grids,
                                  import_cases_csv, import_villages_csv, save_cases, save_grid,
-                                 save_village, village)
+                                 save_village, village, villages)
 from ..reporting.weekly import last_complete_week
 from ..storage.audit import audit
 from .blueprint import bp, local_now
@@ -35,13 +35,15 @@ def _xlsx(book, filename: str):
 
 
 def _upload_text() -> tuple[str, str] | None:
+    """(text, file name) of an uploaded CSV, None without one; ImportProblems if not UTF-8."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         return None
     try:
         return upload.read().decode("utf-8-sig"), upload.filename
     except UnicodeDecodeError:
-        return "", upload.filename
+        raise ImportProblems([f"{upload.filename}: 不是 UTF-8 编码的 CSV（在 Excel 里另存为"
+                              "“CSV UTF-8”）"]) from None
 
 
 def _month_arg() -> str:
@@ -79,14 +81,13 @@ def campaign():
 @login_required()
 def campaign_villages():
     if request.method == "POST":
-        upload = _upload_text()
-        if upload is not None:
-            text, name = upload
-            try:
-                counts = import_villages_csv(db(), text, name, actor())
-            except ImportProblems as exc:
-                return render_template("admin/import_problems.html", problems=exc.problems,
-                                       back=url_for("admin.campaign_villages")), 400
+        try:
+            upload = _upload_text()
+            counts = import_villages_csv(db(), *upload, actor()) if upload else None
+        except ImportProblems as exc:
+            return render_template("admin/import_problems.html", problems=exc.problems,
+                                   back=url_for("admin.campaign_villages")), 400
+        if counts is not None:
             flash(f"已导入 {counts['rows']} 行：新增 {counts['villages']} 个村、"
                   f"{counts['grids']} 个网格。", "ok")
         else:
@@ -98,7 +99,6 @@ def campaign_villages():
             else:
                 flash("已保存。", "ok")
         return redirect(url_for("admin.campaign_villages"))
-    from ..campaign.villages import villages
     return render_template("admin/campaign_villages.html", villages=villages(db()))
 
 
@@ -200,14 +200,13 @@ def campaign_tongbao_xlsx():
 @login_required(roles=CASE_ROLES)
 def campaign_cases():
     if request.method == "POST":
-        upload = _upload_text()
-        if upload is not None:
-            text, name = upload
-            try:
-                n = import_cases_csv(db(), text, name, actor())
-            except ImportProblems as exc:
-                return render_template("admin/import_problems.html", problems=exc.problems,
-                                       back=url_for("admin.campaign_cases")), 400
+        try:
+            upload = _upload_text()
+            n = import_cases_csv(db(), *upload, actor()) if upload else None
+        except ImportProblems as exc:
+            return render_template("admin/import_problems.html", problems=exc.problems,
+                                   back=url_for("admin.campaign_cases")), 400
+        if n is not None:
             flash(f"已导入 {n} 行。", "ok")
         else:
             f = request.form
