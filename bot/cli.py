@@ -425,6 +425,27 @@ def villages_assign(ctx: click.Context, account: str, grid_id: str, remove: bool
     click.echo(f"{account} {'-' if remove else '+'} {grid_id}")
 
 
+@villages.command("purge", help="Delete visits dated before DATE and households left without "
+                                "a visit (the retention rule: keep this year and the last).")
+@click.option("--before", "before", required=True, help="Date like 2025-01-01.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def villages_purge(ctx: click.Context, before: str, yes: bool) -> None:
+    from datetime import date
+
+    from .campaign.visits import purge_before
+
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        raise click.ClickException(f"--before {before[:20]}: 日期格式应当像 2025-01-01") from None
+    if not yes:
+        click.confirm(f"删除 {day} 以前的走访记录和只有这些记录的住户？", abort=True)
+    _, db = _db(ctx.parent)
+    counts = purge_before(db, day, "cli")
+    click.echo(f"已删除 {counts['visits']} 条走访、{counts['households']} 户")
+
+
 @villages.command("sheets", help="The weekly 《反电诈入户宣传登记表》 and 《反诈骗宣传活动统计表》 "
                                  "of a village as one XLSX (two sheets).")
 @click.argument("village_id")

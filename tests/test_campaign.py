@@ -362,3 +362,18 @@ def test_groups_name_their_village(tmp_path):
         make_settings(tmp_path, [{**group, "village": "东村"}])
     with pytest.raises(ConfigError, match="campaign.app_target"):
         make_settings(tmp_path, campaign={"app_target": 1.5})
+
+
+def test_purging_old_visits_keeps_the_later_history(db):
+    from bot.campaign.visits import purge_before
+    import_villages_csv(db, VILLAGES_CSV, "v.csv", "test")
+    visit(db, "a1", "1号", "2024-12-01", "registered")
+    visit(db, "a1", "1号", "2025-03-01", "not_installed", reason="不会用")
+    visit(db, "a1", "2号", "2024-11-01", "installed")
+    assert purge_before(db, date(2025, 1, 1), "admin") == \
+        {"before": "2025-01-01", "visits": 2, "households": 1}
+    assert db.execute("SELECT address FROM households").fetchall() == [("1号",)]
+    assert db.execute("SELECT visit_date, prev_visit_date, is_recheck, recheck_lost "
+                      "FROM visits").fetchall() == [("2025-03-01", None, 1, 1)]
+    assert db.execute("SELECT action, target_kind FROM audit_log WHERE action = 'purge'"
+                      ).fetchall() == [("purge", "visits")]

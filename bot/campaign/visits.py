@@ -349,3 +349,18 @@ def import_visits_xlsx(db: Database, file, name: str, actor: str, today: date,
         counts = {"rows": len(good), "stored": stored, "already": len(good) - stored}
         audit(db, actor, "import", "visits", name, None, counts)
     return counts
+
+
+# -- retention ------------------------------------------------------------------------------------
+def purge_before(db: Database, before: date, actor: str) -> dict:
+    """Delete visits dated before ``before`` and households left without a visit (the
+    retention rule in README), audited. Later visits keep their 回头看 flags."""
+    day = before.isoformat()
+    with write_transaction(db):
+        visits = db.execute("DELETE FROM visits WHERE visit_date < ?", [day]).rowcount
+        db.execute("UPDATE visits SET prev_visit_date = NULL WHERE prev_visit_date < ?", [day])
+        homes = db.execute("DELETE FROM households WHERE NOT EXISTS (SELECT 1 FROM visits "
+                           "WHERE visits.household_id = households.id)").rowcount
+        counts = {"before": day, "visits": visits, "households": homes}
+        audit(db, actor, "purge", "visits", day, None, counts)
+    return counts
