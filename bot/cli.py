@@ -395,7 +395,7 @@ def villages_cases_import(ctx: click.Context, path: str) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
 def villages_visits_import(ctx: click.Context, path: str) -> None:
-    from .campaign.tongbao import today_in
+    from .campaign.figures import today_in
     from .campaign.villages import ImportProblems
     from .campaign.visits import import_visits_xlsx
 

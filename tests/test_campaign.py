@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import openpyxl
 import pytest

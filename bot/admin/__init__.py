@@ -1,8 +1,9 @@
 """The admin console at /admin: server-rendered pages for community police and 综治中心 staff.
 
 Views only: one blueprint, each area a module registering its views on it (sign_in, editor,
-inbox, push_status, dashboard, statistics, campaign, visits); every change goes through a service outside this
-package (``bot.content.editing``, ``bot.accounts``, ``bot.pushing.alerts`` / ``health``).
+inbox, push_status, dashboard, statistics, campaign, visits); every change goes through a
+service outside this package (``bot.content.editing``, ``bot.accounts``, ``bot.pushing.alerts``
+/ ``health``, ``bot.campaign``).
 Every view needs a signed-in account (``login_required``); account management needs the
 ``admin`` role. CSRF protection (Flask-WTF) covers every form.
 """

@@ -9,10 +9,11 @@ import uuid
 
 from flask import abort, flash, g, jsonify, redirect, render_template, request, url_for
 
-from ..campaign.tongbao import today_in
+from ..campaign.figures import today_in
 from ..campaign.villages import ImportProblems, account_grid_ids, grid, grids
 from ..campaign.visits import (APP_STATUSES, KEY_GROUPS, MATERIALS, NOT_INSTALLED_REASONS,
-                               VisitForm, VisitProblems, household, households_of_grid,
+                               VisitForm, VisitProblems, find_household, household,
+                               households_of_grid,
                                import_visits_xlsx, last_visit, record_visit, visit_by_submission)
 from .blueprint import bp, local_now
 from .sign_in import actor, db, login_required, settings
@@ -124,7 +125,6 @@ def save_visit(grid_id: str):
     except VisitProblems as exc:
         if _wants_json():
             return jsonify({"saved": False, "errors": exc.problems}), 400
-        from ..campaign.visits import find_household
         home = find_household(db(), grid_id, form.address) if form.address else None
         values = {k: v for k, v in request.form.items()}
         values["key_groups"] = request.form.getlist("key_groups")

@@ -59,6 +59,11 @@ def current_month(now: datetime) -> str:
     return f"{now.year}-{now.month:02d}"
 
 
+def today_in(settings, now: datetime | None = None) -> date:
+    """Today's date in the scheduler's time zone (visits are dated in local days)."""
+    return (now or datetime.now(ZoneInfo(settings.scheduler.timezone))).date()
+
+
 # -- the counts --------------------------------------------------------------------------------------
 def app_status_as_of(db, last: date) -> dict[str, tuple[int, int, int]]:
     """{grid_id: (households with a visit, installed, registered)} from each household's latest

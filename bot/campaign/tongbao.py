@@ -260,9 +260,3 @@ def tongbao_filename(month: str) -> str:
 def weekly_filename(village_id: str, week: str) -> str:
     return f"入户宣传周报-{village_id}-{week}.xlsx"
 
-
-def today_in(settings, now=None) -> date:
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return (now or datetime.now(ZoneInfo(settings.scheduler.timezone))).date()
