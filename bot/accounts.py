@@ -21,7 +21,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from .storage.audit import audit
 from .storage.db import utcnow_iso, write_transaction
 
-ROLES = ("admin", "editor")
+ROLES = ("admin", "editor", "grid", "police")
+# Town staff see every page; grid workers (网格员) only their grids' households; police enter
+# cases and losses.
+STAFF_ROLES = ("admin", "editor")
+ROLE_NAMES = {"admin": "管理员", "editor": "编辑", "grid": "网格员", "police": "民警"}
 FAILURE_WINDOW = 15 * 60
 FIRST_DELAY = 60          # seconds to wait after reaching the limit; doubles per failure
 MIN_PASSWORD = 10

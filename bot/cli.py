@@ -304,8 +304,9 @@ def _db(ctx):
 
 @main.command("create-admin", help="Create an admin account; the password is prompted.")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["admin", "editor"]), default="admin",
-              help="admin: everything incl. accounts; editor: content only.")
+@click.option("--role", type=click.Choice(["admin", "editor", "grid", "police"]),
+              default="admin", help="admin: everything incl. accounts; editor: content and "
+              "campaign; grid: a grid worker (own grids' households); police: cases and losses.")
 @click.password_option(help="Prompted (twice) when not given.")
 @click.pass_context
 def create_admin(ctx: click.Context, name: str, role: str, password: str) -> None:
@@ -571,3 +572,191 @@ def menu_show(ctx: click.Context) -> None:
         return
     click.echo("same as content/replies.toml" if matches else
                "differs from content/replies.toml (python -m bot menu push replaces it)")
+# -- the campaign ---------------------------------------------------------------------------------
+def _import_problems(exc) -> click.ClickException:
+    for p in exc.problems:
+        click.echo(p, err=True)
+    return click.ClickException(f"{len(exc.problems)} 个问题，什么都没有导入")
+
+
+@main.group(help="Villages (村/社区) and grids (网格) of the campaign, and their data.")
+def villages() -> None:
+    pass
+
+
+@villages.command("import", help="Import villages and grids from a CSV with a header row "
+                                 "(村编号,村名称,镇街,网格编号,网格名称,户数,人口); all or nothing.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def villages_import(ctx: click.Context, path: str) -> None:
+    from .campaign.villages import ImportProblems, import_villages_csv
+
+    _, db = _db(ctx.parent)
+    try:
+        counts = import_villages_csv(db, Path(path).read_text(encoding="utf-8-sig"), path, "cli")
+    except ImportProblems as exc:
+        raise _import_problems(exc) from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: 不是 UTF-8 编码的 CSV") from None
+    click.echo(f"{path}: {counts['rows']} 行，新增 {counts['villages']} 个村、"
+               f"{counts['grids']} 个网格")
+
+
+@villages.command("list", help="List villages: id, name, town, grids, households, population.")
+@click.pass_context
+def villages_list(ctx: click.Context) -> None:
+    from .campaign.villages import villages as all_villages
+
+    _, db = _db(ctx.parent)
+    for v in all_villages(db):
+        click.echo(f"{v['id']}\t{v['name']}\t{v['town']}\t{v['grids']}\t{v['households']}\t"
+                   f"{v['population']}")
+
+
+@villages.command("cases-import", help="Import 发案 and 损失 per village and month from a CSV "
+                                       "(村编号,月份,发案,损失); all or nothing.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def villages_cases_import(ctx: click.Context, path: str) -> None:
+    from .campaign.villages import ImportProblems, import_cases_csv
+
+    _, db = _db(ctx.parent)
+    try:
+        n = import_cases_csv(db, Path(path).read_text(encoding="utf-8-sig"), path, "cli")
+    except ImportProblems as exc:
+        raise _import_problems(exc) from None
+    click.echo(f"{path}: {n} 行已导入")
+
+
+@villages.command("visits-import", help="Import a paper 登记表 typed into an XLSX (first sheet, "
+                                        "header row); all or nothing, problems per row.")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def villages_visits_import(ctx: click.Context, path: str) -> None:
+    from .campaign.figures import today_in
+    from .campaign.villages import ImportProblems
+    from .campaign.visits import import_visits_xlsx
+
+    settings, db = _db(ctx.parent)
+    try:
+        with open(path, "rb") as f:
+            counts = import_visits_xlsx(db, f, path, "cli", today_in(settings))
+    except ImportProblems as exc:
+        raise _import_problems(exc) from None
+    click.echo(f"{path}: {counts['rows']} 行，新存 {counts['stored']} 条，"
+               f"已有 {counts['already']} 条")
+
+
+@villages.command("assign", help="Link a grid worker's account (role grid) to a grid.")
+@click.argument("account")
+@click.argument("grid_id")
+@click.option("--remove", is_flag=True, help="Unlink instead.")
+@click.pass_context
+def villages_assign(ctx: click.Context, account: str, grid_id: str, remove: bool) -> None:
+    from .campaign.villages import assign_grid
+
+    _, db = _db(ctx.parent)
+    try:
+        assign_grid(db, "cli", account, grid_id, assigned=not remove)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{account} {'-' if remove else '+'} {grid_id}")
+
+
+@villages.command("purge", help="Delete visits dated before DATE and households left without "
+                                "a visit (the retention rule: keep this year and the last).")
+@click.option("--before", "before", required=True, help="Date like 2025-01-01.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def villages_purge(ctx: click.Context, before: str, yes: bool) -> None:
+    from datetime import date
+
+    from .campaign.visits import purge_before
+
+    try:
+        day = date.fromisoformat(before)
+    except ValueError:
+        raise click.ClickException(f"--before {before[:20]}: 日期格式应当像 2025-01-01") from None
+    if not yes:
+        click.confirm(f"删除 {day} 以前的走访记录和只有这些记录的住户？", abort=True)
+    _, db = _db(ctx.parent)
+    counts = purge_before(db, day, "cli")
+    click.echo(f"已删除 {counts['visits']} 条走访、{counts['households']} 户")
+
+
+@villages.command("sheets", help="The weekly 《反电诈入户宣传登记表》 and 《反诈骗宣传活动统计表》 "
+                                 "of a village as one XLSX (two sheets).")
+@click.argument("village_id")
+@click.option("--week", default=None, help="ISO week like 2026-W47 (default: last complete week).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="XLSX file to write (default: 入户宣传周报-VILLAGE-WEEK.xlsx).")
+@click.pass_context
+def villages_sheets(ctx: click.Context, village_id: str, week: str | None,
+                    out: str | None) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .campaign.tongbao import weekly_filename, weekly_sheets, weekly_workbook
+    from .reporting.weekly import last_complete_week
+    from .storage.audit import audit
+
+    settings, db = _db(ctx.parent)
+    week = week or last_complete_week(datetime.now(ZoneInfo(settings.scheduler.timezone)))
+    try:
+        data = weekly_sheets(db, settings, village_id, week)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or weekly_filename(village_id, data["period"].label)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    weekly_workbook(data).save(out)
+    audit(db, "cli", "export", "weekly_sheets", f"{village_id}:{data['period'].label}", None,
+          {"file": Path(out).name, "visits": len(data["visits"])})
+    click.echo(f"{village_id} {data['period'].label}: {len(data['visits'])} 条走访 -> {out}")
+
+
+@main.command(help="The monthly 通报: every village ranked on the campaign composite, as XLSX "
+                   "ready to file (A4 landscape).")
+@click.option("--month", default=None, help="Month like 2026-11 (default: last month).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="XLSX file (default: 反电诈工作排名通报-MONTH.xlsx).")
+@click.pass_context
+def tongbao(ctx: click.Context, month: str | None, out: str | None) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .campaign.figures import current_month, shift_month
+    from .campaign.tongbao import monthly_tongbao, tongbao_filename, tongbao_workbook
+    from .storage.audit import audit
+
+    settings, db = _db(ctx)
+    month = month or shift_month(current_month(datetime.now(ZoneInfo(
+        settings.scheduler.timezone))), -1)
+    try:
+        data = monthly_tongbao(db, settings, month)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    out = out or tongbao_filename(data["month"])
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    tongbao_workbook(data).save(out)
+    audit(db, "cli", "export", "tongbao", data["month"], None, {"file": Path(out).name})
+    below = sum(1 for r in data["rows"] if r["below_target"])
+    click.echo(f"{data['month']}: {len(data['rows'])} 个村，{below} 个未达标 -> {out}")
+
+
+@main.command(help="Obtain a village's parametric QR code from the official account "
+                   "(qrcode/create) and save it as a PNG for posters.")
+@click.argument("village_id")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="PNG file (default: campaign.qrcode_dir/VILLAGE.png).")
+@click.pass_context
+def qrcode(ctx: click.Context, village_id: str, out: str | None) -> None:
+    from .campaign.qrcodes import village_qrcode
+
+    settings, db = _db(ctx)
+    if not db.execute("SELECT 1 FROM villages WHERE id = ?", [village_id]).fetchone():
+        raise click.ClickException(f"没有村'{village_id[:64]}'（先用 villages import 导入）")
+    try:
+        path, _ = village_qrcode(settings, village_id, Path(out) if out else None)
+    except BotError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"{village_id}: {path}")

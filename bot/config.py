@@ -172,6 +172,21 @@ class LocalSettings:
 
 
 @dataclass(frozen=True)
+class CampaignSettings:
+    # 单位 printed on the monthly 通报 and the weekly sheets.
+    unit: str = "镇综治中心"
+    # Share of a village's households with the 国家反诈中心APP registered, the year-end target.
+    app_target: float = 0.75
+    # 无诈村: no case in this many months (this one included) and APP rate at least no_fraud_app_rate.
+    no_fraud_months: int = 6
+    no_fraud_app_rate: float = 0.75
+    # Official-account API (qrcode/create); tests point it at a local fake server.
+    api_base_url: str = "https://api.weixin.qq.com"
+    # Where `python -m bot qrcode VILLAGE` saves the poster PNG.
+    qrcode_dir: Path = PROJECT_ROOT / "var" / "qrcodes"
+
+
+@dataclass(frozen=True)
 class GroupSettings:
     id: str
     name: str
@@ -187,6 +202,7 @@ class GroupSettings:
     # Why this group cannot be sent to (a missing robot key); empty when it can. Such a group
     # is reported and skipped; the rest of the configuration works.
     problem: str = ""
+    village: str = ""   # a village id (checked against the villages table when used)
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,7 @@ class Settings:
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    campaign: CampaignSettings = field(default_factory=CampaignSettings)
     groups: tuple[GroupSettings, ...] = ()
     source: str = "defaults"
 
@@ -231,6 +248,7 @@ _SECTIONS = {
     "logging": LoggingSettings,
     "retention": RetentionSettings,
     "report": ReportSettings,
+    "campaign": CampaignSettings,
 }
 
 
@@ -361,6 +379,14 @@ def validate(s: Settings) -> None:
          f"must be one of {', '.join(LOG_LEVELS)}"),
         ("retention.question_months", 1 <= s.retention.question_months <= 60,
          "must be between 1 and 60"),
+        ("campaign.unit", 0 < len(s.campaign.unit) <= 60, "must be 1-60 characters"),
+        ("campaign.app_target", 0 < s.campaign.app_target <= 1, "must be between 0 and 1"),
+        ("campaign.no_fraud_months", 1 <= s.campaign.no_fraud_months <= 36,
+         "must be between 1 and 36"),
+        ("campaign.no_fraud_app_rate", 0 <= s.campaign.no_fraud_app_rate <= 1,
+         "must be between 0 and 1"),
+        ("campaign.api_base_url", s.campaign.api_base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)
@@ -399,7 +425,7 @@ _DAYS = {"mon": "mon", "tue": "tue", "wed": "wed", "thu": "thu", "fri": "fri", "
 _SLOT_RE = re.compile(r"^\s*(\S+)\s+([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 GROUP_KEYS = {"id", "name", "area", "audiences", "schedule", "channel", "msgtype", "robot_key",
-         "robot_key_env", "mentioned_list", "mentioned_mobile_list"}
+         "robot_key_env", "mentioned_list", "mentioned_mobile_list", "village"}
 
 
 def parse_slot(entry: str) -> tuple[str, int, int]:
@@ -465,6 +491,10 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             # reported and skipped, everything else runs.
             problem = (f"缺少群机器人 key：环境变量 {key_env} 没有设置" if key_env else
                        "缺少群机器人 key：请设置 robot_key_env")
+        village = g.get("village", "")
+        if not isinstance(village, str) or (village and not _GROUP_ID_RE.match(village)):
+            raise ConfigError(f"{where}.village: must be a village id (lowercase letters, "
+                              "digits, '-' or '_')")
         groups.append(GroupSettings(
             id=gid, name=str(g.get("name") or gid), area=str(g.get("area", "")),
             audiences=_strings(f"{where}.audiences", g.get("audiences", ["general"]), AUDIENCES),
@@ -474,6 +504,7 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
             mentioned_mobile_list=_strings(f"{where}.mentioned_mobile_list",
                                            g.get("mentioned_mobile_list", [])),
             problem=problem,
+            village=village,
         ))
     return tuple(groups)
 

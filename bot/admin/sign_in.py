@@ -16,9 +16,9 @@ import time
 from flask import (abort, current_app, flash, g, redirect, render_template, request, session,
                    url_for)
 
-from ..accounts import (ROLES, account, change_password, check_password, create_account,
-                        end_sessions, record_failure, reset_password, session_version,
-                        sign_in_delay, toggle_disabled)
+from ..accounts import (ROLE_NAMES, ROLES, STAFF_ROLES, account, change_password, check_password,
+                        create_account, end_sessions, record_failure, reset_password,
+                        session_version, sign_in_delay, toggle_disabled)
 from ..storage.audit import audit
 from ..storage.db import write_transaction
 from .blueprint import bp
@@ -55,8 +55,9 @@ def load_user():
     session["seen"] = time.time()
 
 
-def login_required(role: str | None = None):
-    """Views need a signed-in account; ``role='admin'`` also needs the admin role."""
+def login_required(role: str | None = None, roles: tuple[str, ...] = STAFF_ROLES):
+    """Views need a signed-in account; ``role='admin'`` also needs the admin role. Other views
+    are for town staff (admin, editor) unless ``roles`` names more (grid workers, police)."""
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
@@ -64,6 +65,8 @@ def login_required(role: str | None = None):
                 return redirect(url_for("admin.login", next=request.full_path))
             if role and g.user["role"] != role:
                 abort(403, "只有管理员可以做这件事。")
+            if g.user["role"] != "admin" and g.user["role"] not in roles:
+                abort(403, "您的账号不能访问这个页面。")
             return view(*args, **kwargs)
         return inner
     return wrap
@@ -79,10 +82,10 @@ def actor() -> str:
 _NEXT_RE = re.compile(r"/admin(?:[/?#][^\x00-\x20\x7f\\]*)?")
 
 
-def safe_next(target: str) -> str:
+def safe_next(target: str, default: str | None = None) -> str:
     if _NEXT_RE.fullmatch(target or "") and "//" not in target:
         return target
-    return url_for("admin.dashboard")
+    return default or url_for("admin.dashboard")
 
 
 # -- views ------------------------------------------------------------------------------------------
@@ -106,10 +109,17 @@ def login():
             session.permanent = True
             session["admin_id"], session["seen"] = account_id, time.time()
             session["ver"] = session_version(db(), account_id)
-            return redirect(safe_next(request.args.get("next", "")))
+            return redirect(safe_next(request.args.get("next", ""), home_url(account_id)))
         record_failure(db(), address, name)
         error = "账号或密码不对。"
     return render_template("admin/login.html", error=error)
+
+
+def home_url(account_id: int) -> str:
+    """Where an account lands after signing in: its role's first page."""
+    role = account(db(), account_id)["role"]
+    return url_for({"grid": "admin.my_grids", "police": "admin.campaign_cases"}.get(
+        role, "admin.dashboard"))
 
 
 @bp.post("/logout")
@@ -122,7 +132,7 @@ def logout():
 
 
 @bp.route("/password", methods=["GET", "POST"])
-@login_required()
+@login_required(roles=ROLES)   # every account, grid workers and police too
 def password():
     """Change one's own password (the old one is required); every session ends, this one too."""
     if request.method == "POST":
@@ -171,7 +181,8 @@ def accounts():
         return redirect(url_for("admin.accounts"))
     rows = list(db()["admins"].rows_where(select="id, name, role, created_at, disabled",
                                           order_by="name"))
-    return render_template("admin/accounts.html", accounts=rows, roles=ROLES)
+    return render_template("admin/accounts.html", accounts=rows, roles=ROLES,
+                           role_names=ROLE_NAMES)
 
 
 @bp.post("/accounts/<int:account_id>/disable")

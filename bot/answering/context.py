@@ -13,6 +13,8 @@ class Context:
     user_hash: str = ""
     channel: str = "wechat"
     questions: list = field(default_factory=list)
+    # A village id from a parametric QR code (subscribe/SCAN); the caller binds the follower.
+    village_scene: str = ""
 
     def ask(self, text: str) -> dict:
         answer = self.answers.ask(text)

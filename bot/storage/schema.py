@@ -163,5 +163,65 @@ def m0110_alert_once_per_group(db: Database) -> None:
                "AND status IN ('sending', 'sent', 'unknown', 'failed')")
 
 
+@migrations()
+def m0112_campaign(db: Database) -> None:
+    # Villages (村/社区) and their grids (网格); the campaign's figures are per village and grid.
+    db["villages"].create({
+        "id": str, "name": str, "town": str, "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"name"})
+    db["grids"].create({
+        "id": str, "village_id": str, "name": str, "households": int, "population": int,
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"village_id", "name"}, defaults={"households": 0, "population": 0},
+        foreign_keys=[("village_id", "villages", "id")])
+    db["grids"].create_index(["village_id"])
+    # Which grids a grid worker (role 'grid') may see and edit.
+    db["account_grids"].create({"account_id": int, "grid_id": str},
+                               pk=("account_id", "grid_id"),
+                               foreign_keys=[("account_id", "admins", "id"),
+                                             ("grid_id", "grids", "id")])
+    # Households: an address or house number within a grid, a surname and a masked phone at
+    # most (personal information: nothing more is ever stored).
+    db["households"].create({
+        "id": int, "grid_id": str, "address": str, "head_surname": str, "phone_masked": str,
+        "created_at": str, "updated_at": str,
+    }, pk="id", not_null={"grid_id", "address"}, foreign_keys=[("grid_id", "grids", "id")])
+    db["households"].create_index(["grid_id", "address"], unique=True)
+    # One row per visit (入户宣传登记); submission_id (made by the form) makes a retried
+    # submission land once. village_id is copied from the grid, and each visit knows the dates
+    # of the household's visits before and after it, so the figures need no per-household
+    # grouping: the latest status as of D is the visit with visit_date <= D < next_visit_date,
+    # and a visit is its household's first in a period when prev_visit_date is before it.
+    db["visits"].create({
+        "id": int, "submission_id": str, "household_id": int, "grid_id": str,
+        "village_id": str, "visit_date": str, "prev_visit_date": str, "next_visit_date": str,
+        "people_present": int, "key_groups": str,
+        "materials": str, "app_status": str, "app_reason": str, "pledge": int, "notes": str,
+        "is_recheck": int, "recheck_lost": int, "recorded_by": str, "recorded_at": str,
+    }, pk="id", not_null={"submission_id", "household_id", "grid_id", "village_id",
+                          "visit_date", "app_status"},
+        defaults={"people_present": 0, "pledge": 0, "is_recheck": 0, "recheck_lost": 0},
+        foreign_keys=[("household_id", "households", "id")])
+    db["visits"].create_index(["submission_id"], unique=True)
+    db["visits"].create_index(["household_id", "visit_date", "id"])
+    db["visits"].create_index(["village_id", "visit_date"])
+    # Covering indexes of the two figure queries (bench/campaign_bench.py).
+    db["visits"].create_index(["grid_id", "visit_date", "next_visit_date", "app_status"],
+                              index_name="visits_status_as_of")
+    db["visits"].create_index(["grid_id", "visit_date", "prev_visit_date", "household_id",
+                               "is_recheck", "recheck_lost", "pledge"],
+                              index_name="visits_in_period")
+    # 发案 and 损失 per village and month, entered by police.
+    db["village_cases"].create({
+        "village_id": str, "month": str, "cases": int, "losses": float, "entered_by": str,
+        "updated_at": str,
+    }, pk=("village_id", "month"), not_null={"cases", "losses"},
+        foreign_keys=[("village_id", "villages", "id")])
+    # Followers who came through a village's QR code: a hashed openid and the village only.
+    db["village_followers"].create({"user_hash": str, "village_id": str, "bound_at": str},
+                                   pk="user_hash")
+    db["village_followers"].create_index(["village_id"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..answering.context import Context
+from ..campaign.residents import village_scene
 from .router import Router
 
 router = Router()
@@ -48,12 +49,16 @@ def ask_for_text(msg, ctx: Context):
 
 @router.on_event("subscribe", "subscribe_scan")
 def welcome(msg, ctx: Context):
-    # A follower from a parametric QR code arrives as subscribe with EventKey qrscene_<value>.
+    # A follower from a parametric QR code arrives as subscribe with EventKey qrscene_<value>:
+    # the value is a village id, and the follower is bound to that village.
+    ctx.village_scene = village_scene(msg.event_key)
     return ctx.answers.replies.welcome
 
 
 @router.on_event("scan")
 def welcome_back(msg, ctx: Context):
+    # An existing follower scanning a village's code: SCAN with the bare scene value.
+    ctx.village_scene = village_scene(msg.event_key)
     return "欢迎回来！" + ctx.answers.replies.menu
 
 

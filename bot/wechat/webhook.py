@@ -10,6 +10,7 @@ import logging
 
 from flask import Blueprint, Response, current_app, request
 
+from ..campaign.residents import bind_follower
 from ..content.render import fit_bytes
 from ..errors import BadRequest, BotError, Forbidden
 from ..storage.questions import hash_user
@@ -79,6 +80,11 @@ def _process(msg, nonce: str | None) -> str:
     except Exception:  # noqa: BLE001 - a handler bug must not cost the resident an answer
         log.exception("handler failed for %s message", msg.msg_type)
         return gate.render_text(FALLBACK, msg)   # not recorded: a redelivery tries again
+    if ctx.village_scene:
+        try:
+            bind_follower(app.extensions["db"](), ctx.user_hash, ctx.village_scene)
+        except Exception:  # noqa: BLE001 - the welcome matters more than the binding
+            log.exception("binding a follower to a village failed")
     # Every passive reply, fixed texts from replies.toml included, within the byte budget.
     limit = app.config["SETTINGS"].wechat.reply_max_bytes
     xml = gate.render_text(fit_bytes(reply, limit), msg) if reply else ""
