@@ -21,7 +21,7 @@ def create_app(settings=None):
     from .config import load_settings, warn_if_placeholders
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
-    from .web import api, pages
+    from .web import api, pages, relay
     from .web.ratelimit import RateLimiter
     from .wechat import webhook
     from .wechat.deliveries import Deliveries
@@ -56,6 +56,7 @@ def create_app(settings=None):
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(relay.bp)
     app.register_blueprint(admin.bp)
     _register_error_pages(app)
     return app

@@ -73,13 +73,16 @@ QUESTIONS = [
 ]
 
 EXPECTED = {
-    "汇总": [["周次", WEEK], ["推送成功", 5], ["推送失败", 1], ["错过", 1], ["群众提问", 6],
-           ["紧急求助", 2], ["新增案例", 2]],
-    "按群": [["dongcun", "东村老年人群", "东村", 3, 1, 0],
-           ["dongcun-youth", "东村青年群", "东村", 0, 0, 1],
-           ["xicun", "西村家长群", "西村", 1, 0, 0],
-           ["oldgroup", "oldgroup", "（未填写）", 1, 0, 0]],
-    "按村": [["东村", 3, 1, 1], ["西村", 1, 0, 0], ["（未填写）", 1, 0, 0]],
+    # outbox pushes: sent, but neither a robot, a customer group nor a grid worker took them
+    "汇总": [["周次", WEEK], ["推送成功", 5], ["推送失败", 1], ["错过", 1], ["机器人已发", 0],
+           ["客户群确认送达", 0], ["网格员已转发", 0], ["群众提问", 6], ["紧急求助", 2],
+           ["新增案例", 2]],
+    "按群": [["dongcun", "东村老年人群", "东村", 3, 1, 0, 0, 0, 0],
+           ["dongcun-youth", "东村青年群", "东村", 0, 0, 1, 0, 0, 0],
+           ["xicun", "西村家长群", "西村", 1, 0, 0, 0, 0, 0],
+           ["oldgroup", "oldgroup", "（未填写）", 1, 0, 0, 0, 0, 0]],
+    "按村": [["东村", 3, 1, 1, 0, 0, 0], ["西村", 1, 0, 0, 0, 0, 0],
+           ["（未填写）", 1, 0, 0, 0, 0, 0]],
 }
 EXPECTED_CATEGORIES = {"fake_loan": ["fake_loan", "虚假网络贷款", 2, 0],
                        "emergency": ["emergency", "已被骗求助", 2, 2],
@@ -238,7 +241,8 @@ def test_weekly_report_counts_by_slot_and_asked_at(stats_settings, plain_db):
 def test_weekly_report_of_an_empty_week(stats_settings, plain_db):
     report = weekly_report(plain_db, stats_settings, "2020-W10")
     assert report["sheets"]["汇总"][1:] == [[k, 0] for k in
-                                           ("推送成功", "推送失败", "错过", "群众提问",
+                                           ("推送成功", "推送失败", "错过", "机器人已发",
+                                            "客户群确认送达", "网格员已转发", "群众提问",
                                             "紧急求助", "新增案例")]
     assert [r[0] for r in report["sheets"]["按群"]] == ["dongcun", "dongcun-youth", "xicun"]
 

@@ -59,6 +59,9 @@ class PushLog:
             if past is None:
                 continue
             past.logged.add((slot, key))
+            if status not in ("skipped", "missed"):
+                day = slot[:10]     # the slot's local date (slots keep their local offset)
+                past.per_day[day] = past.per_day.get(day, 0) + 1
             past.message_keys.add(key)
             if kind == "tip" and status in SENT_LIKE and slot > past.last_tip.get(item_id, ""):
                 past.last_tip[item_id] = slot
@@ -114,6 +117,13 @@ class PushLog:
             "UPDATE pushes SET status = 'sent', errcode = ?, errmsg = ?, sent_at = ?, "
             "updated_at = ?, next_attempt_at = NULL WHERE id = ?",
             [errcode, errmsg, now, now, job.push_id])
+
+    def unknown(self, job: Job, errcode, errmsg: str) -> None:
+        """The send may have been carried out: never resent automatically."""
+        self._db().execute(
+            "UPDATE pushes SET status = 'unknown', errcode = ?, errmsg = ?, updated_at = ?, "
+            "next_attempt_at = NULL WHERE id = ?",
+            [errcode, f"{errmsg}; may have arrived, not resent", utcnow_iso(), job.push_id])
 
     def attempts(self, job: Job) -> int:
         return self._db().execute("SELECT attempts FROM pushes WHERE id = ?",
