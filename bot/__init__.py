@@ -48,6 +48,8 @@ def create_app(settings=None):
         make_db_factory(settings.database.path, busy_timeout_ms=0),
         flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
+    # Relay taps write one row each; busy writes are retried by bot/web/relay.py itself.
+    app.extensions["relay_db"] = make_db_factory(settings.database.path, busy_timeout_ms=0)
 
     sign_in.init_app(app)
     csrf = CSRFProtect(app)

@@ -93,13 +93,13 @@ class CustomerGroupChannel:
     # -- after the send ---------------------------------------------------------------------
     def follow_up(self, now: datetime) -> dict[str, int]:
         """Poll every task whose next poll is due; settle the groups WeCom has answered for."""
-        db = self._db()
-        settled = 0
-        for msgid, rows in receipts.due_polls(db, self.name, now).items():
-            settled += self._poll(db, msgid, rows, now)
-        return {"customer_groups_settled": settled}
+        due = receipts.due_polls(self._db(), self.name, now)
+        settled = map_bundles(lambda msgid, rows: {msgid: self._poll(msgid, rows, now)}, due,
+                              self.settings.scheduler.max_concurrent_sends)
+        return {"customer_groups_settled": sum(settled.values())}
 
-    def _poll(self, db, msgid: str, rows: list[dict], now: datetime) -> int:
+    def _poll(self, msgid: str, rows: list[dict], now: datetime) -> int:
+        db = self._db()
         owner = rows[0]["route"]
         w = self.settings.wecom
         handed = datetime.fromisoformat(rows[0]["handed_at"])
