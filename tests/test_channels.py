@@ -199,6 +199,37 @@ def test_planner_keeps_a_customer_group_to_its_daily_limit(tmp_path):
     assert result.jobs == [] and len(result.skipped) == 1
 
 
+def test_an_alert_takes_the_customer_groups_day_and_the_tip_waits(tmp_path, clock, api):
+    settings, pusher, db = build(tmp_path, clock, api, [customer_group("a")], workers=[])
+    db["alerts"].insert({"item_kind": "case", "item_id": "authority-safe-account-isolation",
+                         "groups": None, "note": "t", "active": 1,
+                         "created_at": (MONDAY_9 - timedelta(days=1)).isoformat()})
+    report = pusher.run_due(MONDAY_9)
+    assert (report.sent, report.skipped) == (1, 1)
+    rows = {r["message_key"]: r for r in db["pushes"].rows}
+    assert rows["alert:1"]["status"] == "sent"
+    assert rows["tip"]["status"] == "skipped" and "1 message(s) on 2026-11-23" in rows["tip"]["errmsg"]
+    assert len(api.tasks) == 1
+
+
+def test_wecom_busy_answers_are_retried_later_not_lost(tmp_path, clock, api):
+    settings, pusher, db = build(tmp_path, clock, api, [relay_group("dong"),
+                                                         customer_group("a")])
+    api.fail_api("message/send", 45009)
+    api.fail_api("externalcontact/get_groupmsg_task", 41063)
+    pusher.run_due(MONDAY_9)
+    relay_row = next(db["pushes"].rows_where("group_id = 'dong'"))
+    assert relay_row["status"] == "failed" and relay_row["errcode"] == 45009
+    assert relay_row["next_attempt_at"] == (MONDAY_9 + timedelta(seconds=60)).isoformat()
+    api.confirm("owner1")
+    pusher.run_due(at(clock, MONDAY_9 + timedelta(minutes=2)))     # 41063: ask again later
+    assert next(db["receipts"].rows_where("group_id = 'a'"))["state"] == "awaiting"
+    assert next(db["pushes"].rows_where("group_id = 'dong'"))["status"] == "sent"
+    pusher.run_due(at(clock, MONDAY_9 + timedelta(minutes=10)))
+    assert next(db["receipts"].rows_where("group_id = 'a'"))["state"] == "confirmed"
+    assert len(api.app_messages) == 1 and len(api.tasks) == 1
+
+
 def _db(settings):
     db = make_db_factory(settings.database.path)()
     init_db(db, CONTENT_DIR)
