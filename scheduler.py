@@ -81,8 +81,11 @@ def run_forever(settings, pusher: Pusher) -> None:
         try:
             report = pusher.run_due(datetime.now(tz))
             if report.details or report.missed:
-                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d",
-                         report.sent, report.failed, report.skipped, report.missed, report.retried)
+                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, "
+                         "unknown %d", report.sent, report.failed, report.skipped, report.missed,
+                         report.retried, report.unknown)
+            if any(report.follow_up.values()):
+                log.info("follow-up: %s", report.follow_up)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the scheduler
             log.exception("tick failed; will try again at the next one")
 
@@ -144,7 +147,9 @@ def main(argv=None) -> int:
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
-              f"missed {report.missed}, retried {report.retried}")
+              f"missed {report.missed}, retried {report.retried}, unknown {report.unknown}")
+        if any(report.follow_up.values()):
+            print(", ".join(f"{k} {v}" for k, v in report.follow_up.items()))
         return 0
     run_forever(settings, pusher)
     return 0

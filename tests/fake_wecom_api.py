@@ -269,6 +269,8 @@ class FakeWeComApi(FakeWeCom):
                 url = urlparse(self.path)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 if url.path == "/cgi-bin/gettoken":
+                    if fake.delay:
+                        time.sleep(fake.delay)
                     self._reply(fake.gettoken(query))
                 elif url.path == "/_fake/state":
                     self._reply(fake.state())

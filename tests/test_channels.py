@@ -17,6 +17,7 @@ from bot.accounts import create_account
 from bot.config import settings_from_mapping
 from bot.errors import ConfigError
 from bot.pushing import receipts
+from bot.pushing.channels.relay import compose
 from bot.pushing.planner import GroupHistory, plan
 from bot.pushing.pusher import Pusher
 from bot.pushing.relay_links import make_token, read_token
@@ -125,6 +126,24 @@ def test_token_is_shared_across_processes_and_refreshed_once_on_expiry(tmp_path,
     clock.now += 7200                              # our own record says it expired
     assert first.post("message/send", body).ok
     assert api.gettoken_calls == 3
+
+
+def test_two_processes_needing_a_token_at_once_fetch_it_once(tmp_path, clock, api):
+    """Real time here: the race needs a gettoken that takes a while (the fake adds 0.2 s)."""
+    import threading
+    import time
+    settings, _, _ = build(tmp_path, clock, api, [], workers=[])
+    api.clock = time.time
+    api.delay = 0.2
+    db_factory = make_db_factory(settings.database.path)
+    clients = [WeComApi(settings, db_factory, time.time, time.sleep) for _ in range(3)]
+    tokens = []
+    threads = [threading.Thread(target=lambda c=c: tokens.append(c.token())) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert api.gettoken_calls == 1 and len(set(tokens)) == 1 and len(tokens) == 3
 
 
 def test_token_refresh_is_bounded_when_wecom_keeps_refusing(tmp_path, clock, api):
@@ -270,6 +289,20 @@ def test_relay_sends_each_worker_one_message_and_taps_record_once(tmp_path, cloc
     late = client.get(links[1][1])
     assert late.status_code == 410 and "链接已过期" in late.text
     assert {r["group_id"]: r["state"] for r in receipt_rows(db)}["xi"] == "awaiting"
+
+
+def test_worker_messages_stay_within_wecoms_2048_bytes():
+    long_tip = "长" * 660                                   # 1,980 bytes: fits alone only
+    items = [(f"村{i}群", long_tip if i < 3 else "短提醒", f"https://x.test/r/{i}.1.sig")
+             for i in range(40)]
+    messages = compose("张网格员", MONDAY_9, items)
+    assert all(len(text.encode()) <= 2048 for text, _ in messages)
+    assert messages[0] == (long_tip, [0, 1, 2])            # the long tip on its own, to forward
+    with_links = [(t, indexes) for t, indexes in messages if "已转发到" in t]
+    carried = sorted(i for _, indexes in with_links for i in indexes)
+    assert carried == list(range(40))                      # every group's link goes out once
+    assert all(f"已转发到 村{i}群：https://x.test/r/{i}.1.sig" in "".join(t for t, _ in messages)
+               for i in range(40))
 
 
 def test_unconfirmed_relays_get_one_reminder_next_morning(tmp_path, clock, api):

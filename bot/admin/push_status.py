@@ -95,12 +95,23 @@ def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
         status, slot = last.get(g.id, (None, None))
         out.append({
             "id": g.id, "name": g.name, "area": g.area, "channel": g.channel,
+            "via": _via(settings, g),
             "healthy": health.is_healthy(g, h),
             "errcode": h["errcode"] if h else None, "reason": h["reason"] if h else "",
             "last_status": status, "last_slot": local_time(slot, tz),
             "next": next_slot(g, now, tz).strftime("%Y-%m-%d %H:%M") if g.schedule else "",
         })
     return out
+
+
+def _via(settings, group) -> str:
+    """Through whom a group is reached: its grid worker, or its customer group's owner."""
+    if group.channel == "relay":
+        worker = settings.grid_worker(group.relay_by)
+        return f"网格员 {worker.name if worker else group.relay_by}"
+    if group.channel == "wecom_customer_group":
+        return f"群主 {group.owner}"
+    return ""
 
 
 def _payload_text(payload: str | None) -> tuple[str, str]:

@@ -31,32 +31,54 @@ FORWARD_LINE = "—— 转发后点一下对应的群（仅供您本人使用）
 
 def compose(worker_name: str, slot: datetime, items: list[tuple[str, str, str]],
             reminder: bool = False) -> list[tuple[str, list[int]]]:
-    """Messages for one worker: ``items`` are (group name, message text, link) with the index
-    of each item; returns [(text, item indexes)] each within TEXT_MAX_BYTES. Groups with the
-    same tip share one copy of it."""
+    """Messages for one worker: ``items`` are (group name, message text, link); returns
+    [(text, indexes of the items it carries)], each within TEXT_MAX_BYTES. Groups with the same
+    tip share one copy of it. Usually one message; a tip too long to go with its links goes on
+    its own (exactly what to forward), its links in the next message."""
     head = (f"【反诈提醒·{'还没记录转发' if reminder else '请转发'}】{slot.month}月{slot.day}日"
             f"周{WEEKDAYS[slot.weekday()]}，{worker_name}：")
-    blocks: list[tuple[str, list[int]]] = []
     by_text: dict[str, list[int]] = {}
     for i, (_, text, _) in enumerate(items):
         by_text.setdefault(text, []).append(i)
+    blocks: list[tuple[str, list[int], bool]] = []      # (text, indexes, standalone)
     for text, indexes in by_text.items():
         names = "、".join(items[i][0] for i in indexes)
-        links = "\n".join(f"已转发到 {items[i][0]}：{items[i][2]}" for i in indexes)
+        links = [f"已转发到 {items[i][0]}：{items[i][2]}" for i in indexes]
         if reminder:
-            body = f"以下群还没有记录转发：{names}\n{links}"
+            intro = f"以下群还没有记录转发：{names}"
         else:
-            body = f"请把这条提醒转发到：{names}\n\n{text}\n\n{FORWARD_LINE}\n{links}"
-        blocks.append((body, indexes))
-    messages, current, current_items = [], head, []
-    for body, indexes in blocks:
-        candidate = f"{current}\n\n{body}" if current_items else f"{head}\n{body}"
-        if current_items and len(candidate.encode()) > TEXT_MAX_BYTES:
+            intro = f"请把这条提醒转发到：{names}\n\n{text}\n\n{FORWARD_LINE}"
+        body = intro + "\n" + "\n".join(links)
+        if len(f"{head}\n{body}".encode()) <= TEXT_MAX_BYTES:
+            blocks.append((body, indexes, False))
+            continue
+        if not reminder:
+            blocks.append((text, indexes, True))
+            intro = f"请把上面这条提醒转发到：{names}\n{FORWARD_LINE}"
+        lines, carried = [intro], []
+        for i, line in zip(indexes, links):
+            if len((f"{head}\n" + "\n".join(lines + [line])).encode()) > TEXT_MAX_BYTES:
+                blocks.append(("\n".join(lines), carried, False))
+                lines, carried = [FORWARD_LINE], []
+            lines.append(line)
+            carried.append(i)
+        blocks.append(("\n".join(lines), carried, False))
+    messages: list[tuple[str, list[int]]] = []
+    current, current_items = "", None
+    for body, indexes, standalone in blocks:
+        if standalone:
+            if current_items is not None:
+                messages.append((current, current_items))
+                current, current_items = "", None
+            messages.append((body, list(indexes)))
+            continue
+        candidate = f"{current}\n\n{body}" if current_items is not None else f"{head}\n{body}"
+        if current_items is not None and len(candidate.encode()) > TEXT_MAX_BYTES:
             messages.append((current, current_items))
             current, current_items = f"{head}\n{body}", list(indexes)
         else:
-            current, current_items = candidate, current_items + indexes
-    if current_items:
+            current, current_items = candidate, (current_items or []) + list(indexes)
+    if current_items is not None:
         messages.append((current, current_items))
     return messages
 
@@ -106,15 +128,17 @@ class RelayChannel:
                 self.settings.server.public_url, self.settings.relay.secret, j.push_id,
                 int(expires.timestamp())))
         items = [(j.group.name, j.message.text, link_of[j.group.id]) for j in bundle]
+        # A push is handed over when every message carrying it (its tip, its link) went.
         for text, indexes in compose(worker.name, bundle[0].slot, items):
             result = self.deliver(worker, text)
-            carried = [bundle[i].push_id for i in indexes]
-            if result.ok:
-                receipts.handed(db, carried, now)
-            else:
-                receipts.not_handed(db, carried, result.errmsg)
-            for i in indexes:
-                results[bundle[i].push_id] = result
+            for i in indexes:      # a failure sticks
+                if bundle[i].push_id not in results or results[bundle[i].push_id].ok:
+                    results[bundle[i].push_id] = result
+        handed = [pid for pid, result in results.items() if result.ok]
+        receipts.handed(db, handed, now)
+        for pid, result in results.items():
+            if not result.ok:
+                receipts.not_handed(db, [pid], result.errmsg)
         return results
 
     def deliver(self, worker, text: str) -> SendResult:
