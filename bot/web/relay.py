@@ -61,5 +61,7 @@ def tap(token: str):
         outcome = record_tap(current_app.extensions["relay_db"](), parsed[0], moment)
         outcome = "invalid" if outcome == "unknown" else outcome
     status, title, text = PAGES[outcome]
-    return render_template("relay.html", title=title, text=text, ok=status == 200), status, {
-        "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+    cache = current_app.extensions.setdefault("relay_pages", {})
+    if outcome not in cache:     # four fixed pages: rendered once per process
+        cache[outcome] = render_template("relay.html", title=title, text=text, ok=status == 200)
+    return cache[outcome], status, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
