@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/engine_bench.py
 	$(PY) bench/webhook_bench.py
 	$(PY) bench/push_bench.py
+	$(PY) bench/relay_bench.py
 
 screenshots: $(STAMP) browser
 	$(PY) tests/e2e/screenshots.py

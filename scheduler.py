@@ -115,9 +115,11 @@ def run_forever(settings, pusher: Pusher, db_factory, builder=None) -> None:
         try:
             report = tick(pusher, db_factory, datetime.now(tz))
             if report.details or report.missed:
-                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, unknown %d",
-                         report.sent, report.failed, report.skipped, report.missed, report.retried,
-                         report.unknown)
+                log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, "
+                         "unknown %d", report.sent, report.failed, report.skipped, report.missed,
+                         report.retried, report.unknown)
+            if any(report.follow_up.values()):
+                log.info("follow-up: %s", report.follow_up)
         except Exception:  # noqa: BLE001 - one bad tick must not stop the scheduler
             log.exception("tick failed; will try again at the next one")
 
@@ -197,6 +199,8 @@ def _run(settings, once: bool, now: datetime) -> int:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
               f"missed {report.missed}, retried {report.retried}, unknown {report.unknown}")
+        if any(report.follow_up.values()):
+            print(", ".join(f"{k} {v}" for k, v in report.follow_up.items()))
         return 0
     run_forever(settings, pusher, db_factory, index_builder(settings, db_factory))
     return 0

@@ -36,7 +36,7 @@ def create_app(settings=None):
     from .logs import configure_logging, init_access_log
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
-    from .web import api, healthz, pages
+    from .web import api, healthz, pages, relay
     from .web.ratelimit import RateLimiter
     from .wechat import webhook
     from .wechat.deliveries import Deliveries
@@ -73,6 +73,8 @@ def create_app(settings=None):
         make_db_factory(settings.database.path, busy_timeout_ms=0),
         flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
+    # Relay taps write one row each; busy writes are retried by bot/web/relay.py itself.
+    app.extensions["relay_db"] = make_db_factory(settings.database.path, busy_timeout_ms=0)
 
     sign_in.init_app(app)
     csrf = CSRFProtect(app)
@@ -81,6 +83,7 @@ def create_app(settings=None):
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(relay.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(healthz.bp)
     init_access_log(app, settings.logging.access_log)

@@ -31,11 +31,14 @@ ENV_OVERRIDES = {
     "WECHAT_APP_SECRET": ("wechat", "app_secret"),
     "WECHAT_AES_KEY": ("wechat", "aes_key"),
     "BOT_SECRET_KEY": ("admin", "secret_key"),
+    "WECOM_APP_SECRET": ("wecom", "app_secret"),
+    "RELAY_SECRET": ("relay", "secret"),
 }
 
 DEV_TOKEN = "dev-token-change-me"
 DEV_SECRET_KEY = "dev-secret-key-change-me"
 DEV_AES_KEY = "DevelopmentOnlyAesKeyNotForProduction012345"
+DEV_RELAY_SECRET = "dev-relay-secret-change-me"
 _AES_KEY_RE = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 
@@ -137,6 +140,35 @@ class SchedulerSettings:
 class WeComSettings:
     # Tests and development point this at a local fake server.
     base_url: str = "https://qyapi.weixin.qq.com"
+    # The self-built app (自建应用) that sends app messages and customer-group mass sends:
+    # corp id, its AgentId and its Secret (env WECOM_APP_SECRET, never in the repository).
+    corp_id: str = ""
+    agent_id: int = 0
+    app_secret: str = field(default="", repr=False)
+    # HTTP timeout of every WeCom API call (gettoken included).
+    api_timeout_seconds: int = 10
+    # Customer-group mass sends (企业群发) a customer group may receive per day. Tencent's page
+    # (document/path/92135, 2025-11): at most "days in the month" per month by default, which
+    # the enterprise can tighten to 7 a week or 1 a day; 1 a day fits every setting.
+    customer_group_per_day: int = 1
+    # Polling a mass-send task until WeCom reports each group: first poll after this many
+    # seconds, doubling up to poll_max_seconds; after poll_give_up_hours the groups still not
+    # sent are recorded 'not sent' (the staff member never confirmed).
+    poll_first_seconds: int = 60
+    poll_max_seconds: int = 3600
+    poll_give_up_hours: int = 72
+    # App messages (message/send) to one member per minute (WeCom drops more than 30).
+    app_message_per_member_per_minute: int = 30
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    # Signs the grid workers' one-tap "已转发到 <群名>" links (env RELAY_SECRET).
+    secret: str = field(default=DEV_RELAY_SECRET, repr=False)
+    # A link works this long after the tips were sent to the worker.
+    link_ttl_hours: int = 72
+    # Unconfirmed relays get one reminder at this local time on the next morning.
+    reminder_time: str = "09:00"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -203,6 +235,22 @@ class GroupSettings:
     # is reported and skipped; the rest of the configuration works.
     problem: str = ""
     village: str = ""   # a village id (checked against the villages table when used)
+    # channel "relay": the grid worker who forwards tips into this group by hand.
+    relay_by: str = ""
+    # channel "wecom_customer_group": the staff member who owns the customer group (sender of
+    # the mass send) and the group's chat id (wr...).
+    owner: str = ""
+    chat_id: str = ""
+
+
+@dataclass(frozen=True)
+class GridWorkerSettings:
+    """A grid worker (网格员) who relays tips into village groups robots cannot join."""
+    id: str
+    name: str
+    userid: str = ""                 # WeCom member: tips come as an app message
+    robot_key: str = field(default="", repr=False)   # or through their worker group's robot
+    robot_key_env: str = ""
 
 
 @dataclass(frozen=True)
@@ -220,11 +268,16 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     campaign: CampaignSettings = field(default_factory=CampaignSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
     groups: tuple[GroupSettings, ...] = ()
+    grid_workers: tuple[GridWorkerSettings, ...] = ()
     source: str = "defaults"
 
     def group(self, group_id: str) -> GroupSettings | None:
         return next((g for g in self.groups if g.id == group_id), None)
+
+    def grid_worker(self, worker_id: str) -> GridWorkerSettings | None:
+        return next((w for w in self.grid_workers if w.id == worker_id), None)
 
     def replace(self, **sections: Any) -> "Settings":
         """Copy with some sections' fields changed: ``s.replace(wechat={"token": "t"})``."""
@@ -249,6 +302,7 @@ _SECTIONS = {
     "retention": RetentionSettings,
     "report": ReportSettings,
     "campaign": CampaignSettings,
+    "relay": RelaySettings,
 }
 
 
@@ -278,11 +332,13 @@ def settings_from_mapping(raw: Mapping[str, Any], base_dir: Path = PROJECT_ROOT,
     for name, cls in _SECTIONS.items():
         values = dict(raw.get(name) or {})
         sections[name] = _build_section(name, cls, values, base_dir)
-    unknown = set(raw) - set(_SECTIONS) - {"groups"}
+    unknown = set(raw) - set(_SECTIONS) - {"groups", "grid_workers"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
-    groups = parse_groups(raw.get("groups") or [], os.environ if environ is None else environ)
-    settings = Settings(**sections, groups=groups, source=source)
+    environ = os.environ if environ is None else environ
+    groups = parse_groups(raw.get("groups") or [], environ)
+    workers = parse_grid_workers(raw.get("grid_workers") or [], environ)
+    settings = Settings(**sections, groups=groups, grid_workers=workers, source=source)
     validate(settings)
     return settings
 
@@ -387,6 +443,25 @@ def validate(s: Settings) -> None:
          "must be between 0 and 1"),
         ("campaign.api_base_url", s.campaign.api_base_url.startswith(("http://", "https://")),
          "must start with http:// or https://"),
+        ("wecom.agent_id", s.wecom.agent_id >= 0, "must be a positive integer (the app's AgentId)"),
+        ("wecom.api_timeout_seconds", 1 <= s.wecom.api_timeout_seconds <= 60,
+         "must be between 1 and 60"),
+        ("wecom.customer_group_per_day", 1 <= s.wecom.customer_group_per_day <= 31,
+         "must be between 1 and 31"),
+        ("wecom.poll_first_seconds", 1 <= s.wecom.poll_first_seconds <= 3600,
+         "must be between 1 and 3600"),
+        ("wecom.poll_max_seconds", s.wecom.poll_first_seconds <= s.wecom.poll_max_seconds
+         <= 86400, "must be between wecom.poll_first_seconds and 86400"),
+        ("wecom.poll_give_up_hours", 1 <= s.wecom.poll_give_up_hours <= 24 * 14,
+         "must be between 1 and 336"),
+        ("wecom.app_message_per_member_per_minute",
+         1 <= s.wecom.app_message_per_member_per_minute <= 30,
+         "must be between 1 and 30 (WeCom drops more than 30 a minute to one member)"),
+        ("relay.secret", len(s.relay.secret) >= 16, "must be at least 16 characters"),
+        ("relay.link_ttl_hours", 1 <= s.relay.link_ttl_hours <= 24 * 14,
+         "must be between 1 and 336"),
+        ("relay.reminder_time", _TIME_RE.match(s.relay.reminder_time) is not None,
+         "must be a time like 09:00"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)
@@ -396,6 +471,7 @@ def validate(s: Settings) -> None:
         if not ok:
             raise ConfigError(f"{key}: {message}")
     validate_local(s.local)
+    validate_routes(s)
 
 
 _LOCAL_PHONE_RE = re.compile(r"^[0-9][0-9-]{2,19}$")
@@ -416,6 +492,28 @@ def validate_local(local: LocalSettings) -> None:
                               "like 0571-12345678")
 
 
+def validate_routes(s: Settings) -> None:
+    """Groups reached through a grid worker or a customer-group owner need what that takes."""
+    needs_app = [g.id for g in s.groups if g.channel == "wecom_customer_group"] + \
+        [w.id for w in s.grid_workers if w.userid]
+    for i, g in enumerate(s.groups):
+        if g.channel == "relay" and s.grid_worker(g.relay_by) is None:
+            raise ConfigError(f"groups[{i}] ({g.id}).relay_by: channel relay needs the id of a "
+                              f"[[grid_workers]] entry" + (f" ('{g.relay_by}' is not one)"
+                                                           if g.relay_by else ""))
+        if g.channel == "wecom_customer_group" and not (g.owner and g.chat_id):
+            raise ConfigError(f"groups[{i}] ({g.id}).owner: channel wecom_customer_group needs "
+                              "owner (the group owner's WeCom userid) and chat_id")
+    if needs_app:
+        if not s.wecom.corp_id:
+            raise ConfigError(f"wecom.corp_id: needed for {needs_app[0]} (WeCom app API)")
+        if not s.wecom.app_secret:
+            raise ConfigError(f"wecom.app_secret: needed for {needs_app[0]}; set the "
+                              "environment variable WECOM_APP_SECRET")
+    if any(w.userid for w in s.grid_workers) and not s.wecom.agent_id:
+        raise ConfigError("wecom.agent_id: app messages to grid workers need the app's AgentId")
+
+
 # -- [[groups]]: the group chats that get weekly tips ------------------------------------------
 
 MSGTYPES = ("text", "markdown")
@@ -424,8 +522,11 @@ _DAYS = {"mon": "mon", "tue": "tue", "wed": "wed", "thu": "thu", "fri": "fri", "
          "周六": "sat", "周日": "sun", "周天": "sun"}
 _SLOT_RE = re.compile(r"^\s*(\S+)\s+([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _GROUP_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_TIME_RE = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 GROUP_KEYS = {"id", "name", "area", "audiences", "schedule", "channel", "msgtype", "robot_key",
-         "robot_key_env", "mentioned_list", "mentioned_mobile_list", "village"}
+         "robot_key_env", "mentioned_list", "mentioned_mobile_list", "village", "relay_by",
+         "owner", "chat_id"}
+GRID_WORKER_KEYS = {"id", "name", "userid", "robot_key", "robot_key_env"}
 
 
 def parse_slot(entry: str) -> tuple[str, int, int]:
@@ -505,6 +606,9 @@ def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, 
                                            g.get("mentioned_mobile_list", [])),
             problem=problem,
             village=village,
+            relay_by=_string(f"{where}.relay_by", g.get("relay_by", "")),
+            owner=_string(f"{where}.owner", g.get("owner", "")),
+            chat_id=_string(f"{where}.chat_id", g.get("chat_id", "")),
         ))
     return tuple(groups)
 
@@ -517,6 +621,42 @@ def refuse_dev_secret_key(settings: Settings) -> None:
                           "refused when admin.cookie_secure is true; set BOT_SECRET_KEY to a "
                           "long random value (python -c 'import secrets; print("
                           "secrets.token_urlsafe(32))')")
+def _string(where: str, value) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: must be a string")
+    return value
+
+
+def parse_grid_workers(raw: list, environ: Mapping[str, str]) -> tuple[GridWorkerSettings, ...]:
+    """Validate ``[[grid_workers]]``: each reached by WeCom userid or by a worker-group robot."""
+    if not isinstance(raw, list):
+        raise ConfigError("grid_workers: must be an array of tables ([[grid_workers]])")
+    workers, seen = [], set()
+    for i, w in enumerate(raw):
+        where = f"grid_workers[{i}]"
+        if not isinstance(w, dict):
+            raise ConfigError(f"{where}: must be a table")
+        for key in w:
+            if key not in GRID_WORKER_KEYS:
+                raise ConfigError(f"{where}.{key}: unknown key")
+        wid = w.get("id")
+        if not isinstance(wid, str) or not _GROUP_ID_RE.match(wid):
+            raise ConfigError(f"{where}.id: must be lowercase letters, digits, '-' or '_'")
+        if wid in seen:
+            raise ConfigError(f"{where}.id: duplicate grid worker id '{wid}'")
+        seen.add(wid)
+        where = f"grid_workers[{i}] ({wid})"
+        userid = _string(f"{where}.userid", w.get("userid", ""))
+        key_env = _string(f"{where}.robot_key_env", w.get("robot_key_env", ""))
+        key = environ.get(key_env, "") if key_env else _string(f"{where}.robot_key",
+                                                               w.get("robot_key", ""))
+        if not userid and not key:
+            raise ConfigError(f"{where}.userid: a grid worker needs a WeCom userid, or the "
+                              "robot key of their worker group in robot_key_env"
+                              + (f" ({key_env} is empty)" if key_env else ""))
+        workers.append(GridWorkerSettings(id=wid, name=_string(f"{where}.name", w.get("name") or wid),
+                                          userid=userid, robot_key=key, robot_key_env=key_env))
+    return tuple(workers)
 
 
 def warn_if_placeholders(settings: Settings) -> None:
@@ -528,6 +668,9 @@ def warn_if_placeholders(settings: Settings) -> None:
     if settings.admin.secret_key == DEV_SECRET_KEY:
         log.warning("*** admin sessions are signed with the DEVELOPMENT secret key; set "
                     "BOT_SECRET_KEY before exposing /admin ***")
+    if settings.relay.secret == DEV_RELAY_SECRET and any(
+            g.channel == "relay" for g in settings.groups):
+        log.warning("*** relay links are signed with the DEVELOPMENT secret; set RELAY_SECRET ***")
     if settings.wechat.uses_dev_placeholders:
         log.warning("*** running with DEVELOPMENT placeholder WeChat token/AES key from %s; "
                     "set WECHAT_TOKEN and WECHAT_AES_KEY before connecting a real account ***",

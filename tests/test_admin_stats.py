@@ -75,13 +75,16 @@ QUESTIONS = [
 
 TIP_TITLE = "视频里是亲人，也要再核实"      # content/tips/tip-acq-ai-face.md
 EXPECTED = {
-    "汇总": [["周次", WEEK], ["统计时间", "2026年11月16日至2026年11月22日"], ["推送成功", 5], ["推送失败", 1], ["错过", 1], ["群众提问", 5],
+    # outbox pushes: sent, but neither a robot, a customer group nor a grid worker took them
+    "汇总": [["周次", WEEK], ["统计时间", "2026年11月16日至2026年11月22日"], ["推送成功", 5], ["推送失败", 1],
+           ["错过", 1], ["机器人已发", 0], ["客户群确认送达", 0], ["网格员已转发", 0], ["群众提问", 5],
            ["紧急求助", 1], ["新增案例", 2]],
-    "按群": [["dongcun", "东村老年人群", "东村", 3, 1, 0],
-           ["dongcun-youth", "东村青年群", "东村", 0, 0, 1],
-           ["xicun", "西村家长群", "西村", 1, 0, 0],
-           ["oldgroup", "oldgroup", "（未填写）", 1, 0, 0]],
-    "按村": [["东村", 3, 1, 1], ["西村", 1, 0, 0], ["（未填写）", 1, 0, 0]],
+    "按群": [["dongcun", "东村老年人群", "东村", 3, 1, 0, 0, 0, 0],
+           ["dongcun-youth", "东村青年群", "东村", 0, 0, 1, 0, 0, 0],
+           ["xicun", "西村家长群", "西村", 1, 0, 0, 0, 0, 0],
+           ["oldgroup", "oldgroup", "（未填写）", 1, 0, 0, 0, 0, 0]],
+    "按村": [["东村", 3, 1, 1, 0, 0, 0], ["西村", 1, 0, 0, 0, 0, 0],
+           ["（未填写）", 1, 0, 0, 0, 0, 0]],
     "推送明细": [["11-16 00:00", "东村老年人群", "东村", "手动推送", "t", "成功"],
              ["11-16 09:00", "东村老年人群", "东村", "每周提示", TIP_TITLE, "成功"],
              ["11-16 09:00", "东村老年人群", "东村", "本周预警", TIP_TITLE, "成功"],
@@ -249,7 +252,8 @@ def test_weekly_report_counts_by_slot_and_asked_at(stats_settings, plain_db):
 def test_weekly_report_of_an_empty_week(stats_settings, plain_db):
     report = weekly_report(plain_db, stats_settings, "2020-W10")
     assert report["sheets"]["汇总"][2:] == [[k, 0] for k in
-                                           ("推送成功", "推送失败", "错过", "群众提问",
+                                           ("推送成功", "推送失败", "错过", "机器人已发",
+                                            "客户群确认送达", "网格员已转发", "群众提问",
                                             "紧急求助", "新增案例")]
     assert [r[0] for r in report["sheets"]["按群"]] == ["dongcun", "dongcun-youth", "xicun"]
 

@@ -28,8 +28,10 @@ def test_file_values_and_relative_paths(tmp_path):
 
 def test_environment_overrides_the_file(tmp_path):
     env = {"WECHAT_TOKEN": "envtoken", "WECHAT_APP_ID": "wxenv", "WECHAT_APP_SECRET": "sekrit",
-           "WECHAT_AES_KEY": "Z" * 43, "BOT_SECRET_KEY": "s" * 32}
+           "WECHAT_AES_KEY": "Z" * 43, "BOT_SECRET_KEY": "s" * 32,
+           "WECOM_APP_SECRET": "app-sekrit", "RELAY_SECRET": "r" * 20}
     s = load_settings(write(tmp_path, GOOD), environ=env)
+    assert (s.wecom.app_secret, s.relay.secret) == ("app-sekrit", "r" * 20)
     assert (s.wechat.token, s.wechat.app_id, s.wechat.app_secret, s.wechat.aes_key) == \
         ("envtoken", "wxenv", "sekrit", "Z" * 43)
     assert s.admin.secret_key == "s" * 32

@@ -3,7 +3,7 @@ import dataclasses
 
 from bot.cli import main
 from bot.config import ENV_OVERRIDES, PROJECT_ROOT, Settings
-from bot.config import GROUP_KEYS
+from bot.config import GRID_WORKER_KEYS, GROUP_KEYS
 
 README = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
 
@@ -21,6 +21,11 @@ def test_every_config_key_is_documented():
 def test_every_group_key_is_documented():
     for key in GROUP_KEYS:
         assert f"`groups.{key}`" in README, key
+
+
+def test_every_grid_worker_key_is_documented():
+    for key in GRID_WORKER_KEYS:
+        assert f"`grid_workers.{key}`" in README, key
 
 
 def test_every_environment_override_is_documented():

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
-from ..pushing import health
+from ..pushing import health, receipts
 from ..pushing.alerts import active_alerts
 from ..pushing.schedule import next_slot
 from .blueprint import bp, local_now
@@ -25,7 +25,59 @@ STATUS_HINTS = {
 }
 CHANNEL_NAMES = {"outbox": "发件箱（不真发）", "wecom_robot": "企业微信群机器人"}
 _COLUMNS = ("id", "group_id", "slot", "message_key", "item_kind", "item_id", "channel", "status",
-            "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at")
+            "errcode", "errmsg", "attempts", "sent_at", "next_attempt_at", "created_at",
+            "updated_at")
+HANDED = {"wecom_robot": "已发到群机器人", "outbox": "已写入发件箱",
+          "wecom_customer_group": "已交给企业微信，等群主在企业微信里确认发送",
+          "relay": "已发给网格员，等网格员转发"}
+CHANNELS = {"wecom_robot": "群机器人", "outbox": "发件箱", "wecom_customer_group": "客户群群发",
+            "relay": "网格员转发"}
+
+
+def push_steps(row: dict, receipt: dict | None, tz: ZoneInfo) -> list[dict]:
+    """The message's way so far, one step per state with its time: planned → handed to WeCom
+    (or a worker) → confirmed per group / relayed, or failed / expired / unknown."""
+    steps = [{"label": "计划", "at": local_time(row["slot"], tz), "kind": "done"}]
+    status = row["status"]
+    if status in ("missed", "skipped"):
+        steps.append({"label": STATUSES[status], "at": local_time(row["updated_at"], tz),
+                      "kind": "bad"})
+        return steps
+    if status == "sending":
+        return steps + [{"label": "发送中", "at": local_time(row["updated_at"], tz), "kind": "wait"}]
+    if status == "unknown":
+        return steps + [{"label": "状态不明：可能已发出，不会自动重发",
+                         "at": local_time(row["updated_at"], tz), "kind": "bad"}]
+    if status == "failed":
+        retry = f"，{local_time(row['next_attempt_at'], tz)} 重试" if row["next_attempt_at"] else ""
+        return steps + [{"label": f"发送失败{retry}", "at": local_time(row["updated_at"], tz),
+                         "kind": "bad"}]
+    steps.append({"label": HANDED.get(row["channel"], "已发送"),
+                  "at": local_time(row["sent_at"], tz), "kind": "done"})
+    if receipt is None:
+        return steps
+    state = receipt["state"]
+    if receipt.get("reminded_at"):
+        steps.append({"label": "已提醒网格员", "at": local_time(receipt["reminded_at"], tz),
+                      "kind": "done"})
+    final = local_time(receipt["final_at"], tz)
+    if state == "confirmed":
+        steps.append({"label": "企业微信确认：已发到客户群", "at": final, "kind": "ok"})
+    elif state == "relayed":
+        steps.append({"label": "网格员已确认转发", "at": final, "kind": "ok"})
+    elif state == "awaiting":
+        steps[-1]["kind"] = "wait"
+        if receipt.get("expires_at"):
+            steps.append({"label": "链接有效期到", "at": local_time(receipt["expires_at"], tz),
+                          "kind": "wait"})
+    elif state == "expired":
+        steps.append({"label": "链接已过期，没有记录转发", "at": final, "kind": "bad"})
+    elif state == "not_sent":
+        steps.append({"label": "群主没有发送", "at": final, "kind": "bad"})
+    elif state == "failed":
+        steps.append({"label": f"企业微信：{receipt.get('detail') or '发送失败'}",
+                      "at": final, "kind": "bad"})
+    return steps
 
 
 def group_health(settings) -> dict[str, dict | None]:
@@ -45,6 +97,7 @@ def _group_summary(settings, tz: ZoneInfo, now: datetime) -> list[dict]:
         status, slot = last.get(g.id, (None, None))
         out.append({
             "id": g.id, "name": g.name, "area": g.area, "channel": g.channel,
+            "via": _via(settings, g),
             "healthy": health.is_healthy(g, h), "config_problem": g.problem,
             "errcode": h["errcode"] if h else None, "reason": h["reason"] if h else "",
             "last_status": status, "last_slot": local_time(slot, tz),
@@ -69,6 +122,14 @@ def _titles(items) -> dict:
                 f"SELECT id, title FROM {table} WHERE id IN ({', '.join('?' * len(ids))})",
                 ids)})
     return out
+def _via(settings, group) -> str:
+    """Through whom a group is reached: its grid worker, or its customer group's owner."""
+    if group.channel == "relay":
+        worker = settings.grid_worker(group.relay_by)
+        return f"网格员 {worker.name if worker else group.relay_by}"
+    if group.channel == "wecom_customer_group":
+        return f"群主 {group.owner}"
+    return ""
 
 
 def _payload_text(payload: str | None) -> tuple[str, str]:
@@ -105,10 +166,12 @@ def pushes():
         f"SELECT {', '.join(_COLUMNS)} FROM pushes WHERE {clause} "
         f"ORDER BY slot DESC, id DESC LIMIT ? OFFSET ?",
         [*params, PAGE_SIZE, (page - 1) * PAGE_SIZE]).fetchall()]
+    found = receipts.receipts_for(db(), [r["id"] for r in rows])
     for r in rows:
         r["slot_local"] = local_time(r["slot"], tz)
         r["sent_local"] = local_time(r["sent_at"], tz)
         r["next_local"] = local_time(r["next_attempt_at"], tz)
+        r["steps"] = push_steps(r, found.get(r["id"]), tz)
     outbox = [dict(zip(("id", "push_id", "group_id", "msgtype", "payload", "created_at"), r))
               for r in db().execute("SELECT id, push_id, group_id, msgtype, payload, created_at "
                                     "FROM outbox ORDER BY id DESC LIMIT 50").fetchall()]
@@ -121,7 +184,7 @@ def pushes():
         r["what"] = message_label(r["message_key"])
         r["title"] = titles.get((r["item_kind"], r["item_id"]), r["item_id"] or "")
     return render_template(
-        "admin/pushes.html", rows=rows, outbox=outbox, summary=_group_summary(
+        "admin/pushes.html", rows=rows, outbox=outbox, channels=CHANNELS, summary=_group_summary(
             settings, tz, local_now()), names=names, statuses=STATUSES, hints=STATUS_HINTS,
         alerts=alert_rows(settings, tz), channel_names=CHANNEL_NAMES,
         group_id=group_id, status=status, page=page, pages=pages, total=total,

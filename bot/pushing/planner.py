@@ -33,6 +33,7 @@ class GroupHistory:
     logged: set[tuple[str, str]] = field(default_factory=set)   # (slot iso, message_key)
     message_keys: set[str] = field(default_factory=set)         # an alert goes once per group
     last_tip: dict[str, str] = field(default_factory=dict)      # tip id -> latest slot iso
+    per_day: dict[str, int] = field(default_factory=dict)       # local date -> messages logged
 
 
 @dataclass
@@ -44,31 +45,46 @@ class Plan:
 
 def plan(groups, window: tuple[datetime, datetime], library: Library,
          history: dict[str, GroupHistory], alerts: list[Alert], now: datetime, *,
-         grace: timedelta, tz: ZoneInfo, public_url: str) -> Plan:
+         grace: timedelta, tz: ZoneInfo, public_url: str,
+         per_day: dict[str, int] | None = None) -> Plan:
     """Jobs for every slot in ``window`` not yet in the log; slots older than ``grace`` before
-    ``now`` are missed. Nothing here reads the clock or the database."""
+    ``now`` are missed. ``per_day`` caps the messages a group may get per local day by channel
+    (a customer group takes so many mass sends a day): an alert goes first and the slot's tip
+    is skipped; an alert over the cap waits for the group's next slot on another day. Nothing
+    here reads the clock or the database."""
     result = Plan()
     start, end = window
     for group in groups:
         past = history.get(group.id) or GroupHistory()
         last_tip = dict(past.last_tip)
         alerted = set(past.message_keys)
+        cap = (per_day or {}).get(group.channel)
+        used = dict(past.per_day)
         for slot in slots_between(group, start, end, tz):
             slot_iso = slot.isoformat()
+            day = slot_iso[:10]
             if (slot_iso, "tip") in past.logged:
                 continue
             if now - slot > grace:
                 result.missed.append(Job(group, slot, "tip"))
                 continue
+            for job in alert_jobs(group, slot, alerts, alerted, library, public_url):
+                if cap is not None and used.get(day, 0) >= cap:
+                    break           # not recorded: it goes at the next slot with room
+                alerted.add(job.message_key)
+                used[day] = used.get(day, 0) + 1
+                result.jobs.append(job)
             tip = choose_tip_for(group, slot, library.tips, last_tip)
             if tip is None:
                 result.skipped.append((Job(group, slot, "tip"), "没有适合这个群的提示"))
+            elif cap is not None and used.get(day, 0) >= cap:
+                result.skipped.append((Job(group, slot, "tip", "tip", tip.id),
+                                       f"这个群 {day} 已经有 {cap} 条消息了（企业微信：客户群每天最多 "
+                                       f"{cap} 条群发）"))
             else:
                 last_tip[tip.id] = slot_iso
+                used[day] = used.get(day, 0) + 1
                 result.jobs.append(Job(group, slot, "tip", "tip", tip.id, render_tip(tip)))
-            for job in alert_jobs(group, slot, alerts, alerted, library, public_url):
-                alerted.add(job.message_key)
-                result.jobs.append(job)
     return result
 
 

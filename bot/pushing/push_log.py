@@ -73,6 +73,9 @@ class PushLog:
             if past is None:
                 continue
             past.logged.add((slot, key))
+            if status not in ("skipped", "missed"):
+                day = slot[:10]     # the slot's local date (slots keep their local offset)
+                past.per_day[day] = past.per_day.get(day, 0) + 1
             past.message_keys.add(key)
             if kind == "tip" and status in SENT_LIKE and slot > past.last_tip.get(item_id, ""):
                 past.last_tip[item_id] = slot
@@ -136,6 +139,14 @@ class PushLog:
             "updated_at = ?, next_attempt_at = NULL WHERE id = ?",
             [errcode, errmsg, now, now, job.push_id])
 
+    def unknown(self, job: Job, errcode, errmsg: str) -> None:
+        """The send may have been carried out: never resent automatically."""
+        self._db().execute(
+            "UPDATE pushes SET status = 'unknown', errcode = ?, errmsg = ?, updated_at = ?, "
+            "next_attempt_at = NULL WHERE id = ?",
+            [errcode, errmsg if "可能已送达" in errmsg else f"{errmsg}（可能已送达，不会自动重发）",
+             utcnow_iso(), job.push_id])
+
     def attempts(self, job: Job) -> int:
         return self._db().execute("SELECT attempts FROM pushes WHERE id = ?",
                                   [job.push_id]).fetchone()[0]
@@ -145,8 +156,3 @@ class PushLog:
                            "next_attempt_at = ?, updated_at = ? WHERE id = ?",
                            [errcode, errmsg, next_attempt_at, utcnow_iso(), job.push_id])
 
-    def unknown(self, job: Job, errmsg: str) -> None:
-        """The send may have arrived (no usable answer): never resent automatically."""
-        self._db().execute("UPDATE pushes SET status = 'unknown', errmsg = ?, "
-                           "next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                           [errmsg, utcnow_iso(), job.push_id])

@@ -28,6 +28,7 @@ class TickReport:
     skipped: int = 0
     retried: int = 0
     unknown: int = 0
+    follow_up: dict = field(default_factory=dict)   # counts from the channels' follow-ups
     details: list = field(default_factory=list)
 
 
@@ -56,7 +57,9 @@ class Pusher:
                     load_library(db, self.settings.content.dir),
                     self.log.history(g.id for g in self.settings.groups), active_alerts(db),
                     now, grace=self.grace, tz=self.tz,
-                    public_url=self.settings.server.public_url)
+                    public_url=self.settings.server.public_url,
+                    per_day={"wecom_customer_group":
+                             self.settings.wecom.customer_group_per_day})
 
     def retry_jobs(self, now: datetime) -> list[Job]:
         """Failed pushes whose backoff has passed, still within the grace period."""
@@ -91,6 +94,31 @@ class Pusher:
             result = SendResult(ok=False, errmsg=f"程序内部错误（{type(exc).__name__}）")
         return self._finish(job, result, now)
 
+    def deliver_batch(self, channel, jobs: list[Job], now: datetime) -> list[str]:
+        """Claim each job, then hand the claimed ones to a batching channel together."""
+        outcomes: dict[int, str] = {}
+        claimed = []
+        for i, job in enumerate(jobs):
+            if not self.healthy(job.group):
+                if job.push_id is None:
+                    self.log.record(job, "skipped", "group unhealthy: see the pushes page")
+                outcomes[i] = "skipped"
+            elif not self.log.claim(job):
+                outcomes[i] = "taken"
+            else:
+                claimed.append((i, job))
+        if claimed:
+            try:
+                results = channel.send_batch([job for _, job in claimed], now)
+            except Exception as exc:  # noqa: BLE001 - a channel bug must not stop other groups
+                log.exception("channel %s failed", channel.name)
+                # It may have sent part of the batch: never resend automatically.
+                results = [SendResult(ok=False, uncertain=True,
+                                      errmsg=f"internal error: {type(exc).__name__}")] * len(claimed)
+            for (i, job), result in zip(claimed, results):
+                outcomes[i] = self._finish(job, result, now)
+        return [outcomes[i] for i in range(len(jobs))]
+
     def _finish(self, job: Job, result: SendResult, now: datetime) -> str:
         if result.ok:
             self.log.sent(job, result.errcode, result.errmsg)
@@ -98,7 +126,7 @@ class Pusher:
         if result.uncertain:
             log.warning("push %s to group %s may have arrived (%s): unknown, not resent",
                         job.push_id, job.group.id, result.errmsg)
-            self.log.unknown(job, result.errmsg)
+            self.log.unknown(job, result.errcode, result.errmsg)
             return "unknown"
         attempts = self.log.attempts(job)
         next_at = None
@@ -126,16 +154,42 @@ class Pusher:
         report.retried = len(retries)
         jobs = due.jobs + retries
         if jobs:
-            workers = min(self.settings.scheduler.max_concurrent_sends, len(jobs))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
-                outcomes = list(pool.map(lambda j: self.deliver(j, now), jobs))
-            for job, outcome in zip(jobs, outcomes):
+            for job, outcome in self.send_jobs(jobs, now):
                 if outcome in ("sent", "failed", "skipped", "unknown"):
                     setattr(report, outcome, getattr(report, outcome) + 1)
                 report.details.append((job.group.id, job.slot.isoformat(), job.message_key,
                                        job.item_id, outcome))
+        report.follow_up = self.follow_up(now)
         self.log.mark_tick(now)
         return report
+
+    def send_jobs(self, jobs: list[Job], now: datetime) -> list[tuple[Job, str]]:
+        """Send jobs concurrently: one task per job for plain channels, one per batching
+        channel (which groups its jobs by owner or grid worker itself)."""
+        single, batches = [], {}
+        for job in jobs:
+            if getattr(self.channels[job.group.channel], "batched", False):
+                batches.setdefault(job.group.channel, []).append(job)
+            else:
+                single.append(job)
+        tasks = [(lambda j=j: [(j, self.deliver(j, now))]) for j in single] + \
+            [(lambda name=name, js=js: list(zip(js, self.deliver_batch(self.channels[name], js,
+                                                                        now))))
+             for name, js in batches.items()]
+        workers = min(self.settings.scheduler.max_concurrent_sends, len(tasks))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            return [pair for done in pool.map(lambda task: task(), tasks) for pair in done]
+
+    def follow_up(self, now: datetime) -> dict[str, int]:
+        """The batching channels' work after the send: polls, reminders, expiry."""
+        counts: dict[str, int] = {}
+        for channel in self.channels.values():
+            if hasattr(channel, "follow_up"):
+                try:
+                    counts.update(channel.follow_up(now))
+                except Exception:  # noqa: BLE001 - the next tick tries again
+                    log.exception("follow-up of channel %s failed", channel.name)
+        return counts
 
     def push_now(self, group, now: datetime, tip_id: str | None = None) -> tuple[Job | None, str]:
         """Send a group's next tip (or the tip ``tip_id``) immediately, recorded like any push
@@ -152,7 +206,7 @@ class Pusher:
             if tip is None:
                 return None, "没有适合这个群的提示"
         job = Job(group, now, f"manual:{now.isoformat()}", "tip", tip.id, render_tip(tip))
-        return job, self.deliver(job, now)
+        return job, self.send_jobs([job], now)[0][1]
 
     def skip_reason(self, group, chinese: bool = True) -> str | None:
         """Why ``group`` is skipped now (None: it is healthy), for the console or the CLI."""
@@ -205,10 +259,7 @@ class Pusher:
                 continue
             jobs.append(job)
         if jobs:
-            workers = min(self.settings.scheduler.max_concurrent_sends, len(jobs))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
-                outcomes = list(pool.map(lambda j: self.deliver(j, now), jobs))
-            for job, outcome in zip(jobs, outcomes):
+            for job, outcome in self.send_jobs(jobs, now):
                 results.append(NowOutcome(job.group, outcome, job.item_id,
                                           self._outcome_text(job, outcome), job.push_id))
         order = {g.id: i for i, g in enumerate(self.settings.groups)}

@@ -21,24 +21,30 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 
 from ..content.model import load_taxonomy
+from ..pushing.receipts import delivery_summary
 from ..storage.questions import resident_sql
 
 _WEEK_RE = re.compile(r"^(\d{4})-W(\d{2})$")
 PUSH_STATUSES = ("sent", "failed", "missed")
 NO_AREA = "（未填写）"
 NO_CATEGORY = "（未分类）"
+# How far a pushed tip is known to have got (bot.pushing.receipts): into a group a robot sits
+# in; confirmed by WeCom as sent to a customer group; forwarded by a grid worker (their tap).
+REACH = (("robot_sent", "机器人已发"), ("customer_group_confirmed", "客户群确认送达"),
+         ("relayed", "网格员已转发"))
+REACH_HEADERS = tuple(name for _, name in REACH)
 
 # Sheet name -> header row; the same tables, in this order, in the page, XLSX and CSV. The
 # XLSX puts the clerk's one-page form (CLERK_SHEET) in front of them.
 SHEETS = {
     "汇总": ("项目", "数值"),
-    "按群": ("群编号", "群名称", "村/片区", "推送成功", "推送失败", "错过"),
-    "按村": ("村/片区", "推送成功", "推送失败", "错过"),
+    "按群": ("群编号", "群名称", "村/片区", "推送成功", "推送失败", "错过", *REACH_HEADERS),
+    "按村": ("村/片区", "推送成功", "推送失败", "错过", *REACH_HEADERS),
     "提问类别": ("类别编号", "类别", "提问数", "其中紧急"),
     "推送明细": ("推送时间", "群名称", "村/片区", "类型", "内容", "状态"),
 }
-SUMMARY_ITEMS = ("周次", "统计时间", "推送成功", "推送失败", "错过", "群众提问", "紧急求助",
-                 "新增案例")
+SUMMARY_ITEMS = ("周次", "统计时间", "推送成功", "推送失败", "错过", *REACH_HEADERS, "群众提问",
+                 "紧急求助", "新增案例")
 CLERK_SHEET = "统计表"
 TITLE = "反诈骗宣传活动统计表"
 STATUS_NAMES = {"sent": "成功", "failed": "失败", "missed": "错过"}
@@ -156,6 +162,7 @@ def weekly_report(db, settings, week: str, reporter: str = "",
     start, end = week_bounds(week, tz)
     week = week_of(start)
     pushes = push_counts(db, start, end)
+    reach = delivery_summary(db, start, end)
     groups = [(g.id, g.name, g.area or NO_AREA) for g in settings.groups]
     known = {g[0] for g in groups}
     groups += [(gid, gid, NO_AREA) for gid in sorted(pushes) if gid not in known]
@@ -172,16 +179,18 @@ def weekly_report(db, settings, week: str, reporter: str = "",
     by_group, by_area = [], {}
     for gid, name, area in groups:
         counts = pushes.get(gid, dict.fromkeys(PUSH_STATUSES, 0))
-        by_group.append([gid, name, area, *(counts[s] for s in PUSH_STATUSES)])
-        totals = by_area.setdefault(area, [0, 0, 0])
-        for i, s in enumerate(PUSH_STATUSES):
-            totals[i] += counts[s]
+        row = [*(counts[s] for s in PUSH_STATUSES),
+               *(reach.get(gid, {}).get(kind, 0) for kind, _ in REACH)]
+        by_group.append([gid, name, area, *row])
+        totals = by_area.setdefault(area, [0] * len(row))
+        for i, n in enumerate(row):
+            totals[i] += n
     questions = question_counts(db, start, end)
     taxonomy = load_taxonomy(settings.content.dir)
     categories = [[c, name, *questions.get(c, (0, 0))] for c, name in taxonomy.items()]
     categories += [[c, NO_CATEGORY if not c else c, n, u]
                    for c, (n, u) in sorted(questions.items()) if c not in taxonomy]
-    totals = [sum(r[3 + i] for r in by_group) for i in range(len(PUSH_STATUSES))]
+    totals = [sum(r[3 + i] for r in by_group) for i in range(len(PUSH_STATUSES) + len(REACH))]
     summary = [week, date_range(start, end), *totals, sum(n for n, _ in questions.values()),
                sum(u for _, u in questions.values()), new_case_count(db, start, end)]
     today = today or datetime.now(tz).date()

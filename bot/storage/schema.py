@@ -164,6 +164,36 @@ def m0110_alert_once_per_group(db: Database) -> None:
 
 
 @migrations()
+def m0111_channels_receipts(db: Database) -> None:
+    # What happened to a push after it left us (issue 11): per pushed group, the mass-send
+    # task WeCom reported on, or the grid worker's relay. One row per push; the push log says
+    # whether it left, this says whether it arrived.
+    db["receipts"].create({
+        "id": int, "push_id": int, "group_id": str, "slot": str, "channel": str,
+        "route": str,         # the customer group's owner (userid) or the grid worker id
+        "msgid": str,         # WeCom's mass-send task id
+        "chat_id": str,
+        "state": str,         # awaiting | confirmed | relayed | not_sent | failed | expired
+        "detail": str,
+        "handed_at": str,     # sent to WeCom / to the worker
+        "final_at": str,      # confirmed, relayed, or given up
+        "next_poll_at": str, "polls": int, "expires_at": str, "reminded_at": str,
+        "created_at": str,
+    }, pk="id", not_null={"push_id", "group_id", "slot", "channel", "state"},
+        defaults={"polls": 0})
+    db["receipts"].create_index(["push_id"], unique=True)
+    db["receipts"].create_index(["state", "channel", "next_poll_at"])
+    db["receipts"].create_index(["group_id", "slot"])
+    db["receipts"].create_index(["msgid"])
+    # The WeCom app's access token, shared by every process; refreshed under a lease so that
+    # only one process asks gettoken at a time (a new token invalidates the old one).
+    db["wecom_tokens"].create({
+        "name": str, "token": str, "expires_at": float, "lease_until": float,
+        "refreshed_at": str,
+    }, pk="name")
+
+
+@migrations()
 def m0112_campaign(db: Database) -> None:
     # Villages (村/社区) and their grids (网格); the campaign's figures are per village and grid.
     db["villages"].create({

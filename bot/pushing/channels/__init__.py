@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,32 @@ class Channel(Protocol):
     name: str
 
     def send(self, group, message: Message, push_id: int) -> SendResult: ...
+
+
+class BatchChannel(Protocol):
+    """A channel that hands several groups' messages over together (one mass-send task per
+    group owner, one message per grid worker) and follows them up after the send.
+    ``send_batch`` gets claimed jobs (``push_id`` set) and returns one result per job;
+    ``follow_up`` runs at every scheduler tick (polls, reminders, expiry)."""
+    name: str
+    batched: bool
+
+    def send_batch(self, jobs: list, now) -> list[SendResult]: ...
+
+    def follow_up(self, now) -> dict[str, int]: ...
+
+
+def map_bundles(send_one, bundles: dict, workers: int) -> dict:
+    """``send_one(key, jobs) -> {push_id: SendResult}`` over every bundle, ``workers`` at a
+    time; the merged results."""
+    items = list(bundles.items())
+    if len(items) <= 1 or workers <= 1:
+        parts = [send_one(key, jobs) for key, jobs in items]
+    else:
+        with ThreadPoolExecutor(max_workers=min(workers, len(items)),
+                                thread_name_prefix="bundle") as pool:
+            parts = list(pool.map(lambda item: send_one(*item), items))
+    return {push_id: result for part in parts for push_id, result in part.items()}
 
 
 def register(name: str):
