@@ -227,7 +227,7 @@ def test_an_alert_takes_the_customer_groups_day_and_the_tip_waits(tmp_path, cloc
     assert (report.sent, report.skipped) == (1, 1)
     rows = {r["message_key"]: r for r in db["pushes"].rows}
     assert rows["alert:1"]["status"] == "sent"
-    assert rows["tip"]["status"] == "skipped" and "1 message(s) on 2026-11-23" in rows["tip"]["errmsg"]
+    assert rows["tip"]["status"] == "skipped" and "2026-11-23 已经有 1 条消息了" in rows["tip"]["errmsg"]
     assert len(api.tasks) == 1
 
 
