@@ -377,3 +377,37 @@ def test_purging_old_visits_keeps_the_later_history(db):
                       "FROM visits").fetchall() == [("2025-03-01", None, 1, 1)]
     assert db.execute("SELECT action, target_kind FROM audit_log WHERE action = 'purge'"
                       ).fetchall() == [("purge", "visits")]
+
+
+def test_tips_count_for_a_village_only_when_they_reached_its_groups(tmp_path):
+    """Robot sends count; a relay counts once the grid worker tapped, a customer-group send once
+    WeCom confirmed it; an expired relay link or an unsent task counts nothing."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from bot.campaign.figures import tips_by_village
+    from bot.storage.db import connect
+    from bot.storage.schema import migrate
+    from conftest import make_settings
+
+    groups = [{"id": "robot-g", "channel": "outbox", "village": "dongcun", "schedule": ["mon 09:00"]},
+              {"id": "relay-g", "channel": "outbox", "village": "dongcun", "schedule": ["mon 09:00"]},
+              {"id": "other-g", "channel": "outbox", "village": "xicun", "schedule": ["mon 09:00"]}]
+    settings = make_settings(tmp_path, groups)
+    db = connect(tmp_path / "t.db")
+    migrate(db)
+    rows = [("robot-g", "2026-11-16T09:00:00+08:00", "wecom_robot", None),
+            ("relay-g", "2026-11-16T09:00:00+08:00", "relay", "relayed"),
+            ("relay-g", "2026-11-19T09:00:00+08:00", "relay", "expired"),
+            ("other-g", "2026-11-16T09:00:00+08:00", "wecom_customer_group", "not_sent"),
+            ("other-g", "2026-11-19T09:00:00+08:00", "wecom_customer_group", "confirmed"),
+            ("robot-g", "2026-12-07T09:00:00+08:00", "wecom_robot", None)]   # next month
+    for i, (gid, slot, channel, state) in enumerate(rows):
+        push_id = db["pushes"].insert({"group_id": gid, "slot": slot, "message_key": f"tip{i}",
+                                       "channel": channel, "status": "sent", "attempts": 1}).last_pk
+        if state:
+            db["receipts"].insert({"push_id": push_id, "group_id": gid, "slot": slot,
+                                   "channel": channel, "state": state})
+    got = tips_by_village(db, settings, date(2026, 11, 1), date(2026, 11, 30),
+                          ZoneInfo("Asia/Shanghai"))
+    assert got == {"dongcun": 2, "xicun": 1}

@@ -18,11 +18,12 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from ..reporting.weekly import week_bounds, window_params, window_sql
+from ..pushing.receipts import delivery_summary
 
 _MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 INSTALLED = ("installed", "registered", "warnings_on")
 REGISTERED = ("registered", "warnings_on")
-TIPS_NOTE = "群内转发确认数据尚未接入，此处为推送到本村群的提示条数"
+TIPS_NOTE = "到达本村群的提示：群机器人已发、客户群确认送达、网格员已转发的条数"
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,10 @@ def questions_by_village(db, first: date, last: date, tz) -> dict[str, tuple[int
 
 
 def tips_by_village(db, settings, first: date, last: date, tz) -> dict[str, int]:
-    """{village_id: tips sent} to the groups that name the village in config.toml."""
+    """{village_id: tips that reached the village's groups}: taken by a group robot (or the
+    local outbox), confirmed by WeCom for a customer group, or relayed by the grid worker
+    (``bot.pushing.receipts``). A task the owner never sent or an expired relay link counts
+    nothing: the figure is what residents could have seen."""
     groups = {}
     for g in settings.groups:
         if g.village:
@@ -114,10 +118,12 @@ def tips_by_village(db, settings, first: date, last: date, tz) -> dict[str, int]
         return {}
     start = datetime(first.year, first.month, first.day, tzinfo=tz)
     end = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
-    rows = dict(db.execute(
-        f"SELECT group_id, COUNT(*) FROM pushes WHERE {window_sql('slot')} AND status = 'sent' "
-        "GROUP BY group_id", window_params(start, end)).fetchall())
-    return {v: sum(rows.get(g, 0) for g in ids) for v, ids in groups.items()}
+    summary = delivery_summary(db, start, end)
+    reached = {gid: sum(counts[k] for k in REACHED) for gid, counts in summary.items()}
+    return {v: sum(reached.get(g, 0) for g in ids) for v, ids in groups.items()}
+
+
+REACHED = ("robot_sent", "outbox", "customer_group_confirmed", "relayed")
 
 
 # -- figures ---------------------------------------------------------------------------------------
