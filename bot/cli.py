@@ -751,12 +751,14 @@ def tongbao(ctx: click.Context, month: str | None, out: str | None) -> None:
 @click.pass_context
 def qrcode(ctx: click.Context, village_id: str, out: str | None) -> None:
     from .campaign.qrcodes import village_qrcode
+    from .wechat.api_client import WeChatApiError
 
     settings, db = _db(ctx)
     if not db.execute("SELECT 1 FROM villages WHERE id = ?", [village_id]).fetchone():
         raise click.ClickException(f"没有村'{village_id[:64]}'（先用 villages import 导入）")
+    _, api = _official_account_api(ctx)
     try:
-        path, _ = village_qrcode(settings, village_id, Path(out) if out else None)
-    except BotError as exc:
-        raise click.ClickException(exc.message) from None
+        path, _ = village_qrcode(settings, api, village_id, Path(out) if out else None)
+    except WeChatApiError as exc:
+        raise click.ClickException(f"二维码没有生成：{exc.message}") from None
     click.echo(f"{village_id}: {path}")

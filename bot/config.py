@@ -212,8 +212,6 @@ class CampaignSettings:
     # 无诈村: no case in this many months (this one included) and APP rate at least no_fraud_app_rate.
     no_fraud_months: int = 6
     no_fraud_app_rate: float = 0.75
-    # Official-account API (qrcode/create); tests point it at a local fake server.
-    api_base_url: str = "https://api.weixin.qq.com"
     # Where `python -m bot qrcode VILLAGE` saves the poster PNG.
     qrcode_dir: Path = PROJECT_ROOT / "var" / "qrcodes"
 
@@ -441,8 +439,6 @@ def validate(s: Settings) -> None:
          "must be between 1 and 36"),
         ("campaign.no_fraud_app_rate", 0 <= s.campaign.no_fraud_app_rate <= 1,
          "must be between 0 and 1"),
-        ("campaign.api_base_url", s.campaign.api_base_url.startswith(("http://", "https://")),
-         "must start with http:// or https://"),
         ("wecom.agent_id", s.wecom.agent_id >= 0, "must be a positive integer (the app's AgentId)"),
         ("wecom.api_timeout_seconds", 1 <= s.wecom.api_timeout_seconds <= 60,
          "must be between 1 and 60"),

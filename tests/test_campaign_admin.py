@@ -20,7 +20,7 @@ from bot.storage.db import connect
 from bot.storage.library import init_db
 from bot.storage.questions import hash_user
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings, write_config
-from fake_mp import FakeOfficialAccount
+from fake_wechat_api import FakeWeChatApi
 from test_admin import add_account, csrf_token, login
 from wechat_client import WeChatSender, text_xml
 
@@ -272,10 +272,10 @@ def test_cli_villages_import_names_every_bad_row(tmp_path):
 
 
 def test_cli_qrcode_gets_the_code_from_the_api_and_saves_a_png(tmp_path):
-    fake = FakeOfficialAccount(TEST_APP_ID, "secret-1").start()
+    fake = FakeWeChatApi(TEST_APP_ID, "secret-1").start()
     try:
-        config = write_config(tmp_path, wechat={"app_secret": "secret-1"},
-                              campaign={"api_base_url": fake.base_url})
+        config = write_config(tmp_path, wechat={"app_secret": "secret-1",
+                                                "api_base_url": fake.base_url})
         (tmp_path / "v.csv").write_text(VILLAGES_CSV, encoding="utf-8")
         runner = CliRunner()
         runner.invoke(main, ["--config", str(config), "villages", "import", str(tmp_path / "v.csv")])
@@ -284,13 +284,12 @@ def test_cli_qrcode_gets_the_code_from_the_api_and_saves_a_png(tmp_path):
                                       str(out)])
         assert result.exit_code == 0, result.output
         assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert fake.codes == [{"action_name": "QR_LIMIT_STR_SCENE",
-                               "action_info": {"scene": {"scene_str": "dongcun"}}}]
+        assert fake.qrcodes == ["dongcun"]
         result = runner.invoke(main, ["--config", str(config), "qrcode", "nowhere"])
         assert result.exit_code == 1 and "没有村" in result.output
-        fake.secret = "changed"
+        fake.verified = False     # an unverified account may not make QR codes
         result = runner.invoke(main, ["--config", str(config), "qrcode", "dongcun"])
-        assert result.exit_code == 1 and "40125" in result.output
+        assert result.exit_code == 1 and "48001" in result.output
     finally:
         fake.stop()
 
