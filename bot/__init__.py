@@ -19,6 +19,7 @@ def create_app(settings=None):
     from .admin import sign_in
     from .answering.service import AnswerService
     from .config import load_settings, warn_if_placeholders
+    from .loop.service import ResidentLoop
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
     from .web import api, pages
@@ -47,6 +48,7 @@ def create_app(settings=None):
     app.extensions["deliveries"] = Deliveries(
         make_db_factory(settings.database.path, busy_timeout_ms=0),
         flush_seconds=settings.wechat.record_batch_ms / 1000)
+    app.extensions["loop"] = ResidentLoop(db_factory, settings)
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
     sign_in.init_app(app)

@@ -13,6 +13,9 @@ class Context:
     user_hash: str = ""
     channel: str = "wechat"
     questions: list = field(default_factory=list)
+    # The residents' loop (bot.loop.service.ResidentLoop) when the channel has one: 举报,
+    # feedback, link and number checks. None for the API and the CLI.
+    loop: object = None
 
     def ask(self, text: str) -> dict:
         answer = self.answers.ask(text)

@@ -118,5 +118,39 @@ def m005_admin(db: Database) -> None:
     db["item_versions"].create_index(["kind", "item_id", "version"], unique=True)
 
 
+@migrations()
+def m0113_residents_loop(db: Database) -> None:
+    # Issue 13. The admin-kept list of known scam and official links/numbers.
+    db["watchlist"].create({
+        "id": int, "kind": str, "value": str, "verdict": str,  # scam | official
+        "note": str, "added_by": str, "added_at": str, "active": int,
+    }, pk="id", not_null={"kind", "value", "verdict"}, defaults={"active": 1})
+    db["watchlist"].create_index(["kind", "value"], unique=True)
+    # 举报 leads: one row per finished conversation; its links/numbers in lead_items, grouped
+    # by ``key`` (a hash of kind and value) and counted by distinct residents.
+    db["leads"].create({
+        "id": int, "created_at": str, "user_hash": str, "what": str, "detail": str,
+        "happened": str, "screenshots": int, "screenshot_text": str,
+        "status": str,        # new | checked | passed | not_actionable
+        "status_note": str, "updated_at": str, "updated_by": str,
+    }, pk="id", not_null={"created_at", "status"}, defaults={"screenshots": 0})
+    db["leads"].create_index(["status", "created_at"])
+    db["lead_items"].create({
+        "id": int, "lead_id": int, "kind": str, "value": str, "masked": str, "key": str,
+        "user_hash": str,
+    }, pk="id", foreign_keys=[("lead_id", "leads", "id")])
+    db["lead_items"].create_index(["key"])
+    # A 举报 conversation in progress, one per resident; stale ones are ignored and replaced.
+    db["lead_sessions"].create({
+        "user_hash": str, "step": str, "data": str, "updated_at": str,
+    }, pk="user_hash")
+    # 有用 / 没用 on an answer, from the case page or a "没用" typed in WeChat.
+    db["feedback"].create({
+        "id": int, "at": str, "channel": str, "case_id": str, "question_id": int,
+        "user_hash": str, "useful": int, "reason": str,
+    }, pk="id", not_null={"at", "channel", "useful"})
+    db["feedback"].create_index(["case_id"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

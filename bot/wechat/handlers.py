@@ -25,19 +25,27 @@ def menu_reply(key_or_word: str, ctx: Context):
         else replies.menu
 
 
+def answer_question(text: str, ctx: Context) -> str:
+    """The engine's answer, with what is known about the message's links and numbers."""
+    answer = ctx.ask(text)
+    if ctx.loop is None:
+        return answer["answer"]
+    return ctx.loop.answer_with_check(text, answer, ctx.answers, ctx.answers.reply_max_bytes)
+
+
 @router.on("text")
 def answer_text(msg, ctx: Context):
     text = msg.content.strip()
     if not text:
         return ctx.answers.replies.menu
-    return menu_reply(text, ctx) or ctx.ask(text)["answer"]
+    return menu_reply(text, ctx) or answer_question(text, ctx)
 
 
 @router.on("voice")
 def answer_voice(msg, ctx: Context):
     """Voice with speech recognition switched on carries the text in Recognition."""
     if msg.recognition.strip():
-        return ctx.ask(msg.recognition.strip().rstrip("。"))["answer"]
+        return answer_question(msg.recognition.strip().rstrip("。"), ctx)
     return ctx.answers.replies.media
 
 
