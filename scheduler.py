@@ -70,7 +70,43 @@ def dry_run(settings, until: datetime, now: datetime) -> list[str]:
     return lines
 
 
-def run_forever(settings, pusher: Pusher) -> None:
+def late_answers_job(settings, db_factory):
+    """Answers that come later (bot/loop/late_answers.py), run by each tick: one indexed read
+    while published content is unchanged; the answer engine is built only when it moves."""
+    state = {}
+
+    def run(now: datetime) -> dict:
+        try:
+            return _run(now)
+        except Exception:  # noqa: BLE001 - late answers must never stop the pushes
+            log.exception("late answers failed; will try again at the next tick")
+            return {}
+
+    def _run(now: datetime) -> dict:
+        from bot.storage.library import content_version
+        if "loop" not in state:
+            db = db_factory()
+            version = str(content_version(db))
+            row = db.execute("SELECT value FROM meta WHERE key = ?",
+                             ["late_answers_content_version"]).fetchone()
+            if row is None:   # first run: only what is published from now on comes "later"
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                           ["late_answers_content_version", version])
+                return {}
+            if row[0] == version:
+                return {}
+            from bot.answering.service import AnswerService
+            from bot.loop.service import ResidentLoop
+            from bot.storage.library import PublishedContent
+            answers = AnswerService(PublishedContent(db_factory, settings.content.dir),
+                                    settings.content.dir, settings.server.public_url,
+                                    settings.wechat.reply_max_bytes)
+            state["loop"] = ResidentLoop(db_factory, settings, answers, reader=None)
+        return state["loop"].deliver_late_answers(now)
+    return run
+
+
+def run_forever(settings, pusher: Pusher, late=None) -> None:
     tz = pusher.tz
     scheduler = BlockingScheduler(timezone=tz, job_defaults={
         # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
@@ -80,6 +116,8 @@ def run_forever(settings, pusher: Pusher) -> None:
     def tick():
         try:
             report = pusher.run_due(datetime.now(tz))
+            if late is not None:
+                late(datetime.now(tz))
             if report.details or report.missed:
                 log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d",
                          report.sent, report.failed, report.skipped, report.missed, report.retried)
@@ -139,14 +177,16 @@ def main(argv=None) -> int:
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
     pusher.recover()
+    late = late_answers_job(settings, db_factory)
     if args.once:
         report = pusher.run_due(now)
+        late(now)
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
               f"missed {report.missed}, retried {report.retried}")
         return 0
-    run_forever(settings, pusher)
+    run_forever(settings, pusher, late)
     return 0
 
 

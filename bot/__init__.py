@@ -48,13 +48,14 @@ def create_app(settings=None):
     app.extensions["deliveries"] = Deliveries(
         make_db_factory(settings.database.path, busy_timeout_ms=0),
         flush_seconds=settings.wechat.record_batch_ms / 1000)
-    app.extensions["loop"] = ResidentLoop(db_factory, settings)
+    app.extensions["loop"] = ResidentLoop(db_factory, settings, app.extensions["answers"])
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
 
     sign_in.init_app(app)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook.bp)   # signed by WeChat instead
     csrf.exempt(api.bp)       # JSON API for the mini-program: no cookies, no session
+    csrf.exempt(pages.case_feedback)   # carries a token signed for its case instead
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -9,5 +9,6 @@ Every view needs a signed-in account (``login_required``); account management ne
 from __future__ import annotations
 
 # Importing the view modules registers their views on the blueprint.
-from . import dashboard, editor, inbox, push_status, sign_in, statistics  # noqa: F401
+from . import (dashboard, editor, feedback_desk, inbox, lead_desk, push_status,  # noqa: F401
+               sign_in, statistics)
 from .blueprint import bp  # noqa: F401 - the app registers it

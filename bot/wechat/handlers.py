@@ -38,7 +38,15 @@ def answer_text(msg, ctx: Context):
     text = msg.content.strip()
     if not text:
         return ctx.answers.replies.menu
-    return menu_reply(text, ctx) or answer_question(text, ctx)
+    notice = ""
+    if ctx.loop is not None:   # a 举报 conversation, or "没用" right after an answer
+        reply, notice = ctx.loop.handle_text(ctx.user_hash, text)
+        if reply:
+            return reply
+    answer = menu_reply(text, ctx) or answer_question(text, ctx)
+    if ctx.loop is not None and ctx.questions:
+        ctx.loop.after_question(ctx.user_hash, msg.from_user, ctx.questions[-1])
+    return f"{notice}\n\n{answer}" if notice else answer
 
 
 @router.on("voice")
@@ -47,6 +55,17 @@ def answer_voice(msg, ctx: Context):
     if msg.recognition.strip():
         return answer_question(msg.recognition.strip().rstrip("。"), ctx)
     return ctx.answers.replies.media
+
+
+@router.on("image")
+def screenshot(msg, ctx: Context):
+    """A screenshot within a 举报 conversation is counted for the lead; otherwise it is read
+    by OCR and answered later as a customer-service message (or the resident is asked to type
+    it when the account cannot send those)."""
+    if ctx.loop is None:
+        return None
+    return ctx.loop.handle_image(ctx.user_hash) or ctx.loop.screenshot(
+        ctx.user_hash, msg.from_user, msg.delivery_key, msg.raw.get("PicUrl", ""))
 
 
 @router.on(*MEDIA_TYPES)
@@ -67,5 +86,7 @@ def welcome_back(msg, ctx: Context):
 
 @router.on_event("click")
 def menu_click(msg, ctx: Context):
+    if msg.event_key == "REPORT" and ctx.loop is not None:
+        return ctx.loop.start_lead(ctx.user_hash)
     return menu_reply(msg.event_key, ctx) or ctx.answers.replies.menu
 
