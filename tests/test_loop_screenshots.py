@@ -144,16 +144,23 @@ def test_bad_pictures_get_a_clear_message(app, fake_api, setup, status):
 
 
 def test_quota_and_window_are_respected_and_recorded(app, fake_api):
-    user = "oQuota"
+    """cs_quota messages after each time the resident writes; none once the window closed."""
+    from datetime import datetime, timedelta, timezone
+    outreach = app.extensions["loop"].outreach
+    user, who = "oQuota", hash_user("oQuota", TEST_APP_ID)
     fake_api.user_wrote(user)
-    fake_api.images["q.png"] = png("网上刷单返利先垫付")
-    for _ in range(4):
-        assert send_image(app, user, f"{fake_api.base_url}/cdn/q.png") == RECEIVED
-        assert app.extensions["loop"].screenshots.wait_idle(10)
-    assert len(sent_to(fake_api, user)) == 3            # loop.cs_quota = 3
-    statuses = [r[0] for r in app.extensions["db"]().execute(
-        "SELECT status FROM cs_messages WHERE purpose LIKE 'ocr:%' ORDER BY id")]
-    assert statuses[-4:] == ["sent", "sent", "sent", "quota"]
+    t0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+    outreach.resident_wrote(who, user, t0)
+    results = [outreach.send(who, f"test:{i}", f"第{i}条", t0 + timedelta(minutes=i))
+               for i in range(4)]
+    assert results == ["sent", "sent", "sent", "quota"]          # loop.cs_quota = 3
+    assert outreach.send(who, "test:0", "again", t0) == "duplicate"
+    assert outreach.send(who, "test:late", "x", t0 + timedelta(hours=49)) == "closed"
+    assert sent_to(fake_api, user) == ["第0条", "第1条", "第2条"]
+    statuses = app.extensions["db"]().execute(
+        "SELECT purpose, status FROM cs_messages WHERE user_hash = ? ORDER BY id", [who]).fetchall()
+    assert statuses == [("test:0", "sent"), ("test:1", "sent"), ("test:2", "sent"),
+                        ("test:3", "quota"), ("test:late", "closed")]
 
 
 def test_a_full_queue_says_so_at_once(tmp_path, fake_api):

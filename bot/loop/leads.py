@@ -142,15 +142,6 @@ class LeadDesk:
         self._save(user_hash, "shots", data, now)
         return f"收到第{data['screenshots']}张截图。还有就继续发，发完回复“好了”。"
 
-    def add_screenshot_text(self, lead_or_user: str, text: str, now: datetime) -> None:
-        """Text read from a screenshot of a conversation in progress joins its lead."""
-        state = self.active(lead_or_user, now)
-        if state is None:
-            return
-        step, data = state
-        data["screenshot_text"] = (data.get("screenshot_text", "") + "\n" + text)[-4000:]
-        self._save(lead_or_user, step, data, now)
-
     def _close(self, user_hash: str, data: dict, now: datetime) -> str:
         lead_id, items, repeats = self._finish(user_hash, data, now, complete=True)
         lines = [f"谢谢！线索已记录（编号 {lead_id}），社区民警会核实。"]

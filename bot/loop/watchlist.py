@@ -100,5 +100,5 @@ def check_text(db: Database, text: str) -> str:
     found = extract(text)
     if not found:
         return ""
-    log.info("checked %d indicators: %s", len(found), ",".join(i.key for i in found))
+    log.debug("checked %d indicators: %s", len(found), ",".join(i.key for i in found))
     return describe(lookup(db, found), official_domains(db))
