@@ -50,6 +50,8 @@ def create_app(settings=None):
         flush_seconds=settings.wechat.record_batch_ms / 1000)
     app.extensions["loop"] = ResidentLoop(db_factory, settings, app.extensions["answers"])
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
+    # 有用/没用 on case pages: a few votes a minute per address is all a person makes.
+    app.extensions["feedback_limiter"] = RateLimiter(10)
 
     sign_in.init_app(app)
     csrf = CSRFProtect(app)

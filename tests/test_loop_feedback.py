@@ -59,6 +59,17 @@ def test_case_page_vote_needs_the_token_signed_for_that_case(loop_app):
                 "channel = 'web' ORDER BY id", [CASE]) == [(0, "没说怎么核实"), (0, ""), (1, "")]
 
 
+def test_votes_from_one_address_are_limited(loop_app):
+    from bot.web.ratelimit import RateLimiter
+    loop_app.extensions["feedback_limiter"] = RateLimiter(10, clock=lambda: 30.0)
+    client = loop_app.test_client()
+    token = token_of(client.get(f"/cases/{CASE}").get_data(as_text=True))
+    codes = [client.post(f"/cases/{CASE}/feedback", data={"vote": "useful", "token": token}
+                         ).status_code for _ in range(11)]
+    assert codes == [303] * 10 + [429]
+    loop_app.extensions["feedback_limiter"] = RateLimiter(10)
+
+
 def test_useless_typed_after_an_answer_counts_for_that_answer(loop_app):
     user = "oFeedbackUser"
     say(loop_app, "网上有个贷款平台说放款前要先交3000元保证金", user)
@@ -70,11 +81,19 @@ def test_useless_typed_after_an_answer_counts_for_that_answer(loop_app):
 
 
 def test_console_flags_cases_with_many_useless(loop_app):
+    from datetime import datetime, timezone
+    from bot.loop.feedback import record
+    for reason in ("步骤太多看不懂", ""):   # loop.flag_unhelpful = 2
+        record(loop_app.extensions["db"](), "web", "emergency-just-transferred", False, reason,
+               now=datetime.now(timezone.utc))
     admin = loop_app.test_client()
     login(admin, ADMIN, ADMIN_PASSWORD)
     page = admin.get("/admin/feedback").get_data(as_text=True)
     row = page[page.index(f"case/{CASE}"):][:600]
-    assert "需要复查" in row and "没说怎么核实" in row
+    assert "没说怎么核实" in row
+    assert "需要复查" not in row    # 10 有用 from the limiter test outweigh the 2 没用
+    flagged = page[page.index("case/emergency-just-transferred"):][:600]
+    assert "需要复查" in flagged and "步骤太多看不懂" in flagged
 
 
 def test_grouping_ranks_by_distinct_residents_then_newest():

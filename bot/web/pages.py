@@ -44,6 +44,8 @@ def case_page(case_id: str):
 def case_feedback(case_id: str):
     """有用 / 没用 from the case page. No session here: the form carries a token signed for this
     case, so a POST not made from one of our pages is refused (CSRF-safe without cookies)."""
+    if current_app.extensions["feedback_limiter"].hit(request.remote_addr or "unknown"):
+        raise BadRequest("评价太频繁了，请稍后再试。", status=429)
     secret = current_app.config["SETTINGS"].admin.secret_key
     if feedback.token_case(secret, request.form.get("token", "")) != case_id:
         raise BadRequest("页面已过期，请刷新后再评价。")
