@@ -54,3 +54,31 @@ def test_a_question_answered_later_reaches_who_asked_once(tmp_path):
         assert len(api.sent) == 1
     finally:
         api.stop()
+
+
+def test_the_scheduler_tick_finds_late_answers_only_after_a_publish(tmp_path):
+    """The scheduler's job (no Flask in its process): a baseline on its first run, nothing
+    while content is unchanged, then the waiting question; with customer-service messages off
+    it waits for the resident's next message."""
+    import sys
+
+    from bot.config import PROJECT_ROOT
+    from bot.storage.db import make_db_factory
+    sys.path.insert(0, str(PROJECT_ROOT))
+    import scheduler
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    from bot.admin.inbox import add_example
+    job = scheduler.late_answers_job(settings, make_db_factory(settings.database.path))
+    now = datetime.now(timezone.utc)
+    assert job(now) == {}
+    say(app, QUESTION, "oTick")
+    assert job(now) == {}
+    db = app.extensions["db"]()
+    (qid,) = db.execute("SELECT id FROM questions").fetchone()
+    assert add_example(db, CONTENT_DIR, CASE, QUESTION, "editor", qid) == []
+    assert job(now) == {"pending": 1}
+    assert job(now) == {}
+    assert db.execute("SELECT status, case_id FROM late_answers").fetchall() == \
+        [("pending", CASE)]
