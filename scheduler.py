@@ -99,7 +99,44 @@ def index_builder(settings, db_factory):
                         IndexStore(default_index_dir(settings.database.path)))
 
 
-def run_forever(settings, pusher: Pusher, db_factory, builder=None) -> None:
+def late_answers_job(settings, db_factory):
+    """Answers that come later (bot/loop/late_answers.py), run by each tick: one indexed read
+    while published content is unchanged; the answer engine is built only when it moves."""
+    state = {}
+
+    def run(now: datetime) -> dict:
+        try:
+            return _run(now)
+        except Exception:  # noqa: BLE001 - late answers must never stop the pushes
+            log.exception("late answers failed; will try again at the next tick")
+            return {}
+
+    def _run(now: datetime) -> dict:
+        from bot.storage.library import content_version
+        if "loop" not in state:
+            db = db_factory()
+            version = str(content_version(db))
+            row = db.execute("SELECT value FROM meta WHERE key = ?",
+                             ["late_answers_content_version"]).fetchone()
+            if row is None:   # first run: only what is published from now on comes "later"
+                db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)",
+                           ["late_answers_content_version", version])
+                return {}
+            if row[0] == version:
+                return {}
+            from bot.answering.service import AnswerService
+            from bot.loop.service import ResidentLoop
+            from bot.storage.library import PublishedContent
+            answers = AnswerService(PublishedContent(db_factory, settings.content.dir),
+                                    settings.content.dir, settings.server.public_url,
+                                    settings.wechat.reply_max_bytes,
+                                    local=settings.local.as_dict())
+            state["loop"] = ResidentLoop(db_factory, settings, answers, reader=None)
+        return state["loop"].deliver_late_answers(now)
+    return run
+
+
+def run_forever(settings, pusher: Pusher, db_factory, builder=None, late=None) -> None:
     tz = pusher.tz
     scheduler = BlockingScheduler(timezone=tz, job_defaults={
         # APScheduler's default grace is 1 s; a late tick is still useful (the log decides).
@@ -114,6 +151,8 @@ def run_forever(settings, pusher: Pusher, db_factory, builder=None) -> None:
                 log.exception("building the answer index failed; will try again")
         try:
             report = tick(pusher, db_factory, datetime.now(tz))
+            if late is not None:
+                late(datetime.now(tz))
             if report.details or report.missed:
                 log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, "
                          "unknown %d", report.sent, report.failed, report.skipped, report.missed,
@@ -193,8 +232,10 @@ def _run(settings, once: bool, now: datetime) -> int:
     ensure_database(db_factory(), settings.content.dir)
     pusher = Pusher(settings, db_factory, time.time, time.sleep)
     pusher.recover()
+    late = late_answers_job(settings, db_factory)
     if once:
         report = tick(pusher, db_factory, now)
+        late(now)
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "
@@ -202,7 +243,7 @@ def _run(settings, once: bool, now: datetime) -> int:
         if any(report.follow_up.values()):
             print(", ".join(f"{k} {v}" for k, v in report.follow_up.items()))
         return 0
-    run_forever(settings, pusher, db_factory, index_builder(settings, db_factory))
+    run_forever(settings, pusher, db_factory, index_builder(settings, db_factory), late)
     return 0
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def create_app(settings=None):
     from .answering.service import AnswerService
     from .config import load_settings, refuse_dev_secret_key, warn_if_placeholders
     from .logs import configure_logging, init_access_log
+    from .loop.service import ResidentLoop
     from .storage.db import make_db_factory
     from .storage.library import PublishedContent, ensure_database
     from .web import api, healthz, pages, relay
@@ -72,14 +73,18 @@ def create_app(settings=None):
     app.extensions["deliveries"] = Deliveries(
         make_db_factory(settings.database.path, busy_timeout_ms=0),
         flush_seconds=settings.wechat.record_batch_ms / 1000)
+    app.extensions["loop"] = ResidentLoop(db_factory, settings, app.extensions["answers"])
     app.extensions["api_limiter"] = RateLimiter(settings.api.rate_limit_per_minute)
     # Relay taps write one row each; busy writes are retried by bot/web/relay.py itself.
     app.extensions["relay_db"] = make_db_factory(settings.database.path, busy_timeout_ms=0)
+    # 有用/没用 on case pages: a few votes a minute per address is all a person makes.
+    app.extensions["feedback_limiter"] = RateLimiter(10)
 
     sign_in.init_app(app)
     csrf = CSRFProtect(app)
     csrf.exempt(webhook.bp)   # signed by WeChat instead
     csrf.exempt(api.bp)       # JSON API for the mini-program: no cookies, no session
+    csrf.exempt(pages.case_feedback)   # carries a token signed for its case instead
     app.register_blueprint(webhook.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(pages.bp)

@@ -121,6 +121,35 @@ class AdminSettings:
 
 
 @dataclass(frozen=True)
+class LoopSettings:
+    # A 举报 conversation with no answer for this long expires (kept as an incomplete lead).
+    lead_session_minutes: int = 30
+    # 举报 conversations one resident may start in 24 hours.
+    max_leads_per_day: int = 5
+    # A "没用" typed this soon after an answer counts for that answer.
+    feedback_window_minutes: int = 10
+    # A case with at least this many 没用 (and more 没用 than 有用) is flagged for review.
+    flag_unhelpful: int = 3
+    # The account may send customer-service messages (verified). Off: screenshots get
+    # "请把截图里的文字发给我" and answers that come later wait for the resident's next message.
+    customer_service: bool = False
+    # Official-account API base (tests point it at a local fake).
+    api_base_url: str = "https://api.weixin.qq.com"
+    # WeChat's quota: this many customer-service messages within cs_window_hours after the
+    # resident last wrote.
+    cs_quota: int = 5
+    cs_window_hours: int = 48
+    # Read screenshots with OCR on this machine (needs the optional rapidocr + onnxruntime).
+    ocr: bool = True
+    ocr_workers: int = 1
+    ocr_threads: int = 1
+    # Screenshots waiting beyond this get "please type it" at once.
+    ocr_queue_max: int = 100
+    image_max_bytes: int = 5 * 1024 * 1024
+    image_timeout_seconds: int = 5
+
+
+@dataclass(frozen=True)
 class SchedulerSettings:
     timezone: str = "Asia/Shanghai"
     # A slot missed while the scheduler was down is still sent this long after its time.
@@ -267,6 +296,7 @@ class Settings:
     report: ReportSettings = field(default_factory=ReportSettings)
     campaign: CampaignSettings = field(default_factory=CampaignSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    loop: LoopSettings = field(default_factory=LoopSettings)
     groups: tuple[GroupSettings, ...] = ()
     grid_workers: tuple[GridWorkerSettings, ...] = ()
     source: str = "defaults"
@@ -301,6 +331,7 @@ _SECTIONS = {
     "report": ReportSettings,
     "campaign": CampaignSettings,
     "relay": RelaySettings,
+    "loop": LoopSettings,
 }
 
 
@@ -458,6 +489,27 @@ def validate(s: Settings) -> None:
          "must be between 1 and 336"),
         ("relay.reminder_time", _TIME_RE.match(s.relay.reminder_time) is not None,
          "must be a time like 09:00"),
+        ("loop.lead_session_minutes", 1 <= s.loop.lead_session_minutes <= 24 * 60,
+         "must be between 1 and 1440"),
+        ("loop.max_leads_per_day", 1 <= s.loop.max_leads_per_day <= 100,
+         "must be between 1 and 100"),
+        ("loop.feedback_window_minutes", 1 <= s.loop.feedback_window_minutes <= 24 * 60,
+         "must be between 1 and 1440"),
+        ("loop.flag_unhelpful", 1 <= s.loop.flag_unhelpful <= 1000,
+         "must be between 1 and 1000"),
+        ("loop.api_base_url", s.loop.api_base_url.startswith(("http://", "https://")),
+         "must start with http:// or https://"),
+        ("loop.cs_quota", 0 <= s.loop.cs_quota <= 100, "must be between 0 and 100"),
+        ("loop.cs_window_hours", 1 <= s.loop.cs_window_hours <= 168,
+         "must be between 1 and 168"),
+        ("loop.ocr_workers", 1 <= s.loop.ocr_workers <= 16, "must be between 1 and 16"),
+        ("loop.ocr_threads", 1 <= s.loop.ocr_threads <= 16, "must be between 1 and 16"),
+        ("loop.ocr_queue_max", 1 <= s.loop.ocr_queue_max <= 10000,
+         "must be between 1 and 10000"),
+        ("loop.image_max_bytes", 1024 <= s.loop.image_max_bytes <= 50 * 1024 * 1024,
+         "must be between 1024 and 52428800"),
+        ("loop.image_timeout_seconds", 1 <= s.loop.image_timeout_seconds <= 60,
+         "must be between 1 and 60"),
     ]
     try:
         ZoneInfo(s.scheduler.timezone)

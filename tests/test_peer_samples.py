@@ -17,6 +17,7 @@ import pytest
 
 from bot import create_app
 from bot.config import PROJECT_ROOT
+from bot.loop.screenshots import TYPE_IT
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
 from wechat_client import WeChatSender
 
@@ -88,7 +89,9 @@ def test_sample_gets_success_or_a_reply_to_its_sender(sender, path, mode):
 
     # Where the kind of message says what the answer must be, check that too.
     msg_type, event = sample["MsgType"], sample.get("Event", "").lower()
-    if msg_type in MEDIA_TYPES or (msg_type == "voice" and not sample.get("Recognition")):
+    if msg_type == "image":   # screenshots: OCR, or "please type it" (test_loop_screenshots.py)
+        assert answered == TYPE_IT
+    elif msg_type in MEDIA_TYPES or (msg_type == "voice" and not sample.get("Recognition")):
         assert answered == REPLIES["media"].strip()
     elif msg_type == "event" and event == "subscribe":
         assert answered == REPLIES["welcome"].strip()

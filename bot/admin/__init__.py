@@ -10,6 +10,6 @@ Every view needs a signed-in account (``login_required``); account management ne
 from __future__ import annotations
 
 # Importing the view modules registers their views on the blueprint.
-from . import (campaign, dashboard, editor, inbox, push_status, sign_in,  # noqa: F401
-               statistics, visits)
+from . import (campaign, dashboard, editor, feedback_desk, inbox, lead_desk,  # noqa: F401
+               push_status, sign_in, statistics, visits)
 from .blueprint import bp  # noqa: F401 - the app registers it

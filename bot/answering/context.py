@@ -15,6 +15,9 @@ class Context:
     questions: list = field(default_factory=list)
     # A village id from a parametric QR code (subscribe/SCAN); the caller binds the follower.
     village_scene: str = ""
+    # The residents' loop (bot.loop.service.ResidentLoop) when the channel has one: 举报,
+    # feedback, link and number checks. None for the API and the CLI.
+    loop: object = None
 
     def ask(self, text: str) -> dict:
         answer = self.answers.ask(text)

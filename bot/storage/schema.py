@@ -253,5 +253,69 @@ def m0112_campaign(db: Database) -> None:
     db["village_followers"].create_index(["village_id"])
 
 
+@migrations()
+def m0113_residents_loop(db: Database) -> None:
+    # Issue 13. The admin-kept list of known scam and official links/numbers.
+    db["watchlist"].create({
+        "id": int, "kind": str, "value": str, "verdict": str,  # scam | official
+        "note": str, "added_by": str, "added_at": str, "active": int,
+    }, pk="id", not_null={"kind", "value", "verdict"}, defaults={"active": 1})
+    db["watchlist"].create_index(["kind", "value"], unique=True)
+    # 举报 leads: one row per finished conversation; its links/numbers in lead_items, grouped
+    # by ``key`` (a hash of kind and value) and counted by distinct residents.
+    db["leads"].create({
+        "id": int, "created_at": str, "user_hash": str, "what": str, "detail": str,
+        "happened": str, "screenshots": int, "screenshot_text": str,
+        "complete": int,      # 0: the resident stopped answering half-way (kept, not lost)
+        "status": str,        # new | checked | passed | not_actionable
+        "status_note": str, "updated_at": str, "updated_by": str,
+    }, pk="id", not_null={"created_at", "status"}, defaults={"screenshots": 0, "complete": 1})
+    db["leads"].create_index(["status", "created_at"])
+    db["lead_items"].create({
+        "id": int, "lead_id": int, "kind": str, "value": str, "masked": str, "key": str,
+        "user_hash": str,
+    }, pk="id", foreign_keys=[("lead_id", "leads", "id")])
+    db["lead_items"].create_index(["key"])
+    # A 举报 conversation in progress, one per resident; stale ones are ignored and replaced.
+    db["lead_sessions"].create({
+        "user_hash": str, "step": str, "data": str, "updated_at": str,
+    }, pk="user_hash")
+    # 有用 / 没用 on an answer, from the case page or a "没用" typed in WeChat.
+    db["feedback"].create({
+        "id": int, "at": str, "channel": str, "case_id": str, "question_id": int,
+        "user_hash": str, "useful": int, "reason": str,
+    }, pk="id", not_null={"at", "channel", "useful"})
+    db["feedback"].create_index(["case_id"])
+
+
+@migrations()
+def m0113_screenshots_and_outreach(db: Database) -> None:
+    # Issue 13. Open customer-service windows: the OpenID is kept only while it is open.
+    db["cs_windows"].create({"user_hash": str, "openid": str, "wrote_at": str}, pk="user_hash")
+    db["cs_windows"].create_index(["wrote_at"])
+    # Every message sent later, written before the send: UNIQUE (user, purpose) = never twice.
+    db["cs_messages"].create({
+        "id": int, "user_hash": str, "purpose": str,
+        "status": str,        # sending | sent | failed | closed | quota
+        "errcode": int, "errmsg": str, "created_at": str, "sent_at": str,
+    }, pk="id", not_null={"user_hash", "purpose", "status"})
+    db["cs_messages"].create_index(["user_hash", "purpose"], unique=True)
+    # One row per screenshot: what became of it (the picture itself is never stored).
+    db["screenshot_jobs"].create({
+        "id": int, "delivery_key": str, "user_hash": str, "received_at": str,
+        "status": str,        # queued | answered | not_image | too_large | fetch_failed |
+                              # ocr_failed | no_text | busy
+        "chars": int, "seconds": float, "send_status": str, "finished_at": str,
+    }, pk="id", not_null={"delivery_key", "status"})
+    db["screenshot_jobs"].create_index(["delivery_key"], unique=True)
+    # Answers that came later: one row per question that an edited case now answers.
+    db["late_answers"].create({
+        "question_id": int, "user_hash": str, "case_id": str, "found_at": str,
+        "status": str,        # sent | pending (window closed: shown at the next message) |
+                              # shown | failed
+    }, pk="question_id")
+    db["late_answers"].create_index(["user_hash", "status"])
+
+
 def migrate(db: Database) -> None:
     migrations.apply(db)

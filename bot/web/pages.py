@@ -5,9 +5,14 @@ import html
 import re
 
 import markdown
-from flask import Blueprint, abort, current_app, render_template
+from datetime import datetime, timezone
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from markdown.treeprocessors import Treeprocessor
 from markupsafe import Markup
+
+from ..errors import BadRequest
+from ..loop import feedback
 
 bp = Blueprint("pages", __name__)
 
@@ -62,5 +67,25 @@ def case_page(case_id: str):
     if article is None:
         abort(404)
     sections = [(name, render_markdown(text)) for name, text in article.sections.items()]
+    secret = current_app.config["SETTINGS"].admin.secret_key
     return render_template("case.html", article=article, sections=sections,
-                           category_name=answers.taxonomy.get(article.category, ""))
+                           category_name=answers.taxonomy.get(article.category, ""),
+                           feedback_token=feedback.form_token(secret, case_id),
+                           thanks=request.args.get("thanks") == "1")
+
+
+@bp.post("/cases/<case_id>/feedback")
+def case_feedback(case_id: str):
+    """有用 / 没用 from the case page. No session here: the form carries a token signed for this
+    case, so a POST not made from one of our pages is refused (CSRF-safe without cookies)."""
+    if current_app.extensions["feedback_limiter"].hit(request.remote_addr or "unknown"):
+        raise BadRequest("评价太频繁了，请稍后再试。", status=429)
+    secret = current_app.config["SETTINGS"].admin.secret_key
+    if feedback.token_case(secret, request.form.get("token", "")) != case_id:
+        raise BadRequest("页面已过期，请刷新后再评价。")
+    vote = request.form.get("vote", "")
+    if vote not in ("useful", "useless"):
+        raise BadRequest("请选择“有用”或“没用”。")
+    feedback.record(current_app.extensions["db"](), "web", case_id, vote == "useful",
+                    request.form.get("reason", ""), now=datetime.now(timezone.utc))
+    return redirect(url_for("pages.case_page", case_id=case_id, thanks=1) + "#feedback", 303)

@@ -26,20 +26,47 @@ def menu_reply(key_or_word: str, ctx: Context):
         else replies.menu
 
 
+def answer_question(text: str, ctx: Context) -> str:
+    """The engine's answer, with what is known about the message's links and numbers."""
+    answer = ctx.ask(text)
+    if ctx.loop is None:
+        return answer["answer"]
+    return ctx.loop.answer_with_check(text, answer, ctx.answers, ctx.answers.reply_max_bytes)
+
+
 @router.on("text")
 def answer_text(msg, ctx: Context):
     text = msg.content.strip()
     if not text:
         return ctx.answers.replies.menu
-    return menu_reply(text, ctx) or ctx.ask(text)["answer"]
+    notice = ""
+    if ctx.loop is not None:   # a 举报 conversation, or "没用" right after an answer
+        reply, notice = ctx.loop.handle_text(ctx.user_hash, text)
+        if reply:
+            return reply
+    answer = menu_reply(text, ctx) or answer_question(text, ctx)
+    if ctx.loop is not None and ctx.questions:
+        ctx.loop.after_question(ctx.user_hash, msg.from_user, ctx.questions[-1])
+    return f"{notice}\n\n{answer}" if notice else answer
 
 
 @router.on("voice")
 def answer_voice(msg, ctx: Context):
     """Voice with speech recognition switched on carries the text in Recognition."""
     if msg.recognition.strip():
-        return ctx.ask(msg.recognition.strip().rstrip("。"))["answer"]
+        return answer_question(msg.recognition.strip().rstrip("。"), ctx)
     return ctx.answers.replies.media
+
+
+@router.on("image")
+def screenshot(msg, ctx: Context):
+    """A screenshot within a 举报 conversation is counted for the lead; otherwise it is read
+    by OCR and answered later as a customer-service message (or the resident is asked to type
+    it when the account cannot send those)."""
+    if ctx.loop is None:
+        return None
+    return ctx.loop.handle_image(ctx.user_hash) or ctx.loop.screenshot(
+        ctx.user_hash, msg.from_user, msg.delivery_key, msg.raw.get("PicUrl", ""))
 
 
 @router.on(*MEDIA_TYPES)
@@ -64,5 +91,7 @@ def welcome_back(msg, ctx: Context):
 
 @router.on_event("click")
 def menu_click(msg, ctx: Context):
+    if msg.event_key == "REPORT" and ctx.loop is not None:
+        return ctx.loop.start_lead(ctx.user_hash)
     return menu_reply(msg.event_key, ctx) or ctx.answers.replies.menu
 

@@ -74,7 +74,8 @@ def _process(msg, nonce: str | None) -> str:
     app = current_app
     gate = app.extensions["wechat_gate"]
     ctx = Context(answers=app.extensions["answers"],
-                  user_hash=hash_user(msg.from_user, gate.app_id))
+                  user_hash=hash_user(msg.from_user, gate.app_id),
+                  loop=app.extensions.get("loop"))
     try:
         reply = router.dispatch(msg, ctx)
     except Exception:  # noqa: BLE001 - a handler bug must not cost the resident an answer
