@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 from bot.config import PROJECT_ROOT
 from conftest import write_config
@@ -88,11 +89,11 @@ def test_a_visit_submitted_offline_is_stored_once_when_the_connection_returns(se
     fill_visit(page, "3组12号")
     context.set_offline(True)
     page.click("form.visit button[type=submit]")
-    page.wait_for_function("document.querySelector('#save-state').textContent.includes('暂存')")
+    # Playwright's expect, not wait_for_function: the CSP forbids the eval the latter needs.
+    expect(page.locator("#save-state")).to_contain_text("暂存")
     assert visits(db_path) == []
     context.set_offline(False)
-    page.wait_for_function("document.querySelector('#save-state').textContent === '已保存'",
-                           timeout=20000)
+    expect(page.locator("#save-state")).to_have_text("已保存", timeout=20000)
     assert visits(db_path) == [("3组12号", "warnings_on")]
     page.reload()
     time.sleep(0.5)   # nothing is pending any more: no second copy arrives
