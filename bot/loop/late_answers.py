@@ -47,6 +47,9 @@ def deliver(loop, now: datetime, force: bool = False) -> dict:
     with write_transaction(db):
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
                    [VERSION_KEY, str(version)])
+    # Answer from the content that just changed: the index for a new version is built in the
+    # background, so wait for it rather than ask the old one.
+    loop.answers.wait_until_current()
     settings = loop.settings
     low = settings.admin.low_confidence_score
     since = (now - timedelta(days=LOOKBACK_DAYS)).isoformat(timespec="seconds")
