@@ -72,7 +72,9 @@ def test_off_topic_gets_the_menu(service, text):
 def test_urgent_messages_start_with_emergency_steps(service, text):
     answer = service.ask(text)
     assert answer["urgent"] and answer["category"] == "emergency"
-    assert answer["answer"].startswith(service.replies.emergency_steps)
+    steps = service.replies.in_progress_steps if answer["urgent_kind"] == "in_progress" \
+        else service.replies.emergency_steps
+    assert answer["answer"].startswith(steps)
     assert "110" in answer["answer"] and answer["case_ids"]
 
 

@@ -1,5 +1,6 @@
 """From a ``Match`` to the answer JSON and the reply text, within WeChat's byte budget: the
-emergency steps first when urgent, then the recognised article, or the menu when nothing fits."""
+emergency steps first when urgent (stop-now steps for a scam in progress, 110 and stop-payment
+for money already lost), then the recognised article, or the menu when nothing fits."""
 from __future__ import annotations
 
 from functools import lru_cache
@@ -32,18 +33,22 @@ class ReplyComposer:
             title, answer = "反诈助手", self.replies.menu
         else:
             title = article.title if article else "已被骗求助"
-            answer = self.compose(article, urgent=match.urgent)
-        return {"category": match.category, "urgent": match.urgent, "title": title,
+            answer = self.compose(article, urgent=match.urgent, urgent_kind=match.urgent_kind)
+        return {"category": match.category, "urgent": match.urgent,
+                "urgent_kind": match.urgent_kind if match.urgent else None, "title": title,
                 "answer": answer, "case_ids": list(match.case_ids), "score": match.score}
 
     def case_url(self, case_id: str) -> str:
         return f"{self.public_url}/cases/{case_id}"
 
     def compose(self, article: Article | None, urgent: bool = False,
-                limit: int | None = None) -> str:
-        """Reply text: emergency steps first when urgent, then the article's essentials."""
+                limit: int | None = None, urgent_kind: str | None = None) -> str:
+        """Reply text: emergency steps first when urgent (in progress: hang up and stop; lost,
+        the default: 110 and stop-payment), then the article's essentials."""
         limit = limit or self.reply_max_bytes
-        head = [self.replies.emergency_steps, ""] if urgent else []
+        steps = self.replies.in_progress_steps if urgent_kind == "in_progress" \
+            else self.replies.emergency_steps
+        head = [steps, ""] if urgent else []
         if article is None:
             return fit_bytes("\n".join(head + [self.replies.menu]).strip(), limit)
         return render_article(article, self.case_url(article.id), limit, head=head,

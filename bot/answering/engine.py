@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from ..content.model import Article
+from .classifier import NgramViews
 from .text import Normalizer, load_user_dictionary, tokenize
-from .urgency import Urgency, detect_urgency
+from .triage import TriageParams, Verdict, decide
+from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
@@ -43,6 +45,7 @@ class Match:
     case_ids: tuple[str, ...]
     urgency: Urgency
     ranking: tuple[tuple[str, float], ...] = field(default=())
+    urgent_kind: str | None = None   # 'in_progress' | 'lost' when urgent
 
 
 @dataclass
@@ -50,20 +53,28 @@ class _Doc:
     article_id: str | None
     category: str
     kind: str
+    text: str = ""
 
 
 class Engine:
     """An immutable index over a set of articles; build a new one when content changes."""
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
-                 params: EngineParams = EngineParams(), extra_terms: list[str] = ()):
+                 params: EngineParams = EngineParams(), extra_terms: list[str] = (),
+                 triage: TriageParams = TriageParams()):
         self.params = params
+        self.triage = triage
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
         load_user_dictionary([k for a in articles for k in a.keywords] + list(extra_terms))
         docs, bags = self._documents(articles, offtopic)
         self.docs = docs
         self._build(bags)
+        self.views = train_views(articles, offtopic, normalizer)
+        # Category order of the n-gram model -> the engine's category order.
+        self._view_order = np.asarray([self.views.category.classes.index(c)
+                                       if c in self.views.category.classes else -1
+                                       for c in self.categories])
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     # -- building -------------------------------------------------------------------------
@@ -73,12 +84,14 @@ class Engine:
         def add(article_id, category, kind, text):
             tokens = tokenize(self.normalize(text))
             if tokens:
-                docs.append(_Doc(article_id, category, kind))
+                docs.append(_Doc(article_id, category, kind, text if kind == "example" else ""))
                 bags.append((Counter(tokens), FIELD_WEIGHTS[kind]))
 
         for a in articles:
             add(a.id, a.category, "head", " ".join([a.title, a.summary, *a.keywords]))
             for ex in a.examples:
+                add(a.id, a.category, "example", ex)
+            for ex, _ in a.urgent_examples:
                 add(a.id, a.category, "example", ex)
             add(a.id, a.category, "body", a.section_text("套路") + "\n" + a.section_text("识别要点"))
         for q in offtopic:
@@ -138,11 +151,39 @@ class Engine:
         return self._match_uncached(self.normalize(text)[:2000])
 
     def _match_uncached(self, normalized: str) -> Match:
+        views = self.views_of(normalized)
+        v = views["verdict"]
+        if v.urgent:
+            typed = v.scam_type not in (NONE, "emergency") and \
+                views["retrieval"].max(initial=0.0) >= self.params.urgent_min_score
+            cases = self._best_cases(views["doc_scores"], v.scam_type if typed else "emergency")
+        elif v.category == NONE:
+            cases = ()
+        else:
+            cases = self._best_cases(views["doc_scores"], v.category)
+        return Match(v.category, v.probability, v.urgent, cases, v.urgency, v.ranking,
+                     v.urgent_kind)
+
+    def views_of(self, normalized: str) -> dict:
+        """Every view of a normalised message and the verdict combining them (for match and
+        for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
+        retrieval, doc_scores = self._retrieval(normalized)
+        p_model, p_urgency = self.views.judge(normalized)
+        model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
+        urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
+        verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
+                         money_request(normalized), self.triage)
+        return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
+                "urgent_probs": urgent_probs, "verdict": verdict}
+
+    def _retrieval(self, normalized: str):
+        """Per-category retrieval scores (nearest document mixed with the centroid) and the
+        per-document scores (None for an empty query)."""
         query = self._weigh(Counter(tokenize(normalized)))
         n_cat = len(self.categories)
         if not query:
-            return self._decide(np.zeros(n_cat), np.zeros(n_cat), None, urgency)
+            return np.zeros(n_cat, dtype=np.float32), None
         doc_scores = np.zeros(len(self.docs), dtype=np.float32)
         cat_scores = np.zeros(n_cat, dtype=np.float32)
         for t, qw in query.items():
@@ -153,26 +194,8 @@ class Engine:
                 cat_scores[cids] += cws * qw
         doc_scores *= self.doc_weight
         best_doc = np.maximum.reduceat(doc_scores, self.cat_starts)
-        return self._decide(best_doc, cat_scores, doc_scores, urgency)
-
-    def _decide(self, best_doc, centroid, doc_scores, urgency: Urgency) -> Match:
-        """Pick the category. An urgent message is 'emergency' whatever its type: the answer
-        leads with the emergency steps, and its case_ids still point at the type's articles
-        when the type is recognisable."""
         p = self.params
-        combined = p.nn_weight * best_doc + (1 - p.nn_weight) * centroid
-        order = np.argsort(-combined)
-        ranking = tuple((self.categories[i], round(float(combined[i]), 4)) for i in order[:5])
-        top = self.categories[order[0]] if len(order) else NONE
-        score = float(combined[order[0]]) if len(order) else 0.0
-        if urgency.urgent:
-            typed = top not in (NONE, "emergency") and score >= p.urgent_min_score
-            cases = self._best_cases(doc_scores, top if typed else "emergency")
-            return Match("emergency", round(score, 4), True, cases, urgency, ranking)
-        if top == NONE or score < p.min_score:
-            return Match(NONE, round(score, 4), False, (), urgency, ranking)
-        return Match(top, round(score, 4), False, self._best_cases(doc_scores, top),
-                     urgency, ranking)
+        return p.nn_weight * best_doc + (1 - p.nn_weight) * cat_scores, doc_scores
 
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
@@ -193,6 +216,24 @@ class Engine:
             if a.category == category and a.id not in ids:
                 ids.append(a.id)
         return tuple(ids)
+
+
+def train_views(articles: list[Article], offtopic: list[str], normalize: Normalizer) -> NgramViews:
+    """The n-gram models from the bank's labelled lines: every example and urgent line of an
+    article is its category (off-topic lines are ``none``); every plain example and off-topic
+    line is not urgent, every urgent line is its kind."""
+    category, urgency = [], []
+    for a in articles:
+        for ex in a.examples:
+            category.append((normalize(ex), a.category))
+            urgency.append((normalize(ex), "no"))
+        for ex, kind in a.urgent_examples:
+            category.append((normalize(ex), a.category))
+            urgency.append((normalize(ex), kind))
+    for q in offtopic:
+        category.append((normalize(q), NONE))
+        urgency.append((normalize(q), "no"))
+    return NgramViews.train(category, urgency)
 
 
 def read_lines(path: Path) -> list[str]:

@@ -84,7 +84,7 @@ class AnswerService:
         """Engines are immutable and deterministic: apps in one process with the same published
         content (tests, a second app on one database) share one instead of rebuilding."""
         key = hashlib.sha1(repr((
-            [(a.id, a.category, a.title, a.summary, a.examples, a.keywords,
+            [(a.id, a.category, a.title, a.summary, a.examples, a.urgent_examples, a.keywords,
               sorted(a.sections.items())) for a in articles],
             self._offtopic, self._terms, self.params, self.normalizer.pairs,
         )).encode("utf-8")).hexdigest()
@@ -112,8 +112,8 @@ class AnswerService:
         return self.composer.case_url(case_id)
 
     def compose(self, article: Article | None, urgent: bool = False,
-                limit: int | None = None) -> str:
-        return self.composer.compose(article, urgent, limit)
+                limit: int | None = None, urgent_kind: str | None = None) -> str:
+        return self.composer.compose(article, urgent, limit, urgent_kind)
 
     def category_overview(self, limit: int | None = None) -> str:
         return self.composer.category_overview(limit)
