@@ -26,9 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # noqa: E402
 from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
 from bot.answering.text import Normalizer  # noqa: E402
-from bot.answering.triage import TriageParams, decide  # noqa: E402
+from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
 from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
 from bot.content.model import load_content  # noqa: E402
 
@@ -70,6 +71,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
                 urgency=detect_urgency(norm), money=money_request(norm),
+                chars=cjk_chars(norm),
                 categories=engine.categories))
     return rows
 
@@ -79,7 +81,8 @@ def softmax(z, s):
     return z / z.sum()
 
 
-def score(rows, params: TriageParams, cat_sharpness=4.0, urg_sharpness=4.0, rules=True,
+def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
+          urg_sharpness=URGENCY_SHARPNESS, rules=True,
           model_urgency=True):
     m = dict(plain=0, plain_ok=0, urgent=0, urgent_hit=0, kind_ok=0, type_ok=0, false_urgent=0,
              none_pred=0, none_pred_ok=0, none_true=0, none_true_ok=0, eval_ok=0)
@@ -91,7 +94,8 @@ def score(rows, params: TriageParams, cat_sharpness=4.0, urg_sharpness=4.0, rule
             up = {"no": 1.0}
         urg = r["urgency"] if rules else dataclasses.replace(r["urgency"], urgent=False,
                                                               kind=None, signals=())
-        v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params)
+        v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params,
+                   r["chars"])
         if r["kind"]:
             m["urgent"] += 1
             m["urgent_hit"] += v.urgent
@@ -133,12 +137,12 @@ def summary(m) -> str:
 def grid(rows, p: TriageParams) -> None:
     """Sweep urgency settings first (recall, then false urgent within 3%), then category ones."""
     results = []
-    for ut, us in itertools.product([0.2, 0.3, 0.4, 0.5, 0.6, 0.7], [1.0, 2.0, 4.0]):
-        q = dataclasses.replace(p, urgent_threshold=ut)
+    for ut, us, mc in itertools.product([0.3, 0.4, 0.5, 0.6], [2.0, 4.0], [0, 6, 10]):
+        q = dataclasses.replace(p, urgent_threshold=ut, model_min_chars=mc)
         mm, _ = score(rows, q, urg_sharpness=us)
         fu = mm["false_urgent"] / mm["plain"]
         results.append(((mm["urgent_hit"] / mm["urgent"] - 3 * max(0.0, fu - 0.03), -fu),
-                        f"urgent_threshold={ut} urg_sharpness={us}", mm))
+                        f"urgent_threshold={ut} urg_sharpness={us} model_min_chars={mc}", mm))
     results.sort(key=lambda x: x[0], reverse=True)
     for _, name, mm in results[:4]:
         print(f"{name}\n    {summary(mm)}")
@@ -185,6 +189,8 @@ def main():
         print(f"n-gram model only:{summary(score(rows, only_model)[0])}")
         print(f"rules only (urgency): {summary(score(rows, p, model_urgency=False)[0])}")
         print(f"model only (urgency): {summary(score(rows, p, rules=False)[0])}")
+        free = dataclasses.replace(p, vetoes_bind_model=False)
+        print(f"vetoes not binding the model: {summary(score(rows, free)[0])}")
     if a.grid:
         grid(rows, p)
     if a.curve:

@@ -27,7 +27,7 @@ from .text import mask_for_matching
 NGRAM_SIZES = (1, 2, 3)
 # Softmax sharpness of the SVM margins, calibrated by bank cross-validation (bench/cv_engine.py).
 CATEGORY_SHARPNESS = 8.0
-URGENCY_SHARPNESS = 2.0
+URGENCY_SHARPNESS = 4.0
 _RUN_RE = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from ..content.model import Article
 from .classifier import NgramViews
 from .text import Normalizer, load_user_dictionary, tokenize
-from .triage import TriageParams, Verdict, decide
+from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
@@ -173,7 +173,7 @@ class Engine:
         model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
-                         money_request(normalized), self.triage)
+                         money_request(normalized), self.triage, cjk_chars(normalized))
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
                 "urgent_probs": urgent_probs, "verdict": verdict}
 

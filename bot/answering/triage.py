@@ -14,6 +14,7 @@ A message that asks for money or credentials never gets the menu.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy as np
 from .urgency import Urgency
 
 NONE = "none"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 EMERGENCY = "emergency"
 
 
@@ -30,8 +32,11 @@ class TriageParams:
     model_weight: float = 0.7      # share of the n-gram model in the category probability
     retrieval_sharpness: float = 40.0  # softmax temperature⁻¹ turning retrieval scores into odds
     min_probability: float = 0.1   # a scam type needs at least this much, else the menu
-    urgent_threshold: float = 0.3  # urgency model: P(in_progress) + P(lost) to raise urgency
+    urgent_threshold: float = 0.5  # urgency model: P(in_progress) + P(lost) to raise urgency
     money_min_probability: float = 0.05  # a money request names a scam type above this
+    vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
+    model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese
+    #                                characters): a few words are not a story of loss
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ class Verdict:
     ranking: tuple[tuple[str, float], ...]
 
 
+def cjk_chars(normalized: str) -> int:
+    return len(_CJK.findall(normalized))
+
+
 def softmax(x: np.ndarray, sharpness: float) -> np.ndarray:
     z = np.exp(sharpness * (x - x.max()))
     return z / z.sum()
@@ -60,7 +69,7 @@ def combine(retrieval: np.ndarray, model: np.ndarray, params: TriageParams) -> n
 
 def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
            urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
-           params: TriageParams) -> Verdict:
+           params: TriageParams, chars: int = 0) -> Verdict:
     probs = combine(retrieval, model, params)
     order = np.argsort(-probs, kind="stable")
     ranking = tuple((categories[i], round(float(probs[i]), 4)) for i in order[:5])
@@ -73,7 +82,9 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
     model_kind = "in_progress" if urgent_probs.get("in_progress", 0.0) >= \
         urgent_probs.get("lost", 0.0) else "lost"
     kind = urgency.kind
-    if kind is None and p_urgent >= params.urgent_threshold and not urgency.vetoes:
+    if kind is None and p_urgent >= params.urgent_threshold and \
+            chars >= params.model_min_chars and \
+            not (params.vetoes_bind_model and urgency.message_vetoes):
         kind = model_kind
     if kind is not None:
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),

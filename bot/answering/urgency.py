@@ -9,8 +9,9 @@ other view; triage.py combines them.
 Vetoes are explicit and reported by name, because a false alarm teaches residents to ignore
 the alarm:
 - ``negation``: a negation or near-miss just before the signal (没转, 还没给, 差点, 幸好);
-- ``hypothetical``: 如果/万一/假如/要是 before it;
+- ``hypothetical``: 如果/万一/假如/要是 before it, or a condition (交了才能到账);
 - ``hearsay``: about a third person the writer only heard of (同事说他…, 新闻里…);
+- ``no_subject``: a loss with nobody in it, neither 我 nor family (被骗了第一时间做什么);
 - ``quoted_warning``: a pasted warning or notice (警方提醒, 温馨提示, 转发…);
 - ``refund``: the money came back (退款到账, 钱退回来了);
 - ``not_followed``: an instruction the writer did not follow (让我转…我没理/拉黑了).
@@ -49,8 +50,6 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("was_scammed", "lost", re.compile(
         r"(?:被骗了|被骗走|上当了|受骗了|被人骗了|被他骗了|被她骗了|被坑了|遭遇诈骗|被诈骗|骗了我|把我骗了|"
         r"骗走了|骗了\d|骗了[一二两三四五六七八九十几]+)")),
-    ("recover_money", "lost", re.compile(
-        r"(?:钱|款)?(?:能|可以|怎么|如何|还能)?(?:要回来|追回|退回来|拿回来|找回来|要得回|追得回)")),
     ("gave_code", "lost", re.compile(
         r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?"
         r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
@@ -62,7 +61,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("on_call_now", "in_progress", re.compile(
         r"(?:还没挂|没挂电话|电话还没挂|电话没挂|视频还没挂|不让(?:我|她|他)?挂|叫(?:我|她|他)?(?:不要|别)挂|"
         r"(?:不要|别|不许|不准)挂(?:电话|视频)|在电话上等|电话还通着|还在(?:线上|通话)(?!记录)|"
-        r"(?:正在|还在|现在在|一直在)(?:跟|和|同|给)?[^，。！？,.!?]{0,10}(?:打电话|通电话|通话|视频|语音|电话里))")),
+        r"(?:正在|还在|现在在|一直在)(?:跟|和|同|给)?[^，。！？,.!?]{0,10}(?:打电话|通电话|通话|视频|语音|电话里)"
+        r"(?!记录))")),
     ("happening_now", "in_progress", re.compile(
         r"(?:正在|现在|此刻|这会儿|马上就要|还在)(?:跟|和|同)?.{0,6}(?:转账|打钱|汇款|付款|共享|操作|让我转|要我转|"
         r"叫我转|被骗)|(?:还要我|又要我|还让我|又让我|还要再|又要再)"
@@ -83,18 +83,22 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
 ]
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"(?:差点|差一点|险些|幸好|幸亏|好在|还好)(?:我|她|他)?(?:没|及时|发现)")),
-    ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)")),
+    ("negation", re.compile(r"差点|差一点|险些|(?:幸好|幸亏|好在|还好)(?:我|她|他)?(?:没|及时|发现)")),
+    ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
+                                r"(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),  # 交了才能到账: a condition
     ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
-    ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了")),
+    ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
+                          r"^(?!.*骗).*(?:怎么退|能退|能不能退|退款|申请退|退回来吗)")),
     ("not_followed", re.compile(r"(?:让我|叫我|要我).{0,20}(?:我|就)?(?:没理|不理|没转|没给|没交|没点|没下载|拉黑|"
                                 r"挂了|删了)")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"(?:同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道)[^，。！？,.!?]{0,6}说")
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+                      r"老李|老王|老张|村里|小区|单位|群里转|他们|人家")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
-_FIRST_PERSON_OR_FAMILY = re.compile(r"我|家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|姐|哥|弟|妹")
+_FIRST_PERSON_OR_FAMILY = re.compile(r"我|咱|家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|"
+                                     r"婆婆|公公|外婆|外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象")
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class Urgency:
     signals: tuple[str, ...]
     kind: str | None = None
     vetoes: tuple[str, ...] = ()   # vetoes that fired (a vetoed signal is listed here)
+    message_vetoes: tuple[str, ...] = ()  # those holding for the whole message: they also
+    #                                       keep the learned model from raising urgency
 
 
 def _local_veto(text: str, start: int) -> str | None:
@@ -117,11 +123,19 @@ def _local_veto(text: str, start: int) -> str | None:
 
 
 def _about_someone_else(text: str, start: int) -> bool:
-    """Reported speech about a third person, with no 'I' or family member in the clause."""
-    if not _HEARSAY.search(text[:start]):
-        return False
-    clause = _CLAUSE_BREAK.split(text[:start])[-1]
-    return bool(re.search(r"[他她]", clause)) and not _FIRST_PERSON_OR_FAMILY.search(clause)
+    """About someone outside the family (听说/新闻/邻居/同事…) with no 'I' or family member
+    between that mention and the signal: hearsay, not the writer's emergency."""
+    before = text[:start]
+    last = None
+    for last in _HEARSAY.finditer(before):
+        pass
+    return last is not None and not _FIRST_PERSON_OR_FAMILY.search(before[last.end():])
+
+
+def _without_subject(text: str) -> bool:
+    """A question with no 'I' and no family member at all (被骗了第一时间要做什么): general
+    advice is asked; the learned model may still raise urgency."""
+    return not _FIRST_PERSON_OR_FAMILY.search(text)
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -132,7 +146,8 @@ def message_vetoes(normalized: str) -> tuple[str, ...]:
 def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
     found: list[tuple[str, str]] = []
-    vetoes = list(message_vetoes(normalized))
+    whole = message_vetoes(normalized)
+    vetoes = list(whole)
     for name, kind, pattern in _SIGNALS:
         for m in pattern.finditer(normalized):
             veto = _local_veto(normalized, m.start())
@@ -140,6 +155,8 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = None
             if veto is None and _about_someone_else(normalized, m.start()):
                 veto = "hearsay"
+            if veto is None and kind == "lost" and _without_subject(normalized):
+                veto = "no_subject"
             if veto is None and kind == "lost" and \
                     any(v in vetoes for v in ("negation", "refund", "not_followed")):
                 veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
@@ -153,7 +170,8 @@ def detect_urgency(normalized: str) -> Urgency:
             vetoes.append(veto)
     kinds = {k for _, k in found}
     kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
-    return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)))
+    return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)),
+                   whole)
 
 
 _REQUEST = re.compile(
