@@ -118,11 +118,10 @@ def test_same_content_same_answers(content_dir):
 
 
 def test_views_travel_as_arrays():
-    lines = [("有人让我交保证金才放款", "fake_loan"), ("贷款要先交手续费", "fake_loan"),
-             ("点赞返利先垫付", "order_brushing"), ("做任务要先充值", "order_brushing"),
-             ("今天天气好", "none"), ("去哪里办身份证", "none")] * 2
-    urgency = [(t, "no") for t, _ in lines] + [("我已经转了三千", "lost"), ("他还在电话里", "in_progress")]
-    views = NgramViews.train(lines, urgency)
+    lines = [("有人让我交保证金才放款", "fake_loan", "no"), ("贷款要先交手续费", "fake_loan", "no"),
+             ("点赞返利先垫付", "order_brushing", "no"), ("我已经转了三千", "order_brushing", "lost"),
+             ("今天天气好", "none", "no"), ("他还在电话里", "fake_loan", "in_progress")] * 2
+    views = NgramViews.train(*(list(col) for col in zip(*lines)))
     copy = NgramViews.from_arrays(views.to_arrays())
     for text in ("放款前要交钱", "他还在电话里叫我转", "天气"):
         for x, y in zip(views.judge(text), copy.judge(text)):

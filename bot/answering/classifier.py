@@ -127,17 +127,15 @@ class NgramViews:
         self.urgency = urgency
 
     @classmethod
-    def train(cls, category_lines: list[tuple[str, str]],
-              urgency_lines: list[tuple[str, str]]) -> "NgramViews":
-        """Lines are (normalised text, label). Deterministic: same lines, same arrays."""
-        texts = [t for t, _ in category_lines] + [t for t, _ in urgency_lines]
+    def train(cls, texts: list[str], categories: list[str],
+              urgency: list[str]) -> "NgramViews":
+        """Normalised lines with their category and urgency labels (``no``, ``in_progress``,
+        ``lost``). Deterministic: same lines, same arrays."""
         features = NgramFeatures.fit(texts)
-        category = LinearModel.fit(features.matrix([t for t, _ in category_lines]),
-                                   [c for _, c in category_lines], sharpness=CATEGORY_SHARPNESS)
-        urgency = LinearModel.fit(features.matrix([t for t, _ in urgency_lines]),
-                                  [k for _, k in urgency_lines], sharpness=URGENCY_SHARPNESS,
-                                  balanced=True)
-        return cls(features, category, urgency)
+        x = features.matrix(texts)
+        return cls(features,
+                   LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS),
+                   LinearModel.fit(x, urgency, sharpness=URGENCY_SHARPNESS, balanced=True))
 
     def judge(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
         """(category probabilities in ``category.classes`` order, urgency probabilities)."""

@@ -4,8 +4,9 @@ Retrieval, not rules: every article contributes documents (its example questions
 keywords, its 套路/识别要点 text), and off-topic examples form the ``none`` class. Documents and
 the message become TF-IDF vectors over jieba words plus character bigrams; a category's score
 mixes its best-matching document (nearest neighbour) with its centroid (Rocchio), which carries
-a message that shares words with the category but with no single example. Low scores, or a
-nearest class of ``none``, give ``none``: a wrong scam answer is worse than the menu.
+a message that shares words with the category but with no single example. This is one view;
+triage.py mixes it with the character n-gram models (classifier.py, trained here at build time)
+and the urgency rules into the decision.
 """
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and
 
 @dataclass(frozen=True)
 class EngineParams:
-    """Decision knobs, tuned by cross-validation on the articles' own examples (bench/tune)."""
+    """Retrieval knobs, tuned by cross-validation on the bank (bench/cv_engine.py); the
+    decision itself is triage.TriageParams."""
     nn_weight: float = 0.3       # share of the nearest document in a category's score
-    min_score: float = 0.08      # below this the message is off-topic
     urgent_min_score: float = 0.08  # an urgent message needs less evidence to name its type
 
 
@@ -222,18 +223,13 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
     """The n-gram models from the bank's labelled lines: every example and urgent line of an
     article is its category (off-topic lines are ``none``); every plain example and off-topic
     line is not urgent, every urgent line is its kind."""
-    category, urgency = [], []
+    lines: list[tuple[str, str, str]] = []   # (text, category, urgency)
     for a in articles:
-        for ex in a.examples:
-            category.append((normalize(ex), a.category))
-            urgency.append((normalize(ex), "no"))
-        for ex, kind in a.urgent_examples:
-            category.append((normalize(ex), a.category))
-            urgency.append((normalize(ex), kind))
-    for q in offtopic:
-        category.append((normalize(q), NONE))
-        urgency.append((normalize(q), "no"))
-    return NgramViews.train(category, urgency)
+        lines += [(ex, a.category, "no") for ex in a.examples]
+        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
+    lines += [(q, NONE, "no") for q in offtopic]
+    return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
+                            [u for _, _, u in lines])
 
 
 def read_lines(path: Path) -> list[str]:
