@@ -43,7 +43,8 @@ class TriageParams:
 class Verdict:
     category: str                 # what the answer JSON says: a type, 'emergency' or 'none'
     scam_type: str                # the best non-none category (the article that follows)
-    probability: float            # combined probability of scam_type (of none when menu)
+    probability: float            # combined probability of scam_type: the answer's "score" (a
+    #                               menu answer scores low, as admin's low-confidence list expects)
     urgent: bool
     urgent_kind: str | None       # 'in_progress' | 'lost' | None
     urgent_probability: float     # the urgency model's P(in_progress) + P(lost)
@@ -98,7 +99,7 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
         if money_request:
             return Verdict("general", "general", round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
-        return Verdict(NONE, scam_type, round(float(probs[order[0]]), 4), False, None,
+        return Verdict(NONE, scam_type, round(p_type, 4), False, None,
                        round(p_urgent, 4), urgency, None, ranking)
     return Verdict(scam_type, scam_type, round(p_type, 4), False, None, round(p_urgent, 4),
                    urgency, None, ranking)
