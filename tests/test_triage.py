@@ -53,6 +53,14 @@ def test_vetoes_are_explicit_and_named(text, veto):
     assert not u.urgent and veto in u.vetoes
 
 
+@pytest.mark.parametrize("text", [
+    "听说小区里有人被冒充客服的骗走了八万，这种是怎么骗的",
+    "骗子是不是都会叫人别告诉家里人",
+])
+def test_remarks_about_scams_in_general_are_not_urgent(service, text):
+    assert not service.ask(text)["urgent"]
+
+
 def test_a_message_wide_veto_also_silences_the_model(service):
     answer = service.ask("【反诈提醒】有人冒充客服说要退款，让你开屏幕共享，骗走了存款，请转发家人")
     assert not answer["urgent"] and answer["urgent_kind"] is None

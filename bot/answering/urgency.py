@@ -73,7 +73,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:内|之内|之前).{0,6}(?:转|交|付|打钱)")),
     ("keep_secret_now", "in_progress", re.compile(
         r"(?:让|叫|要|不许|不准)(?:我|她|他|我妈|我爸)?(?:别|不要|不能|不准|不许)?(?:告诉|跟|和)(?:家里人|家人|"
-        r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在|怎么办)")),
+        r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
 
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
@@ -96,6 +96,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|村里|小区|单位|群里转|他们|人家")
+_HEARD_OF = re.compile(r"听说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FIRST_PERSON_OR_FAMILY = re.compile(r"我|咱|家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|"
                                      r"婆婆|公公|外婆|外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象")
@@ -147,6 +148,9 @@ def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
     found: list[tuple[str, str]] = []
     whole = message_vetoes(normalized)
+    heard = _HEARD_OF.search(normalized)
+    if heard and not _FIRST_PERSON_OR_FAMILY.search(normalized[heard.end():]):
+        whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
     for name, kind, pattern in _SIGNALS:
         for m in pattern.finditer(normalized):
