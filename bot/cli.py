@@ -196,8 +196,10 @@ def _read_questions(as_jsonl: bool):
 @main.command(help='Answer a question: ask "问题"; or one per stdin line; or --jsonl objects.')
 @click.argument("question", required=False)
 @click.option("--jsonl", "as_jsonl", is_flag=True, help='Read {"q": ...} objects, one per line.')
+@click.option("--explain", is_flag=True, help="Print why: urgency rules, vetoes and model "
+                                              "score, category scores per view, nearest examples.")
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
+def ask(ctx: click.Context, question: str | None, as_jsonl: bool, explain: bool) -> None:
     from .answering.index import default_index_dir
     from .answering.service import AnswerService
     from .storage.db import make_db_factory
@@ -212,7 +214,13 @@ def ask(ctx: click.Context, question: str | None, as_jsonl: bool) -> None:
                             index_dir=default_index_dir(settings.database.path) if feed else None)
     questions = [question] if question is not None else _read_questions(as_jsonl)
     for q in questions:
-        click.echo(json.dumps(service.ask(q), ensure_ascii=False))
+        answer = service.ask(q)
+        if explain:
+            from .answering.explain import explain as explain_text
+            click.echo(explain_text(service.engine, q) + "\n\n答复 (answer):\n" +
+                       json.dumps(answer, ensure_ascii=False, indent=1) + "\n")
+        else:
+            click.echo(json.dumps(answer, ensure_ascii=False))
         sys.stdout.flush()
 
 

@@ -52,7 +52,7 @@ def bank(content_dir):
 
 
 def answers_of(engine: Engine) -> list[tuple]:
-    return [(m.category, m.urgent, m.case_ids, m.score, m.ranking)
+    return [(m.category, m.urgent, m.urgent_kind, m.case_ids, m.score, m.ranking)
             for m in (engine._match_uncached(engine.normalize(q)) for q in QUESTIONS)]
 
 
@@ -104,6 +104,38 @@ def test_saved_and_mapped_index_answers_like_the_built_one(bank, tmp_path):
     assert not mapped.flags.owndata and isinstance(mapped.base, np.memmap)   # not a copy
     assert answers_of(loaded) == answers_of(built)
     assert loaded.articles == built.articles
+
+
+LOADING_WORKER = r"""
+import json, sys
+from pathlib import Path
+from bot.answering.engine import Engine
+from bot.answering.text import Normalizer
+content, index = Path(sys.argv[1]), Path(sys.argv[2])
+engine = Engine.load(index, Normalizer.from_file(content / "engine" / "normalize.tsv"))
+answers = [[m.category, m.urgent_kind, list(m.case_ids), m.score]
+           for m in map(engine.match, json.loads(sys.argv[3]))]
+print(json.dumps({"answers": answers,
+                  "trainers": sorted({n.split(".")[0] for n in sys.modules} & {"sklearn", "scipy"})}))
+"""
+
+
+def test_a_worker_answers_from_the_saved_n_gram_models_without_scikit_learn(bank, content_dir,
+                                                                            tmp_path):
+    """The n-gram views are trained by the build and saved as arrays in the index: a worker
+    that maps the index answers the same without importing scikit-learn (or retraining)."""
+    articles, offtopic, terms, normalizer = bank
+    built = Engine(articles, offtopic, normalizer, extra_terms=terms)
+    assert any(name.startswith("ngram_") for name in built.arrays)
+    built.save(tmp_path)
+    done = subprocess.run([sys.executable, "-c", LOADING_WORKER, str(content_dir), str(tmp_path),
+                           json.dumps(QUESTIONS, ensure_ascii=False)],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    worker = json.loads(done.stdout.strip().splitlines()[-1])
+    assert worker["trainers"] == []
+    assert worker["answers"] == [[m.category, m.urgent_kind, list(m.case_ids), m.score]
+                                 for m in map(built.match, QUESTIONS)]
 
 
 PROCESS_CHILD = r"""

@@ -10,8 +10,10 @@ def test_ask_returns_the_contract(client, app):
     r = client.post("/api/v1/ask", json={"q": "网贷放款前要我先交保证金"})
     assert r.status_code == 200
     data = r.get_json()
-    assert set(data) == {"category", "urgent", "title", "answer", "case_ids", "score"}
+    assert set(data) == {"category", "urgent", "urgent_kind", "title", "answer", "case_ids",
+                         "score"}
     assert data["category"] == "fake_loan" and data["urgent"] is False
+    assert data["urgent_kind"] is None
     taxonomy = app.extensions["answers"].taxonomy
     assert data["category"] in taxonomy
     rows = list(app.extensions["db"]()["questions"].rows)

@@ -31,7 +31,7 @@ def service(content_dir):
     ("短信说我的ETC认证失效了 让点链接重新认证", "fake_subsidy"),
     ("有人出钱收银行卡 一张卡给八百块 能卖吗", "card_renting"),
     ("有人招去柬埔寨打字员 月薪两万包机票", "overseas_job"),
-    ("陌生美女跟我视频聊天 脱衣服 后来说录屏了要发给我通讯录", "sextortion"),
+    ("陌生美女加我微信 一上来就要跟我裸聊 这是什么套路", "sextortion"),
     ("国家反诈中心APP怎么下载注册", "official_channels"),
     ("骗子的电话号码怎么举报", "report"),
 ])
@@ -71,7 +71,9 @@ def test_off_topic_gets_the_menu(service, text):
 def test_urgent_messages_start_with_emergency_steps(service, text):
     answer = service.ask(text)
     assert answer["urgent"] and answer["category"] == "emergency"
-    assert answer["answer"].startswith(service.replies.emergency_steps)
+    steps = service.replies.in_progress_steps if answer["urgent_kind"] == "in_progress" \
+        else service.replies.emergency_steps
+    assert answer["answer"].startswith(steps)
     assert "110" in answer["answer"] and answer["case_ids"]
 
 
@@ -81,6 +83,11 @@ def test_urgent_messages_start_with_emergency_steps(service, text):
 ])
 def test_not_urgent(text):
     assert not detect_urgency(text).urgent
+
+
+def test_a_threat_to_send_a_recording_keeps_its_type(service):
+    answer = service.ask("陌生美女跟我视频聊天 脱衣服 后来说录屏了要发给我通讯录")
+    assert service.article(answer["case_ids"][0]).category == "sextortion"
 
 
 def test_urgent_keeps_the_scam_type_in_its_cases(service):

@@ -31,6 +31,7 @@ _REPLIES_TOML = tomllib.loads((CONTENT_DIR / "replies.toml").read_text("utf-8"))
 REPLIES = {k: (v.strip() if isinstance(v, str) else v) for k, v in _REPLIES_TOML.items()}
 MENU, WELCOME, MEDIA = REPLIES["menu"], REPLIES["welcome"], REPLIES["media"]
 EMERGENCY_STEPS = REPLIES["emergency_steps"]
+IN_PROGRESS_STEPS = REPLIES["in_progress_steps"]
 MENU_KEYS = REPLIES["menu_keys"]
 ARTICLES = {a.id: a for a in load_content(CONTENT_DIR).articles}
 REPLY_BUDGET = 2000  # UTF-8 bytes, see PLATFORM.md
@@ -184,6 +185,12 @@ def test_urgent_message_starts_with_emergency_steps(shared, mode):
     content = reply_text(*shared.post(text(URGENT_MESSAGE), mode=mode), mode=mode)
     assert content.startswith(EMERGENCY_STEPS)
     assert "110" in content
+
+
+def test_scam_in_progress_starts_with_hang_up(shared):
+    content = reply_text(*shared.post(text("自称检察院的人还在跟我视频，叫我别挂，要我转钱")))
+    assert content.startswith(IN_PROGRESS_STEPS)
+    assert content.splitlines()[0] == "⚠️ 立即挂断电话/停止操作，不转账，不说验证码！"
 
 
 def test_reply_is_addressed_to_each_sender(shared):

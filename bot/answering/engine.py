@@ -4,13 +4,15 @@ Retrieval, not rules: every article contributes documents (its example questions
 keywords, its 套路/识别要点 text), and off-topic examples form the ``none`` class. Documents and
 the message become TF-IDF vectors over jieba words plus character bigrams; a category's score
 mixes its best-matching document (nearest neighbour) with its centroid (Rocchio), which carries
-a message that shares words with the category but with no single example. Low scores, or a
-nearest class of ``none``, give ``none``: a wrong scam answer is worse than the menu.
+a message that shares words with the category but with no single example. This is one view;
+triage.py mixes it with the character n-gram models (classifier.py, trained here at build time)
+and the urgency rules into the decision.
 
 The index is a handful of flat numpy arrays (a sorted vocabulary, postings and centroids in CSR
 form), built in one vectorised pass and saved to a directory (``save``) that a worker maps into
 memory (``Engine.load``) instead of rebuilding. Every array in ``Engine.arrays`` is saved and
-listed in the manifest, so more (a classifier's weights) can ride along with the index.
+listed in the manifest; the n-gram models ride along as ``ngram_*`` arrays, so a worker that
+loads an index answers with numpy alone (scikit-learn is imported only by a build).
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from ..content.model import Article
+from .classifier import NgramViews
 from .text import Normalizer, Segmenter, tokenize
-from .urgency import Urgency, detect_urgency
+from .triage import TriageParams, cjk_chars, decide
+from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
@@ -37,14 +41,14 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 2
+ENGINE_FORMAT = 3   # 3: n-gram models (ngram_*), urgent examples, document kinds
 
 
 @dataclass(frozen=True)
 class EngineParams:
-    """Decision knobs, tuned by cross-validation on the articles' own examples (bench/tune)."""
+    """Retrieval knobs, tuned by cross-validation on the bank (bench/cv_engine.py); the
+    decision itself is triage.TriageParams."""
     nn_weight: float = 0.3       # share of the nearest document in a category's score
-    min_score: float = 0.08      # below this the message is off-topic
     urgent_min_score: float = 0.08  # an urgent message needs less evidence to name its type
 
 
@@ -56,6 +60,7 @@ class Match:
     case_ids: tuple[str, ...]
     urgency: Urgency
     ranking: tuple[tuple[str, float], ...] = field(default=())
+    urgent_kind: str | None = None   # 'in_progress' | 'lost' when urgent
 
 
 def index_schema() -> str:
@@ -64,18 +69,30 @@ def index_schema() -> str:
     return f"{ENGINE_FORMAT}:" + ",".join(f.name for f in fields(Article))
 
 
+@dataclass(frozen=True)
+class Document:
+    """One indexed document, as ``ask --explain`` shows it."""
+    article_id: str | None
+    category: str
+    kind: str    # 'head' | 'example' | 'body'
+    text: str
+
+
 class Engine:
     """An immutable index over a set of articles; build a new one when content changes."""
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
                  params: EngineParams = EngineParams(), extra_terms: list[str] = (),
-                 processes: int | None = None):
+                 processes: int | None = None, triage: TriageParams = TriageParams()):
         self.params = params
+        self.triage = triage
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
         self.segmenter = Segmenter([k for a in articles for k in a.keywords] + list(extra_terms))
         self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter,
                                                processes)
+        views = train_views(articles, offtopic, normalizer)
+        self.arrays.update({f"{VIEW_PREFIX}{k}": v for k, v in views.to_arrays().items()})
         self._attach()
 
     # -- persistence ----------------------------------------------------------------------
@@ -101,6 +118,7 @@ class Engine:
             raise ValueError(f"index {path} has schema {manifest.get('schema')!r}")
         engine = cls.__new__(cls)
         engine.params = EngineParams(**manifest["params"])
+        engine.triage = TriageParams()   # the decision is code, not part of the index
         engine.normalize = normalizer
         with open(path / "articles.pickle", "rb") as f:
             engine.articles = {a.id: a for a in pickle.load(f)}
@@ -125,7 +143,22 @@ class Engine:
         self._by_category: dict[str, list[str]] = {}
         for art in self.articles.values():
             self._by_category.setdefault(art.category, []).append(art.id)
+        self.views = NgramViews.from_arrays({k[len(VIEW_PREFIX):]: v for k, v in a.items()
+                                             if k.startswith(VIEW_PREFIX)})
+        # Category order of the n-gram model -> the engine's category order.
+        self._view_order = np.asarray([self.views.category.classes.index(c)
+                                       if c in self.views.category.classes else -1
+                                       for c in self.categories])
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
+
+    def document(self, i: int) -> Document:
+        """The i-th indexed document (for ``ask --explain``), rebuilt from its article."""
+        ai, kind, part = (int(self.arrays[k][i]) for k in ("doc_article", "doc_kind", "doc_part"))
+        if ai < 0:
+            return Document(None, NONE, "example", self.meta["offtopic"][part])
+        article = self.articles[self._article_ids[ai]]
+        _, category, _, text, _, _ = list(_article_documents(ai, article))[part]
+        return Document(article.id, category, DOC_KINDS[kind], text)
 
     # -- matching -------------------------------------------------------------------------
     def match(self, text: str) -> Match:
@@ -152,36 +185,46 @@ class Engine:
         return tids, w / norm
 
     def _match_uncached(self, normalized: str) -> Match:
+        views = self.views_of(normalized)
+        v = views["verdict"]
+        if v.urgent:
+            typed = v.scam_type not in (NONE, "emergency") and \
+                views["retrieval"].max(initial=0.0) >= self.params.urgent_min_score
+            cases = self._best_cases(views["doc_scores"], v.scam_type if typed else "emergency")
+        elif v.category == NONE:
+            cases = ()
+        else:
+            cases = self._best_cases(views["doc_scores"], v.category)
+        return Match(v.category, v.probability, v.urgent, cases, v.urgency, v.ranking,
+                     v.urgent_kind)
+
+    def views_of(self, normalized: str) -> dict:
+        """Every view of a normalised message and the verdict combining them (for match and
+        for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
+        retrieval, doc_scores = self._retrieval(normalized)
+        p_model, p_urgency = self.views.judge(normalized)
+        model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
+        urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
+        verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
+                         money_request(normalized), self.triage, cjk_chars(normalized))
+        return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
+                "urgent_probs": urgent_probs, "verdict": verdict}
+
+    def _retrieval(self, normalized: str):
+        """Per-category retrieval scores (nearest document mixed with the centroid) and the
+        per-document scores (None for an empty query)."""
         tids, qw = self.query_vector(normalized)
         n_cat = len(self.categories)
         if not len(tids):
-            return self._decide(np.zeros(n_cat), np.zeros(n_cat), None, urgency)
+            return np.zeros(n_cat), None
         a = self.arrays
         doc_scores = _gather(a["post_ptr"], a["post_doc"], a["post_w"], tids, qw, self.n_docs)
         cat_scores = _gather(a["cent_ptr"], a["cent_cat"], a["cent_w"], tids, qw, n_cat)
         doc_scores *= a["doc_weight"]
         best_doc = np.maximum.reduceat(doc_scores, a["cat_starts"])
-        return self._decide(best_doc, cat_scores, doc_scores, urgency)
-
-    def _decide(self, best_doc, centroid, doc_scores, urgency: Urgency) -> Match:
-        """Pick the category. An urgent message is 'emergency' whatever its type: the answer
-        leads with the emergency steps, and its case_ids still point at the type's articles
-        when the type is recognisable."""
         p = self.params
-        combined = p.nn_weight * best_doc + (1 - p.nn_weight) * centroid
-        order = np.argsort(-combined, kind="stable")
-        ranking = tuple((self.categories[i], round(float(combined[i]), 4)) for i in order[:5])
-        top = self.categories[order[0]] if len(order) else NONE
-        score = float(combined[order[0]]) if len(order) else 0.0
-        if urgency.urgent:
-            typed = top not in (NONE, "emergency") and score >= p.urgent_min_score
-            cases = self._best_cases(doc_scores, top if typed else "emergency")
-            return Match("emergency", round(score, 4), True, cases, urgency, ranking)
-        if top == NONE or score < p.min_score:
-            return Match(NONE, round(score, 4), False, (), urgency, ranking)
-        return Match(top, round(score, 4), False, self._best_cases(doc_scores, top),
-                     urgency, ranking)
+        return p.nn_weight * best_doc + (1 - p.nn_weight) * cat_scores, doc_scores
 
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
@@ -225,16 +268,28 @@ def _gather(ptr, index, weight, tids, qw, size: int) -> np.ndarray:
 
 
 # -- building -----------------------------------------------------------------------------
+VIEW_PREFIX = "ngram_"   # the n-gram models' arrays inside Engine.arrays
+DOC_KINDS = ("head", "example", "body")
+
+
+def _article_documents(ai: int, a: Article):
+    """(article index, category, field weight, text, kind, part) of one article's documents:
+    head, examples, urgent examples (as examples too), body."""
+    texts = [("head", " ".join([a.title, a.summary, *a.keywords]))]
+    texts += [("example", ex) for ex in a.examples]
+    texts += [("example", ex) for ex, _ in a.urgent_examples]
+    texts.append(("body", a.section_text("套路") + "\n" + a.section_text("识别要点")))
+    for part, (kind, text) in enumerate(texts):
+        yield ai, a.category, FIELD_WEIGHTS[kind], text, DOC_KINDS.index(kind), part
+
+
 def _documents(articles, offtopic):
-    """(article index or -1, category, field weight, text) per document, in a stable order."""
+    """(article index or -1, category, field weight, text, kind, part) per document, in a
+    stable order; ``part`` finds the text again (``Engine.document``)."""
     for ai, a in enumerate(articles):
-        yield ai, a.category, FIELD_WEIGHTS["head"], " ".join([a.title, a.summary, *a.keywords])
-        for ex in a.examples:
-            yield ai, a.category, FIELD_WEIGHTS["example"], ex
-        yield ai, a.category, FIELD_WEIGHTS["body"], \
-            a.section_text("套路") + "\n" + a.section_text("识别要点")
-    for q in offtopic:
-        yield -1, NONE, FIELD_WEIGHTS["example"], q
+        yield from _article_documents(ai, a)
+    for part, q in enumerate(offtopic):
+        yield -1, NONE, FIELD_WEIGHTS["example"], q, DOC_KINDS.index("example"), part
 
 
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
@@ -308,6 +363,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
     doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
     doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
+    doc_kind = np.asarray([documents[i][4] for i in kept_docs], dtype=np.int8)
+    doc_part = np.asarray([documents[i][5] for i in kept_docs], dtype=np.int32)
     del documents
 
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
@@ -372,10 +429,26 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
         "doc_weight": doc_weight.astype(np.float32),
         "doc_cat": doc_cat,
         "doc_article": doc_article,
+        "doc_kind": doc_kind,
+        "doc_part": doc_part,
         "cat_starts": np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64),
     }
-    meta = {"categories": categories, "article_ids": [a.id for a in articles]}
+    meta = {"categories": categories, "article_ids": [a.id for a in articles],
+            "offtopic": list(offtopic)}
     return arrays, meta
+
+
+def train_views(articles: list[Article], offtopic: list[str], normalize: Normalizer) -> NgramViews:
+    """The n-gram models from the bank's labelled lines: every example and urgent line of an
+    article is its category (off-topic lines are ``none``); every plain example and off-topic
+    line is not urgent, every urgent line is its kind. Imports scikit-learn (build only)."""
+    lines: list[tuple[str, str, str]] = []   # (text, category, urgency)
+    for a in articles:
+        lines += [(ex, a.category, "no") for ex in a.examples]
+        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
+    lines += [(q, NONE, "no") for q in offtopic]
+    return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
+                            [u for _, _, u in lines])
 
 
 def read_lines(path: Path) -> list[str]:

@@ -273,8 +273,8 @@ class AnswerService:
         return self.composer.case_url(case_id)
 
     def compose(self, article: Article | None, urgent: bool = False,
-                limit: int | None = None) -> str:
-        return self.composer.compose(article, urgent, limit)
+                limit: int | None = None, urgent_kind: str | None = None) -> str:
+        return self.composer.compose(article, urgent, limit, urgent_kind)
 
     def category_overview(self, limit: int | None = None) -> str:
         return self.composer.category_overview(limit)

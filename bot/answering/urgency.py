@@ -1,9 +1,26 @@
-"""Is the writer already losing money? Detects past loss, handed-over codes and live scams.
+"""Is the writer losing money? The rules' view of urgency, in two kinds, with explicit vetoes.
 
-This is deliberately separate from the category retrieval: whatever the scam type, a resident who
-has already paid, given a verification code or is on the phone with a scammer right now must get
-the emergency steps first. The patterns are about what happened (转了/交了/给了验证码/正在转账),
-not about scam types, and each can be vetoed by a negation just before it (没转, 还没给, 差点).
+Whatever the scam type, a resident who has already paid or handed over a code (``lost``), or
+who is on the phone with a scammer right now (``in_progress``), must get the emergency steps
+first. The patterns are about what happened or is happening (转了/交了/给了验证码; 还没挂电话,
+正在视频, 叫我不要挂), not about scam types. The learned urgency model (classifier.py) is the
+other view; triage.py combines them.
+
+Vetoes are explicit and reported by name, because a false alarm teaches residents to ignore
+the alarm:
+- ``negation``: a negation or near-miss just before the signal (没转, 还没给, 差点, 幸好);
+- ``hypothetical``: 如果/万一/假如/要是 before it, or a condition (交了才能到账);
+- ``hearsay``: about a third person the writer only heard of (同事说他…, 新闻里…);
+- ``no_subject``: a loss with nobody in it, neither 我 nor family (被骗了第一时间做什么);
+- ``quoted_warning``: a pasted warning or notice (警方提醒, 温馨提示, 转发…);
+- ``refund``: the money came back (退款到账, 钱退回来了);
+- ``not_followed``: an instruction the writer did not follow (让我转…我没理/拉黑了).
+A vetoed signal does not count, and a veto that fired anywhere in the message also keeps the
+learned model from raising urgency on its own. ``in_progress`` signals are not vetoed by
+``negation`` of payment: someone still on the phone who has not paid yet is the case to catch.
+
+``money_request`` is a separate question: does the message ask the writer for money or
+credentials (先交…费, 让我转账, 要验证码)? Such a message never gets the menu.
 """
 from __future__ import annotations
 
@@ -17,56 +34,162 @@ _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
           rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|[\u4e00-\u9fff]{0,4}(?:费|款|金|钱))")
-_PAY_VERBS = r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|打过去|给了|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)"
+_PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
+              r"打过去|给了|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
+_WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
 
-# (name, pattern). Names are reported for explanations and tests.
-_SIGNALS: list[tuple[str, re.Pattern]] = [
-    ("paid_amount", re.compile(rf"{_PAY_VERBS}\s*(?:他|她|对方|人家|骗子|过去|进去|出去)?\s*(?:{_NUM}\s*(?:次|回|笔)?\s*)?{_MONEY}")),
-    ("paid_n_times", re.compile(rf"(?:转|交|付|充|汇)了\s*{_NUM}\s*(?:次|回|笔)")),
-    ("money_gone", re.compile(r"(?:钱|款|存款|积蓄|余额)(?:都|全|全部|已经|就)?\s*(?:被)?(?:转走|骗走|没了|划走|扣走|取走|被骗|要不回|追不回|拿不回)")),
-    ("was_scammed", re.compile(r"(?:被骗了|被骗走|上当了|受骗了|被人骗了|被他骗了|被她骗了|被坑了|遭遇诈骗|被诈骗|骗了我|把我骗了|骗走了|骗了\d|骗了[一二两三四五六七八九十几]+)")),
-    ("recover_money", re.compile(r"(?:钱|款)?(?:能|可以|怎么|如何|还能)?(?:要回来|追回|退回来|拿回来|找回来|要得回|追得回)")),
-    ("gave_code", re.compile(r"(?:验证码|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)")),
-    ("shared_screen", re.compile(r"(?:开了|打开了|点了|开着|正在)\s*(?:屏幕共享|共享屏幕)|(?:下载|装|安装)了.{0,8}(?:会议|app|软件|APP).{0,10}(?:共享|远程|操作)")),
-    ("happening_now", re.compile(r"(?:正在|现在|此刻|这会儿|马上就要|还在)(?:跟|和|同)?.{0,6}(?:转账|打钱|汇款|付款|通话|视频|共享|操作|让我转|要我转|叫我转|被骗)|(?:还要我|又要我|还让我|又让我|现在要我|现在让我|一直让我|还要再|又要再)(?:转|交|付|汇|充|打钱)")),
-    ("ransom", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来)")),
+# (name, kind, pattern). Names are reported for explanations and tests.
+_SIGNALS: list[tuple[str, str, re.Pattern]] = [
+    ("paid_amount", "lost", re.compile(
+        rf"{_PAY_VERBS}\s*(?:他|她|对方|人家|骗子|过去|进去|出去)?\s*(?:{_NUM}\s*(?:次|回|笔)?\s*)?{_MONEY}")),
+    ("paid_n_times", "lost", re.compile(rf"(?:转|交|付|充|汇)了\s*{_NUM}\s*(?:次|回|笔)")),
+    ("money_gone", "lost", re.compile(
+        r"(?:钱|款|存款|积蓄|余额|养老钱|生活费)(?:都|全|全部|已经|就)?\s*(?:被)?(?:转走|骗走|没了|划走|扣走|"
+        r"取走|被骗|要不回|追不回|拿不回)|(?:平台|app|软件|网站)(?:已经|突然|现在)?(?:打不开|登不上|关了|"
+        r"跑路|提不了现|提不出|不能提现|无法提现)")),
+    ("was_scammed", "lost", re.compile(
+        r"(?:被骗了|被骗走|上当了|受骗了|被人骗了|被他骗了|被她骗了|被坑了|遭遇诈骗|被诈骗|骗了我|把我骗了|"
+        r"骗走了|骗了\d|骗了[一二两三四五六七八九十几]+)")),
+    ("gave_code", "lost", re.compile(
+        r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?"
+        r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
+        r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)")),
+    ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回)")),
+    ("shared_screen", "in_progress", re.compile(
+        r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
+        r"(?:下载|装|安装)了.{0,8}(?:会议|app|软件).{0,10}(?:共享|远程|操作)")),
+    ("on_call_now", "in_progress", re.compile(
+        r"(?:还没挂|没挂电话|电话还没挂|电话没挂|视频还没挂|不让(?:我|她|他)?挂|叫(?:我|她|他)?(?:不要|别)挂|"
+        r"(?:不要|别|不许|不准)挂(?:电话|视频)|在电话上等|电话还通着|还在(?:线上|通话)(?!记录)|"
+        r"(?:正在|还在|现在在|一直在)(?:跟|和|同|给)?[^，。！？,.!?]{0,10}(?:打电话|通电话|通话|视频|语音|电话里)"
+        r"(?!记录))")),
+    ("happening_now", "in_progress", re.compile(
+        r"(?:正在|现在|此刻|这会儿|马上就要|还在)(?:跟|和|同)?.{0,6}(?:转账|打钱|汇款|付款|共享|操作|让我转|要我转|"
+        r"叫我转|被骗)|(?:还要我|又要我|还让我|又让我|还要再|又要再)"
+        r"(?:马上|赶紧|立刻)?(?:转|交|付|汇|充|打钱)|(?:在|去)银行(?:排队|柜台|门口).{0,10}(?:转|取|汇)")),
+    ("threat_now", "in_progress", re.compile(
+        r"(?:不给钱|不转钱|不打钱|不交钱|不给|不转|不付)(?:的话)?(?:就)?(?:要)?(?:把|将)?.{0,6}(?:发给|发到|曝光|公开|"
+        r"散布|群发|找人|弄死|上门)|(?:限|要求|必须)我?(?:今天|今晚|明天|\d+(?:小时|分钟)|几个小时|半小时)"
+        r"(?:内|之内|之前).{0,6}(?:转|交|付|打钱)")),
+    ("keep_secret_now", "in_progress", re.compile(
+        r"(?:让|叫|要|不许|不准)(?:我|她|他|我妈|我爸)?(?:别|不要|不能|不准|不许)?(?:告诉|跟|和)(?:家里人|家人|"
+        r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
 
-_NEGATION = re.compile(r"(?:(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|会不会|是不是|要不要|能不能|没能|如果|万一|假如|要是|怎样防止|怎么防)(?:就|都|也)?(?:把|将)?\s*$)")
+_LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
+    ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为)"
+                                r"(?:我)?(?:就|都|也)?(?:把|将)?\s*$")),
+    ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
+                            r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
+]
+_MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
+    ("negation", re.compile(r"差点|差一点|险些|(?:幸好|幸亏|好在|还好)(?:我|她|他)?(?:没|及时|发现)")),
+    ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
+                                r"(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),  # 交了才能到账: a condition
+    ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
+                                  r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
+    ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
+                          r"^(?!.*骗).*(?:怎么退|能退|能不能退|退款|申请退|退回来吗)")),
+    ("not_followed", re.compile(r"(?:让我|叫我|要我).{0,20}(?:我|就)?(?:没理|不理|没转|没给|没交|没点|没下载|拉黑|"
+                                r"挂了|删了)")),
+]
+# Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+                      r"老李|老王|老张|村里|小区|单位|群里转|他们|人家")
+_HEARD_OF = re.compile(r"听说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+_CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
+_FIRST_PERSON_OR_FAMILY = re.compile(r"我|咱|家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|"
+                                     r"婆婆|公公|外婆|外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象")
 
 
 @dataclass(frozen=True)
 class Urgency:
+    """The rules' view: kind is 'in_progress', 'lost' or None; in_progress wins when both
+    fired (stopping the next payment comes first, and its steps cover a loss too)."""
     urgent: bool
     signals: tuple[str, ...]
+    kind: str | None = None
+    vetoes: tuple[str, ...] = ()   # vetoes that fired (a vetoed signal is listed here)
+    message_vetoes: tuple[str, ...] = ()  # those holding for the whole message: they also
+    #                                       keep the learned model from raising urgency
 
 
-# Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"(?:同事|朋友|邻居|同学|别人|听说|新闻|网上|有人)[^，。！？,.!?]{0,6}说")
-_CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
-
-
-def _negated(text: str, start: int) -> bool:
+def _local_veto(text: str, start: int) -> str | None:
     """A negation or hypothetical just before a match cancels it."""
     window = text[max(0, start - 6):start]
-    return bool(_NEGATION.search(window))
+    for name, pattern in _LOCAL_VETOES:
+        if pattern.search(window):
+            return name
+    return None
 
 
 def _about_someone_else(text: str, start: int) -> bool:
-    """Reported speech about a third person, with no 'I' or family member in the clause."""
-    if not _HEARSAY.search(text[:start]):
-        return False
-    clause = _CLAUSE_BREAK.split(text[:start])[-1]
-    return bool(re.search(r"[他她]", clause)) and not re.search(r"我|家|妈|爸|爷|奶|孩子|儿|女", clause)
+    """About someone outside the family (听说/新闻/邻居/同事…) with no 'I' or family member
+    between that mention and the signal: hearsay, not the writer's emergency."""
+    before = text[:start]
+    last = None
+    for last in _HEARSAY.finditer(before):
+        pass
+    return last is not None and not _FIRST_PERSON_OR_FAMILY.search(before[last.end():])
+
+
+def _without_subject(text: str) -> bool:
+    """A question with no 'I' and no family member at all (被骗了第一时间要做什么): general
+    advice is asked; the learned model may still raise urgency."""
+    return not _FIRST_PERSON_OR_FAMILY.search(text)
+
+
+def message_vetoes(normalized: str) -> tuple[str, ...]:
+    """Vetoes that hold for the whole message (near-miss, quoted warning, refund...)."""
+    return tuple(name for name, pattern in _MESSAGE_VETOES if pattern.search(normalized))
 
 
 def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
-    found = []
-    for name, pattern in _SIGNALS:
+    found: list[tuple[str, str]] = []
+    whole = message_vetoes(normalized)
+    heard = _HEARD_OF.search(normalized)
+    if heard and not _FIRST_PERSON_OR_FAMILY.search(normalized[heard.end():]):
+        whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
+    vetoes = list(whole)
+    for name, kind, pattern in _SIGNALS:
         for m in pattern.finditer(normalized):
-            if not _negated(normalized, m.start()) and \
-                    not _about_someone_else(normalized, m.start()):
-                found.append(name)
+            veto = _local_veto(normalized, m.start())
+            if veto == "negation" and kind == "in_progress" and name != "happening_now":
+                veto = None
+            if veto is None and _about_someone_else(normalized, m.start()):
+                veto = "hearsay"
+            if veto is None and kind == "lost" and _without_subject(normalized):
+                veto = "no_subject"
+            if veto is None and kind == "lost" and \
+                    any(v in vetoes for v in ("negation", "refund", "not_followed")):
+                veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
+            if veto is None and "quoted_warning" in vetoes:
+                veto = "quoted_warning"
+            if veto is None and "hypothetical" in vetoes and kind == "lost":
+                veto = "hypothetical"
+            if veto is None:
+                found.append((name, kind))
                 break
-    return Urgency(bool(found), tuple(found))
+            vetoes.append(veto)
+    kinds = {k for _, k in found}
+    kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
+    return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)),
+                   whole)
+
+
+_REQUEST = re.compile(
+    r"(?:让|叫|要|请|需要|需|得|必须|要求|催)(?:我|你|您|本人|她|他|我妈|我爸|老人)?(?:先|再|马上|立即|尽快|赶紧)?"
+    r"[^，。！？,.!?]{0,6}(?:转账|转钱|转到|转给|打钱|打款|汇款|付款|支付|缴纳|交(?:钱|费|一|个|点|\d)|垫付|垫钱|"
+    r"充值|验证码|密码|卡号|银行卡|cvv|刷流水|买卡|充卡)")
+_FEE = re.compile(r"(?:手续费|保证金|解冻费|激活费|税费|个税|服务费|押金|认证费|会员费|工本费|定金|订金|"
+                  r"刷流水|验资|安全账户|管理费|公证费|保释金|赎金|违约金|通道费|疏通费)")
+
+
+def money_request(normalized: str) -> str | None:
+    """The words that ask the writer for money or credentials, or None."""
+    for pattern in (_REQUEST, _FEE):
+        m = pattern.search(normalized)
+        if m:
+            return m.group()
+    return None

@@ -1,4 +1,5 @@
-"""The bot's fixed texts from content/replies.toml: welcome, menu, emergency steps, media, and
+"""The bot's fixed texts from content/replies.toml: welcome, menu, emergency steps (money already
+lost, or a scam in progress), media, and
 which article each menu button opens. Validated like the articles."""
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class Replies:
     media: str
     menu_keys: dict
     menu_articles: dict
+    in_progress_steps: str   # first lines when a scam is happening right now
 
     @classmethod
     def load(cls, content_dir: Path) -> "Replies":
@@ -28,7 +30,8 @@ class Replies:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ContentError([f"{path}:1: {exc}"]) from None
         problems = Problems()
-        for key in ("emergency_steps", "menu", "welcome", "media", "menu_keys", "menu_articles"):
+        for key in ("emergency_steps", "in_progress_steps", "menu", "welcome", "media",
+                    "menu_keys", "menu_articles"):
             if not data.get(key):
                 problems.add(str(path), 1, f"缺少“{key}”")
         check_safe_text(path.read_text(encoding="utf-8"), str(path), 1, problems)

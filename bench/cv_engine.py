@@ -1,0 +1,206 @@
+"""Cross-validate the whole answer decision on the content bank's own labelled lines.
+
+Each article's plain examples and urgent lines, and the off-topic lines, are split into K folds
+by position; for each fold the engine (retrieval index and n-gram models) is built without those
+lines and asked them. This is the development metric: it never looks at ../shared/eval.
+
+Printed per setting: category top-1 on plain lines (examples and off-topic), the scam type of
+urgent lines, the eval-style top-1 (an urgent line is right when it is answered as urgent),
+urgency recall and kind accuracy, the false-urgent rate on plain lines, ``none`` precision and
+recall, and off-topic lines answered as a scam. ``--curve`` adds a learning curve: the same
+folds with at most N training lines per case.
+
+usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # noqa: E402
+from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
+from bot.answering.text import Normalizer  # noqa: E402
+from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
+from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
+from bot.content.model import load_content  # noqa: E402
+
+
+def folds_of(articles, offtopic, k, per_case=None):
+    """(training articles, training off-topic lines, held lines) per fold; held lines are
+    (text, category, urgent kind or None). ``per_case`` caps each article's training lines."""
+    for fold in range(k):
+        train, held = [], []
+        for a in articles:
+            ex = [e for i, e in enumerate(a.examples) if i % k != fold]
+            urg = [u for i, u in enumerate(a.urgent_examples) if i % k != fold]
+            if per_case is not None:
+                share = len(urg) / max(1, len(ex) + len(urg))
+                n_urg = min(len(urg), round(per_case * share))
+                ex, urg = ex[:per_case - n_urg], urg[:n_urg]
+            held += [(e, a.category, None) for i, e in enumerate(a.examples) if i % k == fold]
+            held += [(t, a.category, kind) for i, (t, kind) in enumerate(a.urgent_examples)
+                     if i % k == fold]
+            train.append(dataclasses.replace(a, examples=tuple(ex), urgent_examples=tuple(urg)))
+        train_off = [q for i, q in enumerate(offtopic) if i % k != fold]
+        held += [(q, NONE, None) for i, q in enumerate(offtopic) if i % k == fold]
+        yield train, train_off, held
+
+
+def collect(articles, offtopic, normalizer, terms, k, per_case=None):
+    """Every view of every held line, computed once (settings are swept over these)."""
+    rows = []
+    for train, off, held in folds_of(articles, offtopic, k, per_case):
+        engine = Engine(train, off, normalizer, extra_terms=terms)
+        cat_model, urg_model = engine.views.category, engine.views.urgency
+        for text, label, kind in held:
+            norm = normalizer(text)[:2000]
+            retrieval, _ = engine._retrieval(norm)
+            ids, w = engine.views.features.vector(norm)
+            cm = cat_model.margins(ids, w)
+            rows.append(dict(
+                text=text, label=label, kind=kind, retrieval=retrieval,
+                cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
+                urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
+                urgency=detect_urgency(norm), money=money_request(norm),
+                chars=cjk_chars(norm),
+                categories=engine.categories))
+    return rows
+
+
+def softmax(z, s):
+    z = np.exp(s * (z - z.max()))
+    return z / z.sum()
+
+
+def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
+          urg_sharpness=URGENCY_SHARPNESS, rules=True,
+          model_urgency=True):
+    m = dict(plain=0, plain_ok=0, urgent=0, urgent_hit=0, kind_ok=0, type_ok=0, false_urgent=0,
+             none_pred=0, none_pred_ok=0, none_true=0, none_true_ok=0, eval_ok=0)
+    errors = []
+    for r in rows:
+        model = softmax(r["cat_margins"], cat_sharpness)
+        up = dict(zip(r["urg_classes"], softmax(r["urg_margins"], urg_sharpness)))
+        if not model_urgency:
+            up = {"no": 1.0}
+        urg = r["urgency"] if rules else dataclasses.replace(r["urgency"], urgent=False,
+                                                              kind=None, signals=())
+        v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params,
+                   r["chars"])
+        if r["kind"]:
+            m["urgent"] += 1
+            m["urgent_hit"] += v.urgent
+            m["kind_ok"] += v.urgent_kind == r["kind"]
+            m["type_ok"] += v.scam_type == r["label"]
+            m["eval_ok"] += v.urgent
+            if not v.urgent:
+                errors.append(("missed urgent", r["kind"], r["text"]))
+        else:
+            m["plain"] += 1
+            ok = v.category == r["label"]
+            m["plain_ok"] += ok
+            m["eval_ok"] += ok
+            m["false_urgent"] += v.urgent
+            if v.urgent:
+                errors.append(("false urgent", v.urgent_kind, r["text"]))
+            elif not ok:
+                errors.append((f"{r['label']} -> {v.category}", "", r["text"]))
+        m["none_pred"] += v.category == NONE
+        m["none_pred_ok"] += v.category == NONE and r["label"] == NONE and not r["kind"]
+        if r["label"] == NONE:
+            m["none_true"] += 1
+            m["none_true_ok"] += v.category == NONE
+    return m, errors
+
+
+def summary(m) -> str:
+    return (f"top-1 plain {m['plain_ok'] / max(1, m['plain']):.3f}  "
+            f"type of urgent {m['type_ok'] / max(1, m['urgent']):.3f}  "
+            f"eval-style top-1 {m['eval_ok'] / max(1, m['plain'] + m['urgent']):.3f}  "
+            f"urgent recall {m['urgent_hit'] / max(1, m['urgent']):.3f} "
+            f"(kind {m['kind_ok'] / max(1, m['urgent']):.3f})  "
+            f"false urgent {m['false_urgent'] / max(1, m['plain']):.3f}  "
+            f"none P/R {m['none_pred_ok'] / max(1, m['none_pred']):.3f}/"
+            f"{m['none_true_ok'] / max(1, m['none_true']):.3f}  "
+            f"off-topic as scam {m['none_true'] - m['none_true_ok']}/{m['none_true']}")
+
+
+def grid(rows, p: TriageParams) -> None:
+    """Sweep urgency settings first (recall, then false urgent within 3%), then category ones."""
+    results = []
+    for ut, us, mc in itertools.product([0.3, 0.4, 0.5, 0.6], [2.0, 4.0], [0, 6, 10]):
+        q = dataclasses.replace(p, urgent_threshold=ut, model_min_chars=mc)
+        mm, _ = score(rows, q, urg_sharpness=us)
+        fu = mm["false_urgent"] / mm["plain"]
+        results.append(((mm["urgent_hit"] / mm["urgent"] - 3 * max(0.0, fu - 0.03), -fu),
+                        f"urgent_threshold={ut} urg_sharpness={us} model_min_chars={mc}", mm))
+    results.sort(key=lambda x: x[0], reverse=True)
+    for _, name, mm in results[:4]:
+        print(f"{name}\n    {summary(mm)}")
+    results = []
+    for mw, rs, mp, cs in itertools.product([0.3, 0.5, 0.7, 0.85], [8.0, 20.0, 40.0],
+                                            [0.1, 0.15, 0.2, 0.3], [2.0, 4.0, 8.0]):
+        q = dataclasses.replace(p, model_weight=mw, retrieval_sharpness=rs, min_probability=mp)
+        mm, _ = score(rows, q, cat_sharpness=cs, model_urgency=False)
+        none_p = mm["none_pred_ok"] / max(1, mm["none_pred"])
+        results.append(((mm["plain_ok"] / mm["plain"] + min(0.0, none_p - 0.98)),
+                        f"model_weight={mw} retrieval_sharpness={rs} min_probability={mp} "
+                        f"cat_sharpness={cs}", mm))
+    results.sort(key=lambda x: x[0], reverse=True)
+    for _, name, mm in results[:6]:
+        print(f"{name}\n    {summary(mm)}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--grid", action="store_true", help="sweep the decision parameters")
+    ap.add_argument("--curve", action="store_true", help="learning curve by lines per case")
+    ap.add_argument("--views", action="store_true", help="each view alone, then combined")
+    ap.add_argument("--errors", type=int, default=0, help="print this many errors")
+    a = ap.parse_args()
+    content = ROOT / "content"
+    bank = load_content(content)
+    normalizer = Normalizer.from_file(content / "engine" / "normalize.tsv")
+    offtopic = load_offtopic(content / "engine")
+    terms = load_terms(content / "engine" / "terms.txt")
+    started = time.time()
+    n_lines = sum(len(x.examples) + len(x.urgent_examples) for x in bank.articles)
+    print(f"bank: {len(bank.articles)} articles, {n_lines} labelled lines "
+          f"({sum(len(x.urgent_examples) for x in bank.articles)} urgent), "
+          f"{len(offtopic)} off-topic lines; {a.folds}-fold")
+    rows = collect(bank.articles, offtopic, normalizer, terms, a.folds)
+    p = TriageParams()
+    m, errors = score(rows, p)
+    print(f"shipped settings: {summary(m)}")
+    if a.views:
+        only_ret = dataclasses.replace(p, model_weight=0.0)
+        only_model = dataclasses.replace(p, model_weight=1.0)
+        print(f"retrieval only:   {summary(score(rows, only_ret)[0])}")
+        print(f"n-gram model only:{summary(score(rows, only_model)[0])}")
+        print(f"rules only (urgency): {summary(score(rows, p, model_urgency=False)[0])}")
+        print(f"model only (urgency): {summary(score(rows, p, rules=False)[0])}")
+        free = dataclasses.replace(p, vetoes_bind_model=False)
+        print(f"vetoes not binding the model: {summary(score(rows, free)[0])}")
+    if a.grid:
+        grid(rows, p)
+    if a.curve:
+        for n in (10, 20, 30, 40, None):
+            mm, _ = score(collect(bank.articles, offtopic, normalizer, terms, a.folds, n), p)
+            print(f"≤{n or 'all'} lines per case: {summary(mm)}")
+    for e in errors[:a.errors]:
+        print("  ", *e)
+    print(f"{time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

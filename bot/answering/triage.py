@@ -1,0 +1,105 @@
+"""Combining the views of a message into one decision: urgent or not (and which emergency),
+which scam type, or the menu.
+
+The views: retrieval (engine.py: nearest documents and category centroids over jieba words),
+the character n-gram models (classifier.py: category and urgency probabilities), and the rules
+(urgency.py: what happened, with explicit vetoes; and whether someone asks for money). Each is
+turned into a probability over the same categories and mixed with weights tuned by bank
+cross-validation (bench/cv_engine.py), never on the development sets.
+
+Urgency: either view can raise it (a rule signal that no veto cancelled, or the urgency model
+above its threshold); a rule veto (negation, near-miss, hearsay, quoted warning, hypothetical,
+refund, an instruction not followed) also silences the model, and says so in ``vetoes``.
+A message that asks for money or credentials never gets the menu.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .urgency import Urgency
+
+NONE = "none"
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+EMERGENCY = "emergency"
+
+
+@dataclass(frozen=True)
+class TriageParams:
+    """Decision knobs, tuned by cross-validation on the bank (bench/cv_engine.py --grid)."""
+    model_weight: float = 0.7      # share of the n-gram model in the category probability
+    retrieval_sharpness: float = 40.0  # softmax temperature⁻¹ turning retrieval scores into odds
+    min_probability: float = 0.1   # a scam type needs at least this much, else the menu
+    urgent_threshold: float = 0.5  # urgency model: P(in_progress) + P(lost) to raise urgency
+    money_min_probability: float = 0.05  # a money request names a scam type above this
+    vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
+    model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese
+    #                                characters): a few words are not a story of loss
+
+
+@dataclass(frozen=True)
+class Verdict:
+    category: str                 # what the answer JSON says: a type, 'emergency' or 'none'
+    scam_type: str                # the best non-none category (the article that follows)
+    probability: float            # combined probability of scam_type: the answer's "score" (a
+    #                               menu answer scores low, as admin's low-confidence list expects)
+    urgent: bool
+    urgent_kind: str | None       # 'in_progress' | 'lost' | None
+    urgent_probability: float     # the urgency model's P(in_progress) + P(lost)
+    urgency: Urgency              # the rules' view, with signals and vetoes
+    money_request: str | None     # the money/credential request that kept the menu away
+    ranking: tuple[tuple[str, float], ...]
+
+
+def cjk_chars(normalized: str) -> int:
+    return len(_CJK.findall(normalized))
+
+
+def softmax(x: np.ndarray, sharpness: float) -> np.ndarray:
+    z = np.exp(sharpness * (x - x.max()))
+    return z / z.sum()
+
+
+def combine(retrieval: np.ndarray, model: np.ndarray, params: TriageParams) -> np.ndarray:
+    """Category probabilities from both views (same category order)."""
+    p_ret = softmax(retrieval, params.retrieval_sharpness)
+    return (1.0 - params.model_weight) * p_ret + params.model_weight * model
+
+
+def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
+           urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
+           params: TriageParams, chars: int = 0) -> Verdict:
+    probs = combine(retrieval, model, params)
+    order = np.argsort(-probs, kind="stable")
+    ranking = tuple((categories[i], round(float(probs[i]), 4)) for i in order[:5])
+    scam_order = [i for i in order if categories[i] != NONE]
+    best = scam_order[0] if scam_order else None
+    scam_type = categories[best] if best is not None else EMERGENCY
+    p_type = float(probs[best]) if best is not None else 0.0
+
+    p_urgent = urgent_probs.get("in_progress", 0.0) + urgent_probs.get("lost", 0.0)
+    model_kind = "in_progress" if urgent_probs.get("in_progress", 0.0) >= \
+        urgent_probs.get("lost", 0.0) else "lost"
+    kind = urgency.kind
+    if kind is None and p_urgent >= params.urgent_threshold and \
+            chars >= params.model_min_chars and \
+            not (params.vetoes_bind_model and urgency.message_vetoes):
+        kind = model_kind
+    if kind is not None:
+        return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),
+                       urgency, None, ranking)
+
+    top = categories[order[0]]
+    if top == NONE or p_type < params.min_probability:
+        if money_request and p_type >= params.money_min_probability:
+            return Verdict(scam_type, scam_type, round(p_type, 4), False, None,
+                           round(p_urgent, 4), urgency, money_request, ranking)
+        if money_request:
+            return Verdict("general", "general", round(p_type, 4), False, None,
+                           round(p_urgent, 4), urgency, money_request, ranking)
+        return Verdict(NONE, scam_type, round(p_type, 4), False, None,
+                       round(p_urgent, 4), urgency, None, ranking)
+    return Verdict(scam_type, scam_type, round(p_type, 4), False, None, round(p_urgent, 4),
+                   urgency, None, ranking)

@@ -1,0 +1,150 @@
+"""Urgency kinds and vetoes, the two emergencies' first lines, never the menu when money is asked
+for, determinism, and ``ask --explain``. Every message here was written for these tests."""
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bot.answering.classifier import NgramViews, char_ngrams
+from bot.answering.service import AnswerService
+from bot.answering.urgency import detect_urgency, money_request
+from bot.cli import main
+from bot.content.model import load_content
+
+IN_PROGRESS_FIRST_LINE = "⚠️ 立即挂断电话/停止操作，不转账，不说验证码！"
+
+
+@pytest.fixture(scope="module")
+def service(content_dir):
+    return AnswerService(None, content_dir, "https://bot.example.test", 2000)
+
+
+@pytest.mark.parametrize("text, kind, signal", [
+    ("那个说是法院的人还没挂电话，一直叫我别挂", "in_progress", "on_call_now"),
+    ("我现在正在跟自称检察官的人视频，他说我的卡涉案", "in_progress", "on_call_now"),
+    ("对方开着屏幕共享还在教我点下一步", "in_progress", "shared_screen"),
+    ("他说不给钱就把那段视频发到我单位群里", "in_progress", "threat_now"),
+    ("我刚才给那个客服转了八千块", "lost", "paid_amount"),
+    ("我爸把短信验证码念给对方了", "lost", "gave_code"),
+    ("我表弟去国外打工，现在被扣住回不来了", "lost", "held_abroad"),
+    ("我投钱的那个理财app已经打不开了", "lost", "money_gone"),
+])
+def test_rules_name_the_kind_of_emergency(text, kind, signal):
+    u = detect_urgency(text)
+    assert u.urgent and u.kind == kind and signal in u.signals
+
+
+def test_still_on_the_phone_and_paying_is_in_progress_first():
+    u = detect_urgency("我已经转了两千，对方还在电话里叫我别挂，还要我再转")
+    assert u.kind == "in_progress" and "paid_amount" in u.signals
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("我差点就转了五千过去，幸亏挂了", "negation"),
+    ("差点就把存款转过去了，儿子回来拦住了", "negation"),
+    ("听说隔壁单位有人被骗了二十万", "hearsay"),
+    ("【反诈提醒】凡是让你转账到安全账户的都是诈骗，已有多人被骗", "quoted_warning"),
+    ("如果已经转了钱该怎么办", "hypothetical"),
+    ("上周被坑的那笔网购，钱已经退回来了", "refund"),
+    ("短信让我把钱转到指定账户，我没理他", "not_followed"),
+    ("被骗了以后第一步做什么比较好", "no_subject"),
+])
+def test_vetoes_are_explicit_and_named(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.vetoes
+
+
+@pytest.mark.parametrize("text", [
+    "听说小区里有人被冒充客服的骗走了八万，这种是怎么骗的",
+    "骗子是不是都会叫人别告诉家里人",
+])
+def test_remarks_about_scams_in_general_are_not_urgent(service, text):
+    assert not service.ask(text)["urgent"]
+
+
+def test_a_message_wide_veto_also_silences_the_model(service):
+    answer = service.ask("【反诈提醒】有人冒充客服说要退款，让你开屏幕共享，骗走了存款，请转发家人")
+    assert not answer["urgent"] and answer["urgent_kind"] is None
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("自称公安局的人现在还在跟我通电话，说我涉嫌洗钱，叫我别挂", "in_progress"),
+    ("他还在电话那头等着，让我把刚收到的验证码念给他", "in_progress"),
+    ("我上个礼拜给网上认识的人转了三万，现在他把我删了", "lost"),
+])
+def test_each_emergency_gets_its_own_first_lines(service, text, kind):
+    answer = service.ask(text)
+    assert answer["urgent"] and answer["category"] == "emergency"
+    assert answer["urgent_kind"] == kind
+    if kind == "in_progress":
+        assert answer["answer"].startswith(service.replies.in_progress_steps)
+        assert answer["answer"].splitlines()[0] == IN_PROGRESS_FIRST_LINE
+    else:
+        assert answer["answer"].startswith(service.replies.emergency_steps)
+    assert "110" in answer["answer"] and answer["case_ids"]
+
+
+def test_api_answer_says_which_emergency(client):
+    data = client.post("/api/v1/ask", json={"q": "冒充警察的人正在跟我视频，不让我挂"}).get_json()
+    assert data["urgent"] is True and data["urgent_kind"] == "in_progress"
+    assert data["answer"].splitlines()[0] == IN_PROGRESS_FIRST_LINE
+    data = client.post("/api/v1/ask", json={"q": "今天几号"}).get_json()
+    assert data["urgent"] is False and data["urgent_kind"] is None
+
+
+@pytest.mark.parametrize("text", [
+    "有人说交三百块手续费就能把东西寄给我",
+    "对方让我先把银行卡号和验证码发给他核对一下",
+    "他要我先转五百块保证金，不然不给办",
+    "说要收一笔激活费才能用",
+])
+def test_a_money_request_never_gets_the_menu(service, text):
+    assert money_request(service.normalizer(text))
+    answer = service.ask(text)
+    assert answer["category"] != "none" and answer["answer"] != service.replies.menu
+
+
+def test_same_content_same_answers(content_dir):
+    """Two engines built from the same content (not shared by the in-process cache) give every
+    message the same category, urgency and cases; the n-gram models come out with identical
+    arrays and the scores are equal too (each index has its own segmenter)."""
+    from bot.answering.engine import Engine
+
+    first = AnswerService(None, content_dir, "https://bot.example.test", 2000)
+    builder = first.builder
+    again = Engine(list(first.engine.articles.values()), builder.offtopic, first.normalizer,
+                   first.params, builder.terms)
+    assert again is not first.engine
+    a, b = first.engine.views.to_arrays(), again.views.to_arrays()
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    bank = load_content(content_dir)
+    questions = [e for art in bank.articles[:30] for e in art.examples[:3]] + \
+        ["今天天气怎么样", "他还没挂电话，要我念验证码", "我被骗了五千"]
+    for q in questions:
+        x, y = again.match(q), first.engine.match(q)
+        assert (x.category, x.urgent, x.urgent_kind, x.case_ids, x.score) == \
+            (y.category, y.urgent, y.urgent_kind, y.case_ids, y.score), q
+
+
+def test_views_travel_as_arrays():
+    lines = [("有人让我交保证金才放款", "fake_loan", "no"), ("贷款要先交手续费", "fake_loan", "no"),
+             ("点赞返利先垫付", "order_brushing", "no"), ("我已经转了三千", "order_brushing", "lost"),
+             ("今天天气好", "none", "no"), ("他还在电话里", "fake_loan", "in_progress")] * 2
+    views = NgramViews.train(*(list(col) for col in zip(*lines)))
+    copy = NgramViews.from_arrays(views.to_arrays())
+    for text in ("放款前要交钱", "他还在电话里叫我转", "天气"):
+        for x, y in zip(views.judge(text), copy.judge(text)):
+            assert np.allclose(x, y)
+    assert "<有" in char_ngrams("有人") and "qty" in char_ngrams("转了500")
+
+
+def test_explain_prints_why(tmp_path, content_dir):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[database]\npath = "{tmp_path / "none.db"}"\n[content]\ndir = "{content_dir}"\n',
+                   "utf-8")
+    r = CliRunner().invoke(main, ["--config", str(cfg), "ask", "--explain",
+                                  "对方说他是警察，叫我不要挂电话，去银行转钱"])
+    assert r.exit_code == 0, r.output
+    for needle in ("规则命中 (rules fired): on_call_now", "否决 (vetoes)", "P(urgent)=",
+                   "retrieval / n-gram model / combined", "impersonate_authority",
+                   "最相近的例句 (nearest examples)", '"urgent_kind": "in_progress"'):
+        assert needle in r.output, needle
