@@ -596,25 +596,32 @@ def _strings(where: str, value, allowed=None) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _id_tables(raw, section: str, keys: set[str], what: str):
+    """The tables of ``[[section]]``, each checked for unknown keys and a unique, well-formed
+    id: yields (table, id, where), ``where`` naming it in errors (``groups[2] (dongcun)``)."""
+    if not isinstance(raw, list):
+        raise ConfigError(f"{section}: must be an array of tables ([[{section}]])")
+    seen = set()
+    for i, table in enumerate(raw):
+        where = f"{section}[{i}]"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: must be a table")
+        for key in table:
+            if key not in keys:
+                raise ConfigError(f"{where}.{key}: unknown key")
+        ident = table.get("id")
+        if not isinstance(ident, str) or not _GROUP_ID_RE.match(ident):
+            raise ConfigError(f"{where}.id: must be lowercase letters, digits, '-' or '_'")
+        if ident in seen:
+            raise ConfigError(f"{where}.id: duplicate {what} id '{ident}'")
+        seen.add(ident)
+        yield table, ident, f"{section}[{i}] ({ident})"
+
+
 def parse_groups(raw: list, environ: Mapping[str, str]) -> tuple[GroupSettings, ...]:
     """Validate ``[[groups]]``; errors name the group and key (``groups[2].schedule: ...``)."""
-    if not isinstance(raw, list):
-        raise ConfigError("groups: must be an array of tables ([[groups]])")
-    groups, seen = [], set()
-    for i, g in enumerate(raw):
-        where = f"groups[{i}]"
-        if not isinstance(g, dict):
-            raise ConfigError(f"{where}: must be a table")
-        for key in g:
-            if key not in GROUP_KEYS:
-                raise ConfigError(f"{where}.{key}: unknown key")
-        gid = g.get("id")
-        if not isinstance(gid, str) or not _GROUP_ID_RE.match(gid):
-            raise ConfigError(f"{where}.id: must be lowercase letters, digits, '-' or '_'")
-        if gid in seen:
-            raise ConfigError(f"{where}.id: duplicate group id '{gid}'")
-        seen.add(gid)
-        where = f"groups[{i}] ({gid})"
+    groups = []
+    for g, gid, where in _id_tables(raw, "groups", GROUP_KEYS, "group"):
         schedule = _strings(f"{where}.schedule", g.get("schedule", []))
         if not schedule:
             raise ConfigError(f"{where}.schedule: needs at least one weekly send time")
@@ -677,23 +684,8 @@ def _string(where: str, value) -> str:
 
 def parse_grid_workers(raw: list, environ: Mapping[str, str]) -> tuple[GridWorkerSettings, ...]:
     """Validate ``[[grid_workers]]``: each reached by WeCom userid or by a worker-group robot."""
-    if not isinstance(raw, list):
-        raise ConfigError("grid_workers: must be an array of tables ([[grid_workers]])")
-    workers, seen = [], set()
-    for i, w in enumerate(raw):
-        where = f"grid_workers[{i}]"
-        if not isinstance(w, dict):
-            raise ConfigError(f"{where}: must be a table")
-        for key in w:
-            if key not in GRID_WORKER_KEYS:
-                raise ConfigError(f"{where}.{key}: unknown key")
-        wid = w.get("id")
-        if not isinstance(wid, str) or not _GROUP_ID_RE.match(wid):
-            raise ConfigError(f"{where}.id: must be lowercase letters, digits, '-' or '_'")
-        if wid in seen:
-            raise ConfigError(f"{where}.id: duplicate grid worker id '{wid}'")
-        seen.add(wid)
-        where = f"grid_workers[{i}] ({wid})"
+    workers = []
+    for w, wid, where in _id_tables(raw, "grid_workers", GRID_WORKER_KEYS, "grid worker"):
         userid = _string(f"{where}.userid", w.get("userid", ""))
         key_env = _string(f"{where}.robot_key_env", w.get("robot_key_env", ""))
         key = environ.get(key_env, "") if key_env else _string(f"{where}.robot_key",
