@@ -133,8 +133,6 @@ class LoopSettings:
     # The account may send customer-service messages (verified). Off: screenshots get
     # "请把截图里的文字发给我" and answers that come later wait for the resident's next message.
     customer_service: bool = False
-    # Official-account API base (tests point it at a local fake).
-    api_base_url: str = "https://api.weixin.qq.com"
     # WeChat's quota: this many customer-service messages within cs_window_hours after the
     # resident last wrote.
     cs_quota: int = 5
@@ -497,8 +495,6 @@ def validate(s: Settings) -> None:
          "must be between 1 and 1440"),
         ("loop.flag_unhelpful", 1 <= s.loop.flag_unhelpful <= 1000,
          "must be between 1 and 1000"),
-        ("loop.api_base_url", s.loop.api_base_url.startswith(("http://", "https://")),
-         "must start with http:// or https://"),
         ("loop.cs_quota", 0 <= s.loop.cs_quota <= 100, "must be between 0 and 100"),
         ("loop.cs_window_hours", 1 <= s.loop.cs_window_hours <= 168,
          "must be between 1 and 168"),

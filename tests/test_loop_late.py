@@ -24,8 +24,9 @@ def say(app, content: str, user: str) -> str:
 def test_a_question_answered_later_reaches_who_asked_once(tmp_path):
     api = FakeOfficialAccount(TEST_APP_ID, SECRET).start()
     try:
-        app = create_app(make_settings(tmp_path, wechat={"app_secret": SECRET}, loop={
-            "customer_service": True, "api_base_url": api.base_url}))
+        app = create_app(make_settings(tmp_path, wechat={"app_secret": SECRET,
+                                                         "api_base_url": api.base_url},
+                                       loop={"customer_service": True}))
         loop, db = app.extensions["loop"], app.extensions["db"]()
         from bot.admin.inbox import add_example   # the editor's "加为例句", as the console does
         now = datetime.now(timezone.utc)

@@ -58,8 +58,9 @@ def fake_api():
 
 
 def make_app(folder, fake_api, **loop):
-    settings = make_settings(folder, wechat={"app_secret": SECRET}, loop={
-        "customer_service": True, "api_base_url": fake_api.base_url, "image_max_bytes": 200_000,
+    settings = make_settings(folder, wechat={"app_secret": SECRET,
+                                             "api_base_url": fake_api.base_url}, loop={
+        "customer_service": True, "image_max_bytes": 200_000,
         "image_timeout_seconds": 1, **loop})
     app = create_app(settings)
     app.extensions["loop"].screenshots.reader = FakeOcr()

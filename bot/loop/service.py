@@ -11,6 +11,7 @@ from ..content.render import fit_bytes, utf8_len
 from ..storage.questions import insert_questions
 from ..storage.db import write_transaction
 from . import feedback, late_answers, watchlist
+from ..wechat.api_client import OfficialAccountApi
 from .cs_client import OfficialAccountMessenger
 from .ocr import load_reader
 from .outreach import Outreach
@@ -25,7 +26,7 @@ class ResidentLoop:
         self.answers = answers
         s = settings.loop
         self.messenger = messenger or OfficialAccountMessenger(
-            db_factory, s.api_base_url, settings.wechat.app_id, settings.wechat.app_secret)
+            OfficialAccountApi(settings.wechat, db_factory))
         self.outreach = Outreach(db_factory, self.messenger, s.cs_quota, s.cs_window_hours)
         reader = load_reader(s.ocr, s.ocr_threads) if reader == "auto" else reader
         self.screenshots = ScreenshotDesk(
