@@ -124,13 +124,16 @@ def late_answers_job(settings, db_factory):
                 return {}
             if row[0] == version:
                 return {}
+            from bot.answering.index import default_index_dir
             from bot.answering.service import AnswerService
             from bot.loop.service import ResidentLoop
             from bot.storage.library import PublishedContent
+            # The index the tick's builder just saved is loaded, not built a second time.
             answers = AnswerService(PublishedContent(db_factory, settings.content.dir),
                                     settings.content.dir, settings.server.public_url,
                                     settings.wechat.reply_max_bytes,
-                                    local=settings.local.as_dict())
+                                    local=settings.local.as_dict(),
+                                    index_dir=default_index_dir(settings.database.path))
             state["loop"] = ResidentLoop(db_factory, settings, answers, reader=None)
         return state["loop"].deliver_late_answers(now)
     return run
