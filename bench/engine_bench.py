@@ -68,18 +68,22 @@ _WORD_RE = re.compile(r"[\u4e00-\u9fff]")
 def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
     """``count`` Articles whose text is the real articles' words, shuffled and recombined: 70%
     from a real article of the same category (so categories keep a vocabulary of their own),
-    30% from the whole bank. Categories are spread evenly over the taxonomy (except none)."""
+    30% from the whole bank. Categories are spread evenly over the taxonomy (except none).
+    Each has 0-3 urgent lines made from the words of the bank's urgent lines of that kind."""
     import jieba
 
     from bot.content.model import Article
 
     rng = random.Random(seed)
+    urgent_rng = random.Random(seed + 1)   # its own stream: the other fields stay as they were
 
     def words_of(text):
         return [w for w in jieba.lcut(text) if _WORD_RE.search(w)]
 
     donors: dict[str, list] = {}
     all_words, all_keywords = [], []
+    urgent_words = {kind: words_of(" ".join(t for a in real for t, k in a.urgent_examples
+                                            if k == kind)) for kind in ("in_progress", "lost")}
     for a in real:
         text = " ".join([a.title, a.summary, *a.examples, *a.sections.values()])
         vocab = words_of(text)
@@ -92,6 +96,12 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
         k = rng.randint(lo, hi)
         return "".join(rng.choice(vocab) if rng.random() < 0.7 else rng.choice(all_words)
                        for _ in range(k))
+
+    def urgent_lines():
+        kinds = [urgent_rng.choice(("in_progress", "lost"))
+                 for _ in range(urgent_rng.randint(0, 3))]
+        return tuple(("".join(urgent_rng.choice(urgent_words[k])
+                              for _ in range(urgent_rng.randint(5, 14))), k) for k in kinds)
 
     articles = []
     for i in range(count):
@@ -110,7 +120,7 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
             summary=phrase(vocab, 8, 16)[:120], audiences=("general",),
             examples=tuple(phrase(vocab, 4, 18) for _ in range(rng.randint(3, 12))),
             keywords=tuple(dict.fromkeys(kws)), sources=("synthetic",), sections=sections,
-            body="", path=f"synthetic/syn-{i:05d}.md"))
+            body="", path=f"synthetic/syn-{i:05d}.md", urgent_examples=urgent_lines()))
     return articles
 
 
