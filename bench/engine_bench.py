@@ -70,15 +70,14 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
     from a real article of the same category (so categories keep a vocabulary of their own),
     30% from the whole bank. Categories are spread evenly over the taxonomy (except none).
     Each has 0-3 urgent lines made from the words of the bank's urgent lines of that kind."""
-    import jieba
-
+    from bot.answering.text import plain_segmenter
     from bot.content.model import Article
 
     rng = random.Random(seed)
     urgent_rng = random.Random(seed + 1)   # its own stream: the other fields stay as they were
 
     def words_of(text):
-        return [w for w in jieba.lcut(text) if _WORD_RE.search(w)]
+        return [w for w in plain_segmenter().cut(text) if _WORD_RE.search(w)]
 
     donors: dict[str, list] = {}
     all_words, all_keywords = [], []
@@ -132,16 +131,14 @@ def rss_mb() -> float:
 def engine_child(synthetic: int) -> dict:
     """Runs in a fresh process; returns the figures as a dict (printed as JSON)."""
     t0 = time.perf_counter()
-    import jieba
-
     from bot.content.model import load_content
     from bot.answering.engine import Engine, EngineParams, load_offtopic, load_terms
-    from bot.answering.text import Normalizer
+    from bot.answering.text import Normalizer, plain_segmenter
 
     imports_ms = (time.perf_counter() - t0) * 1000
     rss_imports = rss_mb()
     t0 = time.perf_counter()
-    jieba.initialize()
+    plain_segmenter()   # jieba's dictionary, loaded once per process as a builder loads it
     jieba_ms = (time.perf_counter() - t0) * 1000
     rss_jieba = rss_mb()
 
