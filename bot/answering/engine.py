@@ -381,15 +381,15 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     df = np.bincount(terms, minlength=len(vocab))
     keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
         np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
-    names = np.asarray([t[:MAX_TERM_CHARS] for t in vocab], dtype=f"<U{MAX_TERM_CHARS}")
-    del vocab
-    kept = np.flatnonzero(keep_term)
-    sorted_kept = kept[np.argsort(names[kept], kind="stable")]
-    term_id = np.full(len(names), -1, dtype=np.int32)
+    # Sorted as Python strings (code points, as numpy compares them): no fixed-width copy of
+    # the whole vocabulary, only of the kept terms.
+    kept_ids = sorted(np.flatnonzero(keep_term).tolist(), key=vocab.__getitem__)
+    sorted_kept = np.asarray(kept_ids, dtype=np.int64)
+    term_id = np.full(len(vocab), -1, dtype=np.int32)
     term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
-    width = max([len(t) for t in names[sorted_kept]] + [1])
-    vocab_sorted = names[sorted_kept].astype(f"<U{width}")
-    del names
+    width = max([len(vocab[i]) for i in kept_ids] + [1])
+    vocab_sorted = np.asarray([vocab[i] for i in kept_ids], dtype=f"<U{width}")
+    del vocab, kept_ids
     n_terms = len(vocab_sorted)
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
     term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
