@@ -68,18 +68,21 @@ _WORD_RE = re.compile(r"[\u4e00-\u9fff]")
 def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
     """``count`` Articles whose text is the real articles' words, shuffled and recombined: 70%
     from a real article of the same category (so categories keep a vocabulary of their own),
-    30% from the whole bank. Categories are spread evenly over the taxonomy (except none)."""
-    import jieba
-
+    30% from the whole bank. Categories are spread evenly over the taxonomy (except none).
+    Each has 0-3 urgent lines made from the words of the bank's urgent lines of that kind."""
+    from bot.answering.text import plain_segmenter
     from bot.content.model import Article
 
     rng = random.Random(seed)
+    urgent_rng = random.Random(seed + 1)   # its own stream: the other fields stay as they were
 
     def words_of(text):
-        return [w for w in jieba.lcut(text) if _WORD_RE.search(w)]
+        return [w for w in plain_segmenter().cut(text) if _WORD_RE.search(w)]
 
     donors: dict[str, list] = {}
     all_words, all_keywords = [], []
+    urgent_words = {kind: words_of(" ".join(t for a in real for t, k in a.urgent_examples
+                                            if k == kind)) for kind in ("in_progress", "lost")}
     for a in real:
         text = " ".join([a.title, a.summary, *a.examples, *a.sections.values()])
         vocab = words_of(text)
@@ -92,6 +95,12 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
         k = rng.randint(lo, hi)
         return "".join(rng.choice(vocab) if rng.random() < 0.7 else rng.choice(all_words)
                        for _ in range(k))
+
+    def urgent_lines():
+        kinds = [urgent_rng.choice(("in_progress", "lost"))
+                 for _ in range(urgent_rng.randint(0, 3))]
+        return tuple(("".join(urgent_rng.choice(urgent_words[k])
+                              for _ in range(urgent_rng.randint(5, 14))), k) for k in kinds)
 
     articles = []
     for i in range(count):
@@ -110,7 +119,7 @@ def synthetic_articles(real, taxonomy, count: int, seed: int = 11):
             summary=phrase(vocab, 8, 16)[:120], audiences=("general",),
             examples=tuple(phrase(vocab, 4, 18) for _ in range(rng.randint(3, 12))),
             keywords=tuple(dict.fromkeys(kws)), sources=("synthetic",), sections=sections,
-            body="", path=f"synthetic/syn-{i:05d}.md"))
+            body="", path=f"synthetic/syn-{i:05d}.md", urgent_examples=urgent_lines()))
     return articles
 
 
@@ -122,16 +131,14 @@ def rss_mb() -> float:
 def engine_child(synthetic: int) -> dict:
     """Runs in a fresh process; returns the figures as a dict (printed as JSON)."""
     t0 = time.perf_counter()
-    import jieba
-
     from bot.content.model import load_content
     from bot.answering.engine import Engine, EngineParams, load_offtopic, load_terms
-    from bot.answering.text import Normalizer
+    from bot.answering.text import Normalizer, plain_segmenter
 
     imports_ms = (time.perf_counter() - t0) * 1000
     rss_imports = rss_mb()
     t0 = time.perf_counter()
-    jieba.initialize()
+    plain_segmenter()   # jieba's dictionary, loaded once per process as a builder loads it
     jieba_ms = (time.perf_counter() - t0) * 1000
     rss_jieba = rss_mb()
 
