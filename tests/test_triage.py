@@ -137,6 +137,29 @@ def test_views_travel_as_arrays():
     assert "<有" in char_ngrams("有人") and "qty" in char_ngrams("转了500")
 
 
+def test_bulk_ngram_lookup_counts_what_char_ngrams_defines(service):
+    """The answering path (integer keys looked up in bulk) finds exactly the known n-grams of
+    ``char_ngrams``, each as often, on every line of the bank and on edge cases; the
+    vector's weights are the sublinear TF-IDF of those counts."""
+    from collections import Counter
+
+    features = service.engine.views.features
+    vocab = features.vocab
+    bank = load_content(service.content_dir)
+    texts = [t for a in bank.articles for t in a.examples[:5]] + [
+        "", "   ", "我", "a", "<>《》", "app qq 转了500块 vip", "验证码验证码验证码，验证码",
+        "转账\n验证码 http://x.cn 13800138000", "骗" * 300]
+    for text in texts:
+        norm = service.normalizer(text)
+        expected = Counter(vocab[g] for g in char_ngrams(norm) if g in vocab)
+        assert Counter(features.ids(norm).tolist()) == expected, text
+        ids, w = features.vector(norm)
+        assert ids.tolist() == sorted(expected)
+        if expected:
+            raw = np.asarray([(1 + np.log(expected[i])) * features.idf[i] for i in sorted(expected)])
+            assert np.allclose(w, raw / np.linalg.norm(raw), atol=1e-6)
+
+
 def test_explain_prints_why(tmp_path, content_dir):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[database]\npath = "{tmp_path / "none.db"}"\n[content]\ndir = "{content_dir}"\n',
