@@ -109,7 +109,7 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
             m["type_ok"] += v.scam_type == r["label"]
             m["eval_ok"] += v.urgent
             if not v.urgent:
-                errors.append(("missed urgent", r["kind"], r["text"]))
+                errors.append(("missed urgent", r["kind"], r["text"], _why(v)))
         else:
             m["plain"] += 1
             ok = v.category == r["label"]
@@ -117,15 +117,22 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
             m["eval_ok"] += ok
             m["false_urgent"] += v.urgent
             if v.urgent:
-                errors.append(("false urgent", v.urgent_kind, r["text"]))
+                errors.append(("false urgent", v.urgent_kind, r["text"], _why(v)))
             elif not ok:
-                errors.append((f"{r['label']} -> {v.category}", "", r["text"]))
+                errors.append((f"{r['label']} -> {v.category}", "", r["text"], ""))
         m["none_pred"] += v.category == NONE
         m["none_pred_ok"] += v.category == NONE and r["label"] == NONE and not r["kind"]
         if r["label"] == NONE:
             m["none_true"] += 1
             m["none_true_ok"] += v.category == NONE
     return m, errors
+
+
+def _why(v) -> str:
+    """Rule signals, vetoes and the urgency model's score of a verdict, for error lines."""
+    u = v.urgency
+    return (f"rules: {','.join(u.signals) or '-'}; vetoes: {','.join(u.vetoes) or '-'}; "
+            f"model {v.urgent_probability:.2f}")
 
 
 def summary(m) -> str:
@@ -141,10 +148,13 @@ def summary(m) -> str:
 
 
 def print_errors(errors, limit: int) -> None:
-    """Errors grouped by kind (missed urgent in_progress/lost, false urgent, none errors,
-    other category errors), each group with its count and up to ``limit`` lines."""
+    """Errors grouped by kind (missed urgent in_progress/lost, false urgent by kind, off-topic
+    answered as a scam, scam answered with the menu, other category errors with the most
+    frequent confusions), each group with its count and up to ``limit`` lines; an urgency
+    line shows the rule signals and vetoes that fired."""
     groups: dict[str, list[str]] = {}
-    for what, kind, text in errors:
+    confusions: dict[str, int] = {}
+    for what, kind, text, note in errors:
         if what in ("missed urgent", "false urgent"):
             key = f"{what} ({kind})"
         elif what.startswith("none ->"):
@@ -152,10 +162,15 @@ def print_errors(errors, limit: int) -> None:
         elif what.endswith("-> none"):
             key = "scam answered with the menu"
         else:
-            key = f"category {what}" if limit > 50 else "category"
-        groups.setdefault(key, []).append(text if key != "category" else f"{what}  {text}")
+            key = "other category errors"
+            confusions[what] = confusions.get(what, 0) + 1
+        groups.setdefault(key, []).append(f"{what}  {text}" if key.startswith("other") or
+                                          key.startswith("off") else f"{text}  [{note}]")
     for key in sorted(groups, key=lambda k: -len(groups[k])):
         print(f"== {key}: {len(groups[key])}")
+        if key.startswith("other"):
+            print("   most frequent: " + ", ".join(
+                f"{k} x{n}" for k, n in sorted(confusions.items(), key=lambda x: -x[1])[:12]))
         for line in groups[key][:limit]:
             print(f"   {line}")
 

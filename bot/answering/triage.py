@@ -32,7 +32,8 @@ class TriageParams:
     model_weight: float = 0.7      # share of the n-gram model in the category probability
     retrieval_sharpness: float = 40.0  # softmax temperature⁻¹ turning retrieval scores into odds
     min_probability: float = 0.1   # a scam type needs at least this much, else the menu
-    urgent_threshold: float = 0.5  # urgency model: P(in_progress) + P(lost) to raise urgency
+    urgent_threshold: float = 0.4  # urgency model: P(in_progress) + P(lost) to raise urgency
+    #                                (the lowest that keeps false urgent <= 3% in bank CV)
     money_min_probability: float = 0.05  # a money request names a scam type above this
     vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
     model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese
