@@ -50,7 +50,7 @@ _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
               r"打过去|给了(?!我)|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
 _SENT = r"(?:转|汇|付|交|打|充)(?:了|完|过去|出去)"
-_CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码)"
+_CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码|(?:六|6|四|4)位(?:数字|数|码))"
 _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
 
 # (name, kind, pattern). Names are reported for explanations and tests.
@@ -101,8 +101,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
         r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
     ("savings_moved", "lost", re.compile(
-        r"把[^，。！？!?]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?]{0,3}(?:都|全|全部)?"
-        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|给了|到[^，。！？!?]{0,12}了)")),
+        r"把[^，。！？!?]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?]{0,4}(?:都|全|全部)?"
+        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?]{0,12}了)")),
     ("cut_off", "lost", re.compile(
         r"(?:把我|将我)(?:拉黑|删|踢)|(?:拉黑了我|删了我)|(?:群|平台|网站|app|软件)(?:已经|也|都)?"
         r"(?:解散|散|没|关)了|(?:充|投|存|转|赢|赚)[^。！？!?]{0,20}?(?:提不出来|提不了现|提现不了|不能提现|"
@@ -165,9 +165,16 @@ _HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|
 _HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
-_FIRST_PERSON_OR_FAMILY = re.compile(
-    r"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))|咱|(?<![她他])(?<!她的)(?<!他的)(?:家里|家人|我家|全家|"
-    r"老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
+_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
+           r"外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
+_FIRST_PERSON_OR_FAMILY = re.compile(rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))|咱|{_FAMILY}")
+# Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
+_THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
+
+
+def _own(text: str) -> bool:
+    """Does the text mention the writer or the writer's family?"""
+    return bool(_FIRST_PERSON_OR_FAMILY.search(_THEIR_FAMILY.sub("", text)))
 
 
 @dataclass(frozen=True)
@@ -203,13 +210,13 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _FIRST_PERSON_OR_FAMILY.search(text[last.end():end])
+    return last is not None and not _own(text[last.end():end])
 
 
 def _without_subject(text: str) -> bool:
     """A question with no 'I' and no family member at all (被骗了第一时间要做什么): general
     advice is asked; the learned model may still raise urgency."""
-    return not _FIRST_PERSON_OR_FAMILY.search(text)
+    return not _own(text)
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -222,7 +229,7 @@ def detect_urgency(normalized: str) -> Urgency:
     found: list[tuple[str, str]] = []
     whole = message_vetoes(normalized)
     heard = _HEARD_OF.search(normalized)
-    if heard and not _FIRST_PERSON_OR_FAMILY.search(normalized[heard.end():]):
+    if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
     for name, kind, pattern in _SIGNALS:
