@@ -128,7 +128,10 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"充钱|充值|付款|交钱|填卡号|输卡号|扫码|扫那个码|去银行|去邮局)|"
         r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|"
         r"(?:拦|劝|拉|管)(?:都|也)?(?:拦|劝|拉|管)?不住|非要[^，。！？!?]{0,10}(?:转|汇|打钱|交钱|打款|去银行)|"
-        r"(?:现在|马上|今天)(?:就)?(?:要|让|叫|催)(?:我|她|他|我妈|我爸)(?:马上|赶紧|立刻)?(?:转|打钱|汇|交|充|付|去银行)")),
+        r"(?:现在|马上|今天|正在|正|还在|一直在?)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
+        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|去银行|下载|下个|开共享|输|填|扫|删)|"
+        r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
+        r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
     ("threat_demand", "in_progress", re.compile(
         r"(?:不然|否则|再不|不给钱|不交钱|不打钱|不转钱)(?:的话)?(?:就|要)?[^，。！？!?]{0,8}(?:发到|发给|曝光|公开|"
         r"打断|撕票|卖到|卖去|弄死|上门|抓)|敢报警就|撕票|(?:卖到|卖去)(?:别的|其他|另外)")),
@@ -146,23 +149,31 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
 ]
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"差点|差一点|险些|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
+    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|去|把|点|相信|答应|买|投|"
+                            r"让|掉|被骗)|险些|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
-                                r"(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),  # 交了才能到账: a condition
+                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),
+    # ^ 交了才能到账: a condition, unless the story goes on
     ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
     ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
-                          r"^(?!.*骗).*(?:怎么退|能退|能不能退|退款|申请退|退回来吗)")),
-    ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:我|就)?(?:没理|不理|没转|没给|没交|没点|"
-                                r"没下载|没发|没说|没报|没输|没去|没扫|拉黑|挂了|删了)")),
+                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|让我|要我|叫我|链接|下载)).*(?:怎么退|能退|能不能退|退款|"
+                          r"申请退|退回来吗)")),
+    ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就)(?<!还)(?:没理|不理|没转|没给|"
+                                r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
+                                r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
     ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|村里|小区|单位|群里转")
 _HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+# Payment signals that may only be what someone told the writer to do (让我转给他两万).
+_INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"}
+# A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
+_STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
@@ -189,12 +200,14 @@ class Urgency:
     #                                       keep the learned model from raising urgency
 
 
-def _local_veto(text: str, start: int, end: int, kind: str) -> str | None:
+def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str | None:
     """An instruction (让我把钱转…: only a loss signal), a negation or a hypothetical just
     before a match cancels it."""
     for name, pattern in _LOCAL_VETOES:
+        if name == "instruction" and signal not in _INSTRUCTABLE:
+            continue
         if name == "instruction":   # ...unless it says it was done (让我把钱转过去了)
-            if kind == "lost" and "了" not in text[start:end] and \
+            if kind == "lost" and not re.search("[了完]", text[start:end]) and \
                     pattern.search(text[max(0, start - 14):start]):
                 return name
         elif pattern.search(text[max(0, start - 6):start]):
@@ -210,13 +223,13 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _own(text[last.end():end])
+    return last is not None and not _own(text[last.end():end + 6])
 
 
 def _without_subject(text: str) -> bool:
-    """A question with no 'I' and no family member at all (被骗了第一时间要做什么): general
-    advice is asked; the learned model may still raise urgency."""
-    return not _own(text)
+    """A question with no 'I', no family member and no story (被骗了第一时间要做什么):
+    general advice is asked; the learned model may still raise urgency."""
+    return not _own(text) and not _STORY.search(text)
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -234,7 +247,7 @@ def detect_urgency(normalized: str) -> Urgency:
     vetoes = list(whole)
     for name, kind, pattern in _SIGNALS:
         for m in pattern.finditer(normalized):
-            veto = _local_veto(normalized, m.start(), m.end(), kind)
+            veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
                 veto = None
             if veto is None and _about_someone_else(normalized, m.start(), m.end()):
@@ -248,6 +261,8 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "stopped"   # hung up already, or someone stopped the payment
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
+            if veto is None and "hearsay" in whole:
+                veto = "hearsay"   # 听说/听邻居说… and nobody of the writer's after it
             if veto is None and "quoted_warning" in vetoes:
                 veto = "quoted_warning"
             if veto is None and "hypothetical" in vetoes and kind == "lost":
