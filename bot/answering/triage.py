@@ -33,7 +33,7 @@ class TriageParams:
     retrieval_sharpness: float = 40.0  # softmax temperature⁻¹ turning retrieval scores into odds
     min_probability: float = 0.1   # a scam type needs at least this much, else the menu
     urgent_threshold: float = 0.4  # urgency model: P(in_progress) + P(lost) to raise urgency
-    #                                (the lowest that keeps false urgent <= 3% in bank CV)
+    #                                (bank CV: the lowest keeping false urgent <= 3%: 2.8%)
     money_min_probability: float = 0.05  # a money request names a scam type above this
     vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
     model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese

@@ -128,7 +128,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"充钱|充值|付款|交钱|填卡号|输卡号|扫码|扫那个码|去银行|去邮局)|"
         r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|"
         r"(?:拦|劝|拉|管)(?:都|也)?(?:拦|劝|拉|管)?不住|非要[^，。！？!?]{0,10}(?:转|汇|打钱|交钱|打款|去银行)|"
-        r"(?:现在|马上|今天|正在|正|还在|一直在?)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
+        r"(?:现在|马上|今天|正在|正|还在)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
         r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|去银行|下载|下个|开共享|输|填|扫|删)|"
         r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
         r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
@@ -149,7 +149,7 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
 ]
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|去|把|点|相信|答应|买|投|"
+    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗)|险些|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
@@ -167,7 +167,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|村里|小区|单位|群里转")
 _HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
@@ -223,7 +223,7 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _own(text[last.end():end + 6])
+    return last is not None and not _own(text[last.end():end])
 
 
 def _without_subject(text: str) -> bool:
