@@ -66,6 +66,7 @@ def test_still_on_the_phone_and_paying_is_in_progress_first():
     ("我妈要去银行转钱给那个警官，被柜员拦下了", "stopped"),
     ("听楼下说她女儿被人骗了三万", "hearsay"),
     ("要是有人正在电话里教我转账，我该怎么办", "hypothetical"),
+    ("那个警察要跟我视频做笔录，我没敢接，到现在心还跳得厉害", "negation"),
 ])
 
 def test_vetoes_are_explicit_and_named(text, veto):
