@@ -10,7 +10,13 @@ urgency recall and kind accuracy, the false-urgent rate on plain lines, ``none``
 recall, and off-topic lines answered as a scam. ``--curve`` adds a learning curve: the same
 folds with at most N training lines per case.
 
-usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views]
+``--errors N`` prints up to N errors of each kind (missed urgent by kind, false urgent by kind,
+category errors, ``none`` errors); ``--speed`` times the urgency rules and the n-gram views per
+message (CPU time over ~500 distinct bank lines, best of 5 rounds: the load of a shared machine
+moves wall time, far less CPU time).
+
+usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views] [--errors N]
+       [--speed]
 """
 from __future__ import annotations
 
@@ -103,7 +109,7 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
             m["type_ok"] += v.scam_type == r["label"]
             m["eval_ok"] += v.urgent
             if not v.urgent:
-                errors.append(("missed urgent", r["kind"], r["text"]))
+                errors.append(("missed urgent", r["kind"], r["text"], _why(v)))
         else:
             m["plain"] += 1
             ok = v.category == r["label"]
@@ -111,15 +117,22 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
             m["eval_ok"] += ok
             m["false_urgent"] += v.urgent
             if v.urgent:
-                errors.append(("false urgent", v.urgent_kind, r["text"]))
+                errors.append(("false urgent", v.urgent_kind, r["text"], _why(v)))
             elif not ok:
-                errors.append((f"{r['label']} -> {v.category}", "", r["text"]))
+                errors.append((f"{r['label']} -> {v.category}", "", r["text"], ""))
         m["none_pred"] += v.category == NONE
         m["none_pred_ok"] += v.category == NONE and r["label"] == NONE and not r["kind"]
         if r["label"] == NONE:
             m["none_true"] += 1
             m["none_true_ok"] += v.category == NONE
     return m, errors
+
+
+def _why(v) -> str:
+    """Rule signals, vetoes and the urgency model's score of a verdict, for error lines."""
+    u = v.urgency
+    return (f"rules: {','.join(u.signals) or '-'}; vetoes: {','.join(u.vetoes) or '-'}; "
+            f"model {v.urgent_probability:.2f}")
 
 
 def summary(m) -> str:
@@ -132,6 +145,34 @@ def summary(m) -> str:
             f"none P/R {m['none_pred_ok'] / max(1, m['none_pred']):.3f}/"
             f"{m['none_true_ok'] / max(1, m['none_true']):.3f}  "
             f"off-topic as scam {m['none_true'] - m['none_true_ok']}/{m['none_true']}")
+
+
+def print_errors(errors, limit: int) -> None:
+    """Errors grouped by kind (missed urgent in_progress/lost, false urgent by kind, off-topic
+    answered as a scam, scam answered with the menu, other category errors with the most
+    frequent confusions), each group with its count and up to ``limit`` lines; an urgency
+    line shows the rule signals and vetoes that fired."""
+    groups: dict[str, list[str]] = {}
+    confusions: dict[str, int] = {}
+    for what, kind, text, note in errors:
+        if what in ("missed urgent", "false urgent"):
+            key = f"{what} ({kind})"
+        elif what.startswith("none ->"):
+            key = "off-topic answered as a scam"
+        elif what.endswith("-> none"):
+            key = "scam answered with the menu"
+        else:
+            key = "other category errors"
+            confusions[what] = confusions.get(what, 0) + 1
+        groups.setdefault(key, []).append(f"{what}  {text}" if key.startswith("other") or
+                                          key.startswith("off") else f"{text}  [{note}]")
+    for key in sorted(groups, key=lambda k: -len(groups[k])):
+        print(f"== {key}: {len(groups[key])}")
+        if key.startswith("other"):
+            print("   most frequent: " + ", ".join(
+                f"{k} x{n}" for k, n in sorted(confusions.items(), key=lambda x: -x[1])[:12]))
+        for line in groups[key][:limit]:
+            print(f"   {line}")
 
 
 def grid(rows, p: TriageParams) -> None:
@@ -160,13 +201,39 @@ def grid(rows, p: TriageParams) -> None:
         print(f"{name}\n    {summary(mm)}")
 
 
+def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
+    """Per-message CPU time of the rules (detect_urgency + money_request) and of the n-gram
+    views (features + both models) on n distinct lines of the bank."""
+    engine = Engine(articles, offtopic, normalizer, extra_terms=terms)
+    lines = list(dict.fromkeys([t for a in articles for t in a.examples] +
+                               [t for a in articles for t, _ in a.urgent_examples] + offtopic))
+    step = max(1, len(lines) // n)
+    texts = [normalizer(t)[:2000] for t in lines[::step][:n]]
+
+    def best(fn):
+        times = []
+        for _ in range(rounds):
+            t0 = time.process_time()
+            for t in texts:
+                fn(t)
+            times.append(time.process_time() - t0)
+        return min(times) / len(texts) * 1e6
+
+    rules = best(lambda t: (detect_urgency(t), money_request(t)))
+    views = best(engine.views.judge)
+    print(f"speed over {len(texts)} distinct lines, CPU µs per message (best of {rounds}): "
+          f"rules {rules:.1f}, n-gram views {views:.1f}, together {rules + views:.1f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--grid", action="store_true", help="sweep the decision parameters")
     ap.add_argument("--curve", action="store_true", help="learning curve by lines per case")
     ap.add_argument("--views", action="store_true", help="each view alone, then combined")
-    ap.add_argument("--errors", type=int, default=0, help="print this many errors")
+    ap.add_argument("--errors", type=int, default=0,
+                    help="print up to this many errors of each kind")
+    ap.add_argument("--speed", action="store_true", help="time the rules and the n-gram views")
     a = ap.parse_args()
     content = ROOT / "content"
     bank = load_content(content)
@@ -174,6 +241,9 @@ def main():
     offtopic = load_offtopic(content / "engine")
     terms = load_terms(content / "engine" / "terms.txt")
     started = time.time()
+    if a.speed:
+        speed(bank.articles, offtopic, normalizer, terms)
+        return
     n_lines = sum(len(x.examples) + len(x.urgent_examples) for x in bank.articles)
     print(f"bank: {len(bank.articles)} articles, {n_lines} labelled lines "
           f"({sum(len(x.urgent_examples) for x in bank.articles)} urgent), "
@@ -197,8 +267,8 @@ def main():
         for n in (10, 20, 30, 40, None):
             mm, _ = score(collect(bank.articles, offtopic, normalizer, terms, a.folds, n), p)
             print(f"≤{n or 'all'} lines per case: {summary(mm)}")
-    for e in errors[:a.errors]:
-        print("  ", *e)
+    if a.errors:
+        print_errors(errors, a.errors)
     print(f"{time.time() - started:.0f} s")
 
 

@@ -27,6 +27,20 @@ def service(content_dir):
     ("我爸把短信验证码念给对方了", "lost", "gave_code"),
     ("我表弟去国外打工，现在被扣住回不来了", "lost", "held_abroad"),
     ("我投钱的那个理财app已经打不开了", "lost", "money_gone"),
+    # told as a story, without 被骗了 or an amount after the verb
+    ("在网上订了一只柯基，定金付了以后卖家就把我拉黑了", "lost", "paid_then_gone"),
+    ("我老爸按那人说的去银行汇了过去，今天才觉得不对", "lost", "sent_off"),
+    ("我从两个网贷借了钱都转给那个客服了", "lost", "borrowed_and_sent"),
+    ("我奶奶把养老钱全转到那个理财群的账户里了", "lost", "savings_moved"),
+    ("我在那个平台充了好几次，现在提现不了", "lost", "cut_off"),
+    ("他说是银行的，要我手机上的验证码，我就报了", "lost", "code_given_story"),
+    ("对方说先交一千押金才能发货，我交了", "lost", "did_as_told"),
+    # in progress: on the line, a code asked for live, paying now, a threat
+    ("那人现在还在电话上，说我的医保卡被盗用了", "in_progress", "on_the_line"),
+    ("客服叫我把手机收到的六位数字念给他听", "in_progress", "code_asked_live"),
+    ("我现在正准备去银行给那个账户汇钱", "in_progress", "paying_now"),
+    ("我爷爷非要给那个专家打钱买药，全家都劝不住", "in_progress", "paying_now"),
+    ("他说再不打钱就把我的照片发到我们村的群里", "in_progress", "threat_demand"),
 ])
 def test_rules_name_the_kind_of_emergency(text, kind, signal):
     u = detect_urgency(text)
@@ -47,15 +61,32 @@ def test_still_on_the_phone_and_paying_is_in_progress_first():
     ("上周被坑的那笔网购，钱已经退回来了", "refund"),
     ("短信让我把钱转到指定账户，我没理他", "not_followed"),
     ("被骗了以后第一步做什么比较好", "no_subject"),
+    ("那个警官叫我转给他两万做资金核查", "instruction"),
+    ("刚才自称检察院的人一直叫我别挂，我已经挂了", "stopped"),
+    ("我妈要去银行转钱给那个警官，被柜员拦下了", "stopped"),
+    ("听楼下说她女儿被人骗了三万", "hearsay"),
+    ("要是有人正在电话里教我转账，我该怎么办", "hypothetical"),
+    ("那个警察要跟我视频做笔录，我没敢接，到现在心还跳得厉害", "negation"),
 ])
+
 def test_vetoes_are_explicit_and_named(text, veto):
     u = detect_urgency(text)
     assert not u.urgent and veto in u.vetoes
 
 
 @pytest.mark.parametrize("text", [
+    "有人正跟我打电话，说我的银行卡涉嫌洗钱",   # 有人 is the caller, not hearsay
+    "我把定期取出来转给那个人了",                # an instruction carried out (了)
+])
+def test_vetoes_do_not_swallow_the_writers_own_emergency(text):
+    assert detect_urgency(text).urgent
+
+
+@pytest.mark.parametrize("text", [
     "听说小区里有人被冒充客服的骗走了八万，这种是怎么骗的",
     "骗子是不是都会叫人别告诉家里人",
+    "这个网店的商品是正品吗，只能转账付款正常吗",
+    "被骗到境外园区的人国家会管吗",
 ])
 def test_remarks_about_scams_in_general_are_not_urgent(service, text):
     assert not service.ask(text)["urgent"]
@@ -135,6 +166,29 @@ def test_views_travel_as_arrays():
         for x, y in zip(views.judge(text), copy.judge(text)):
             assert np.allclose(x, y)
     assert "<有" in char_ngrams("有人") and "qty" in char_ngrams("转了500")
+
+
+def test_bulk_ngram_lookup_counts_what_char_ngrams_defines(service):
+    """The answering path (integer keys looked up in bulk) finds exactly the known n-grams of
+    ``char_ngrams``, each as often, on every line of the bank and on edge cases; the
+    vector's weights are the sublinear TF-IDF of those counts."""
+    from collections import Counter
+
+    features = service.engine.views.features
+    vocab = features.vocab
+    bank = load_content(service.content_dir)
+    texts = [t for a in bank.articles for t in a.examples[:5]] + [
+        "", "   ", "我", "a", "<>《》", "app qq 转了500块 vip", "验证码验证码验证码，验证码",
+        "转账\n验证码 http://x.cn 13800138000", "骗" * 300]
+    for text in texts:
+        norm = service.normalizer(text)
+        expected = Counter(vocab[g] for g in char_ngrams(norm) if g in vocab)
+        assert Counter(features.ids(norm).tolist()) == expected, text
+        ids, w = features.vector(norm)
+        assert ids.tolist() == sorted(expected)
+        if expected:
+            raw = np.asarray([(1 + np.log(expected[i])) * features.idf[i] for i in sorted(expected)])
+            assert np.allclose(w, raw / np.linalg.norm(raw), atol=1e-6)
 
 
 def test_explain_prints_why(tmp_path, content_dir):

@@ -6,6 +6,15 @@ first. The patterns are about what happened or is happening (转了/交了/给�
 正在视频, 叫我不要挂), not about scam types. The learned urgency model (classifier.py) is the
 other view; triage.py combines them.
 
+Besides amounts (``paid_amount``), a loss is often told as a story: paid and then the other
+side vanished (``paid_then_gone``), money sent on (``sent_off``: 汇了过去, 钱付了), borrowed and
+passed on (``borrowed_and_sent``), savings moved (``savings_moved``: 把存款都转到…了), a
+platform or group gone or refusing withdrawal (``cut_off``), a code read out or money missing
+from the card (``code_given_story``), or a request that was carried out (``did_as_told``:
+…我交了). In progress: still on the line (``on_the_line``), asked to read out a code
+(``code_asked_live``), paying or about to pay now, or a relative nobody can stop
+(``paying_now``), a threat demanding payment (``threat_demand``).
+
 Vetoes are explicit and reported by name, because a false alarm teaches residents to ignore
 the alarm:
 - ``negation``: a negation or near-miss just before the signal (没转, 还没给, 差点, 幸好);
@@ -14,7 +23,11 @@ the alarm:
 - ``no_subject``: a loss with nobody in it, neither 我 nor family (被骗了第一时间做什么);
 - ``quoted_warning``: a pasted warning or notice (警方提醒, 温馨提示, 转发…);
 - ``refund``: the money came back (退款到账, 钱退回来了);
-- ``not_followed``: an instruction the writer did not follow (让我转…我没理/拉黑了).
+- ``not_followed``: an instruction the writer did not follow (让我转…我没理/拉黑了);
+- ``instruction``: a loss signal that is only what someone told the writer to do (让我把钱转到
+  安全账户, 先把钱转过去), unless it says it was done (了);
+- ``stopped``: the call was already hung up or someone stopped the payment (被我拦下了): it
+  cancels ``in_progress`` signals only (a loss before it still counts).
 A vetoed signal does not count, and a veto that fired anywhere in the message also keeps the
 learned model from raising urgency on its own. ``in_progress`` signals are not vetoed by
 ``negation`` of payment: someone still on the phone who has not paid yet is the case to catch.
@@ -35,7 +48,9 @@ _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元
           rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|[\u4e00-\u9fff]{0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
-              r"打过去|给了|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
+              r"打过去|给了(?!我)|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
+_SENT = r"(?:转|汇|付|交|打|充)(?:了|完|过去|出去)"
+_CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码|(?:六|6|四|4)位(?:数字|数|码))"
 _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
 
 # (name, kind, pattern). Names are reported for explanations and tests.
@@ -54,7 +69,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?"
         r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
         r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)")),
-    ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回)")),
+    ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回|被人看着|"
+                                               r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
         r"(?:下载|装|安装)了.{0,8}(?:会议|app|软件).{0,10}(?:共享|远程|操作)")),
@@ -71,35 +87,105 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:不给钱|不转钱|不打钱|不交钱|不给|不转|不付)(?:的话)?(?:就)?(?:要)?(?:把|将)?.{0,6}(?:发给|发到|曝光|公开|"
         r"散布|群发|找人|弄死|上门)|(?:限|要求|必须)我?(?:今天|今晚|明天|\d+(?:小时|分钟)|几个小时|半小时)"
         r"(?:内|之内|之前).{0,6}(?:转|交|付|打钱)")),
+    # -- told as a story rather than with 被骗了/转了X元 --
+    ("paid_then_gone", "lost", re.compile(
+        rf"{_SENT}(?:了|完|过去|出去)?(?:以后|之后|后|才|就)?[^。！？!?]{{0,16}}?(?:不回|联系不上|找不到人|"
+        r"拉黑|删了我|把我删|跑了|没影|消失|不发货|空号|打不通|才发现|才知道|发现不对|发现是假)|"
+        r"(?:收了|拿了|收到)(?:我的?|她的?|他的?)?(?:钱|定金|订金|押金|货款|运费|首付)(?:就|以后|之后|后)?"
+        r"[^，。！？!?]{0,6}(?:不回|跑|拉黑|联系不上|不发货|没影|消失)")),
+    ("sent_off", "lost", re.compile(
+        r"(?:转|汇|打|付|交|充|投)了?(?:过去|出去|进去)了|(?:汇|转|打)了过去|"
+        r"(?:钱|定金|订金|押金|货款|运费|首付|保证金|会员费|赎金)(?:都|已经|也|早就|早)?(?:付|交|转|打|汇|给)了|"
+        r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)")),
+    ("borrowed_and_sent", "lost", re.compile(
+        r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
+        r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
+    ("savings_moved", "lost", re.compile(
+        r"把[^，。！？!?]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?]{0,4}(?:都|全|全部)?"
+        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?]{0,12}了)")),
+    ("cut_off", "lost", re.compile(
+        r"(?:把我|将我)(?:拉黑|删|踢)|(?:拉黑了我|删了我)|(?:群|平台|网站|app|软件)(?:已经|也|都)?"
+        r"(?:解散|散|没|关)了|(?:充|投|存|转|赢|赚)[^。！？!?]{0,20}?(?:提不出来|提不了现|提现不了|不能提现|"
+        r"无法提现|出不了金|不让提现)")),
+    ("code_given_story", "lost", re.compile(
+        rf"{_CODE}[^。！？!?]{{0,20}}?(?:我|她|他|老人|我妈|我爸)(?:就|也|都)?(?:发了|给了|报了|念了|说了|输了)|"
+        rf"{_CODE}(?:给出去|发过去|报出去|说出去|报完|输完|发完|给完)|"
+        rf"(?:说|报|念|输|发)了(?:个|一个)?(?:他|她|对方)?{_CODE}|"
+        r"(?:卡里|账户里|帐户里|余额)(?:的钱)?(?:少了|没了|被转走|被扣|空了)|"
+        r"收到(?:好几条|几条|一条|了)?(?:扣款|支出|转账|消费)(?:的)?短信|被转走了?[^，。！？!?]{0,4}钱|"
+        r"绑定了(?:新卡|别人的卡|一张卡)")),
+    ("did_as_told", "lost", re.compile(
+        r"(?:我|她|他|我妈|我爸|老人)(?:就|也|都|已经)?(?:转了|交了|付了|汇了|照做了|按他说的做了|扫了|点了确认)"
+        r"(?:$|[，。！？!?\s])")),
+    # -- in progress: on the phone or about to pay --
+    ("on_the_line", "in_progress", re.compile(
+        r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
+        r"(?:正|正在|现在正)(?:跟|和|同)[^，。！？!?]{0,10}(?:打电话|通电话|通话|视频|语音|聊)")),
+    ("code_asked_live", "in_progress", re.compile(
+        rf"(?:让|叫|要)(?:我|她|他|我妈|我爸|老人)?把?[^，。！？!?]{{0,8}}{_CODE}(?:念|读|报|说)(?:给|出来)")),
+    ("paying_now", "in_progress", re.compile(
+        r"(?:正在|现在正|正准备|正要|这就)(?:往|给|帮|去)?[^，。！？!?]{0,10}?(?:转账|转钱|汇款|汇钱|打钱|"
+        r"充钱|充值|付款|交钱|填卡号|输卡号|扫码|扫那个码|去银行|去邮局)|"
+        r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|"
+        r"(?:拦|劝|拉|管)(?:都|也)?(?:拦|劝|拉|管)?不住|非要[^，。！？!?]{0,10}(?:转|汇|打钱|交钱|打款|去银行)|"
+        r"(?:现在|马上|今天|正在|正|还在)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
+        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|去银行|下载|下个|开共享|输|填|扫|删)|"
+        r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
+        r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
+    ("threat_demand", "in_progress", re.compile(
+        r"(?:不然|否则|再不|不给钱|不交钱|不打钱|不转钱)(?:的话)?(?:就|要)?[^，。！？!?]{0,8}(?:发到|发给|曝光|公开|"
+        r"打断|撕票|卖到|卖去|弄死|上门|抓)|敢报警就|撕票|(?:卖到|卖去)(?:别的|其他|另外)")),
     ("keep_secret_now", "in_progress", re.compile(
         r"(?:让|叫|要|不许|不准)(?:我|她|他|我妈|我爸)?(?:别|不要|不能|不准|不许)?(?:告诉|跟|和)(?:家里人|家人|"
         r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
 
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
+    ("instruction", re.compile(r"(?:(?:让|叫|要|要求|教|催|逼)(?:我|你|她|他|我妈|我爸|老人|人)?[^，。！？!?]{0,10}|"
+                               r"(?:先|得|必须|需要))$")),
     ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为)"
                                 r"(?:我)?(?:就|都|也)?(?:把|将)?\s*$")),
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
 ]
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"差点|差一点|险些|(?:幸好|幸亏|好在|还好)(?:我|她|他)?(?:没|及时|发现)")),
+    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
+                            r"让|掉|被骗)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
+                            r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
-                                r"(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),  # 交了才能到账: a condition
+                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),
+    # ^ 交了才能到账: a condition, unless the story goes on
     ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
     ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
-                          r"^(?!.*骗).*(?:怎么退|能退|能不能退|退款|申请退|退回来吗)")),
-    ("not_followed", re.compile(r"(?:让我|叫我|要我).{0,20}(?:我|就)?(?:没理|不理|没转|没给|没交|没点|没下载|拉黑|"
-                                r"挂了|删了)")),
+                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|让我|要我|叫我|链接|下载)).*(?:怎么退|能退|能不能退|退款|"
+                          r"申请退|退回来吗)")),
+    ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就)(?<!还)(?:没理|不理|没转|没给|"
+                                r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
+                                r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
+    ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
+                           r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转|他们|人家")
-_HEARD_OF = re.compile(r"听说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+                      r"老李|老王|老张|村里|小区|单位|群里转")
+_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+# Payment signals that may only be what someone told the writer to do (让我转给他两万).
+_INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"}
+# A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
+_STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
+_IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
-_FIRST_PERSON_OR_FAMILY = re.compile(r"我|咱|家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|"
-                                     r"婆婆|公公|外婆|外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象")
+_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
+           r"外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
+_FIRST_PERSON_OR_FAMILY = re.compile(rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))|咱|{_FAMILY}")
+# Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
+_THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
+
+
+def _own(text: str) -> bool:
+    """Does the text mention the writer or the writer's family?"""
+    return bool(_FIRST_PERSON_OR_FAMILY.search(_THEIR_FAMILY.sub("", text)))
 
 
 @dataclass(frozen=True)
@@ -114,29 +200,36 @@ class Urgency:
     #                                       keep the learned model from raising urgency
 
 
-def _local_veto(text: str, start: int) -> str | None:
-    """A negation or hypothetical just before a match cancels it."""
-    window = text[max(0, start - 6):start]
+def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str | None:
+    """An instruction (让我把钱转…: only a loss signal), a negation or a hypothetical just
+    before a match cancels it."""
     for name, pattern in _LOCAL_VETOES:
-        if pattern.search(window):
+        if name == "instruction" and signal not in _INSTRUCTABLE:
+            continue
+        if name == "instruction":   # ...unless it says it was done (让我把钱转过去了)
+            if kind == "lost" and not re.search("[了完]", text[start:end]) and \
+                    pattern.search(text[max(0, start - 14):start]):
+                return name
+        elif pattern.search(text[max(0, start - 6):start]):
             return name
     return None
 
 
-def _about_someone_else(text: str, start: int) -> bool:
+def _about_someone_else(text: str, start: int, end: int) -> bool:
     """About someone outside the family (听说/新闻/邻居/同事…) with no 'I' or family member
-    between that mention and the signal: hearsay, not the writer's emergency."""
+    between that mention and the signal's end (有人正跟我打电话 is the writer's own call):
+    hearsay, not the writer's emergency."""
     before = text[:start]
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _FIRST_PERSON_OR_FAMILY.search(before[last.end():])
+    return last is not None and not _own(text[last.end():end])
 
 
 def _without_subject(text: str) -> bool:
-    """A question with no 'I' and no family member at all (被骗了第一时间要做什么): general
-    advice is asked; the learned model may still raise urgency."""
-    return not _FIRST_PERSON_OR_FAMILY.search(text)
+    """A question with no 'I', no family member and no story (被骗了第一时间要做什么):
+    general advice is asked; the learned model may still raise urgency."""
+    return not _own(text) and not _STORY.search(text)
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -149,21 +242,27 @@ def detect_urgency(normalized: str) -> Urgency:
     found: list[tuple[str, str]] = []
     whole = message_vetoes(normalized)
     heard = _HEARD_OF.search(normalized)
-    if heard and not _FIRST_PERSON_OR_FAMILY.search(normalized[heard.end():]):
+    if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
     for name, kind, pattern in _SIGNALS:
         for m in pattern.finditer(normalized):
-            veto = _local_veto(normalized, m.start())
+            veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
                 veto = None
-            if veto is None and _about_someone_else(normalized, m.start()):
+            if veto is None and _about_someone_else(normalized, m.start(), m.end()):
                 veto = "hearsay"
             if veto is None and kind == "lost" and _without_subject(normalized):
                 veto = "no_subject"
             if veto is None and kind == "lost" and \
                     any(v in vetoes for v in ("negation", "refund", "not_followed")):
                 veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
+            if veto is None and kind == "in_progress" and "stopped" in vetoes:
+                veto = "stopped"   # hung up already, or someone stopped the payment
+            if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
+                veto = "hypothetical"
+            if veto is None and "hearsay" in whole:
+                veto = "hearsay"   # 听说/听邻居说… and nobody of the writer's after it
             if veto is None and "quoted_warning" in vetoes:
                 veto = "quoted_warning"
             if veto is None and "hypothetical" in vetoes and kind == "lost":
