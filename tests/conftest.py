@@ -5,10 +5,11 @@ or as a config.toml file (``write_config`` / the ``config_file`` fixture) for th
 scheduler's own process. Tests name only what they change.
 
 Each test's database starts as a copy of one made once per session by ``init-db`` from
-content/ (with its answer index, hard-linked: indexes are keyed by content digest and never
-changed in place), so a test neither parses the content bank again nor builds the index again,
-in its own process or in the CLI, scheduler and server processes it starts. ``fresh=True``
-gives a test an empty folder instead (it still shares the built index).
+content/, and its answer index as hard links to the indexes built so far in the session
+(keyed by content digest and never changed in place: a test that publishes the same content as
+an earlier one finds its index built), so a test neither parses the content bank again nor
+builds the same index again, in its own process or in the CLI, scheduler and server processes
+it starts. ``fresh=True`` gives a test an empty database instead (it still shares the indexes).
 """
 from __future__ import annotations
 
@@ -82,22 +83,47 @@ def _template() -> Path:
         return _TEMPLATE["dir"]
 
 
+_SEEDED: list[Path] = []
+
+
+def _link_index(source: Path, target: Path) -> None:
+    """A built index directory, hard-linked (copied across file systems), appearing whole."""
+    tmp = Path(tempfile.mkdtemp(prefix=".linking-", dir=target.parent))
+    for f in source.iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:
+            shutil.copyfile(f, tmp / f.name)
+    os.rename(tmp, target)
+
+
+def _share_built_indexes(cache: Path) -> None:
+    """Indexes that earlier tests built (they published other content) join the session's
+    store, so a later test publishing the same content finds its index built."""
+    for folder in _SEEDED:
+        try:
+            built = [p for p in (folder / "bot-index").iterdir() if not p.name.startswith(".")
+                     and (p / "manifest.json").is_file() and not (cache / p.name).exists()]
+        except OSError:
+            continue
+        for entry in built:
+            _link_index(entry, cache / entry.name)
+
+
 def seed_folder(folder: Path, database: bool = True) -> None:
-    """Start ``folder`` from the session's template: the answer index (hard links), and the
-    database unless ``database`` is false (then only indexes already built are found)."""
+    """Start ``folder`` from the session's template: every answer index built so far in the
+    session (hard links: an index directory is never changed in place), and the database
+    unless ``database`` is false (then only indexes already built are found)."""
     folder, template = Path(folder), _template()
     if (folder / "bot.db").exists() or (folder / "bot-index").exists():
         return
     source = template / "bot-index"
+    _share_built_indexes(source)
+    (folder / "bot-index").mkdir(parents=True)
     for entry in source.iterdir():
         if entry.is_dir() and not entry.name.startswith("."):
-            target = folder / "bot-index" / entry.name
-            target.mkdir(parents=True)
-            for f in entry.iterdir():
-                try:
-                    os.link(f, target / f.name)
-                except OSError:   # another file system
-                    shutil.copyfile(f, target / f.name)
+            _link_index(entry, folder / "bot-index" / entry.name)
+    _SEEDED.append(folder)
     if database:
         shutil.copyfile(source / "current.json", folder / "bot-index" / "current.json")
         shutil.copyfile(template / "bot.db", folder / "bot.db")
@@ -148,6 +174,15 @@ def write_config(folder: Path, groups=(), fresh: bool = False, **sections) -> Pa
 @pytest.fixture(scope="session")
 def content_dir() -> Path:
     return CONTENT_DIR
+
+
+@pytest.fixture(scope="session")
+def content_answers(content_dir):
+    """An answer service over the files in content/ (no database), shared by the modules that
+    only ask it questions: it holds its engine, so no later build evicts it from the
+    process's small engine cache and no module builds it again."""
+    from bot.answering.service import AnswerService
+    return AnswerService(None, content_dir, PUBLIC_URL, 2000)
 
 
 @pytest.fixture
