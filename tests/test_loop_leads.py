@@ -11,7 +11,6 @@ import pytest
 from bot import create_app
 from bot.loop.leads import (ASK_DETAIL, ASK_DETAIL_AGAIN, ASK_SHOTS, ASK_WHAT, ASK_WHEN,
                             CANCELLED, LeadDesk, grouped_items)
-from bot.loop.screenshots import RECEIVED
 from bot.storage.questions import hash_user
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
 from fake_oa_cs import FakeOfficialAccount

@@ -5,7 +5,6 @@ message; inside a 举报 its text and link join the lead. The configuration is t
 default (``loop.ocr`` on) plus a verified account; the models are loaded once per session."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest

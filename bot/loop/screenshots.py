@@ -145,7 +145,7 @@ class ScreenshotDesk:
             chars = len(read)
             now = datetime.now(timezone.utc)
             if for_lead:
-                send_status = self.attach_to_lead(user_hash, delivery_key, status, read, now)
+                send_status = self.attach_to_lead(user_hash, delivery_key, status, read)
             else:
                 status, send_status = self._answer(delivery_key, user_hash, status, read, now)
             with write_transaction(self._db()):

@@ -95,11 +95,11 @@ class ResidentLoop:
         reply = desk.screenshot(user_hash, now, delivery_key if read else "")
         if read and desk.took_screenshot and not self.screenshots.submit(
                 delivery_key, user_hash, pic_url, now, for_lead=True):
-            self.attach_lead_screenshot(user_hash, delivery_key, "busy", "", now)
+            self.attach_lead_screenshot(user_hash, delivery_key, "busy", "")
         return reply
 
-    def attach_lead_screenshot(self, user_hash: str, delivery_key: str, status: str, text: str,
-                               now: datetime) -> str:
+    def attach_lead_screenshot(self, user_hash: str, delivery_key: str, status: str,
+                               text: str) -> str:
         """Where a 举报 screenshot's text went (recorded as the job's send status)."""
         return attach_screenshot(self.db(), user_hash, delivery_key, status, text)
 
