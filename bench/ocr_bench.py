@@ -1,6 +1,6 @@
 """OCR time for a phone screenshot (1080x2340, an SMS thread in Chinese) on this machine.
 
-Run with a Python that has the optional OCR dependency (``pip install rapidocr onnxruntime``):
+Run in the project's virtualenv (rapidocr and onnxruntime are in requirements.txt):
 ``python bench/ocr_bench.py [--runs 5] [--threads 2]``. Needs a CJK font to draw the picture
 (fonts-wqy-microhei). Prints the recognised text, the model load time and per-image times.
 """

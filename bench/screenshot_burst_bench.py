@@ -2,7 +2,7 @@
 (real OCR, one worker thread), then text questions are asked while the pool works; their
 latency is compared with the same questions asked before the burst.
 
-Needs the optional OCR dependency (requirements-ocr.txt) and a CJK font (bench/ocr_bench.py).
+Needs a CJK font to draw the picture (bench/ocr_bench.py).
 ``python bench/screenshot_burst_bench.py [--burst 50] [--seconds 30]``; run it on 2 cores
 (``taskset -c 0,1``). The fake official-account API and CDN of the tests stand in for WeChat.
 """

@@ -137,7 +137,7 @@ class LoopSettings:
     # resident last wrote.
     cs_quota: int = 5
     cs_window_hours: int = 48
-    # Read screenshots with OCR on this machine (needs the optional rapidocr + onnxruntime).
+    # Read screenshots with OCR on this machine (rapidocr + onnxruntime, in requirements.txt).
     ocr: bool = True
     ocr_workers: int = 1
     ocr_threads: int = 1

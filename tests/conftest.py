@@ -3,10 +3,21 @@
 Every test builds its settings from one base (``test_config``): as Settings (``make_settings``)
 or as a config.toml file (``write_config`` / the ``config_file`` fixture) for the CLI and the
 scheduler's own process. Tests name only what they change.
+
+Each test's database starts as a copy of one made once per session by ``init-db`` from
+content/, and its answer index as hard links to the indexes built so far in the session
+(keyed by content digest and never changed in place: a test that publishes the same content as
+an earlier one finds its index built), so a test neither parses the content bank again nor
+builds the same index again, in its own process or in the CLI, scheduler and server processes
+it starts. ``fresh=True`` gives a test an empty database instead (it still shares the indexes).
 """
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -48,7 +59,85 @@ def test_config(folder: Path, groups=(), **sections) -> dict:
 test_config.__test__ = False   # a helper, not a test
 
 
-def make_settings(folder: Path, groups=(), environ=None, **sections):
+_TEMPLATE: dict[str, Path] = {}
+_TEMPLATE_LOCK = threading.Lock()
+
+
+def _template() -> Path:
+    """A folder with bot.db made by init-db from content/ and its answer index, once per
+    session (the WAL checkpointed into the file, so the file alone is the database)."""
+    with _TEMPLATE_LOCK:
+        if "dir" not in _TEMPLATE:
+            from bot.answering.index import IndexStore, default_index_dir
+            from bot.answering.service import IndexBuilder
+            from bot.storage.db import make_db_factory
+            from bot.storage.library import PublishedContent, ensure_database
+            folder = Path(tempfile.mkdtemp(prefix="bot-test-template-"))
+            path = folder / "bot.db"
+            factory = make_db_factory(path)
+            ensure_database(factory(), CONTENT_DIR)
+            IndexBuilder(PublishedContent(factory, CONTENT_DIR), CONTENT_DIR,
+                         IndexStore(default_index_dir(path))).build()
+            factory().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _TEMPLATE["dir"] = folder
+        return _TEMPLATE["dir"]
+
+
+_SEEDED: list[Path] = []
+
+
+def _link_index(source: Path, target: Path) -> None:
+    """A built index directory, hard-linked (copied across file systems), appearing whole."""
+    tmp = Path(tempfile.mkdtemp(prefix=".linking-", dir=target.parent))
+    for f in source.iterdir():
+        try:
+            os.link(f, tmp / f.name)
+        except OSError:
+            shutil.copyfile(f, tmp / f.name)
+    os.rename(tmp, target)
+
+
+def _share_built_indexes(cache: Path) -> None:
+    """Indexes that earlier tests built (they published other content) join the session's
+    store, so a later test publishing the same content finds its index built."""
+    for folder in _SEEDED:
+        try:
+            built = [p for p in (folder / "bot-index").iterdir() if not p.name.startswith(".")
+                     and (p / "manifest.json").is_file() and not (cache / p.name).exists()]
+        except OSError:
+            continue
+        for entry in built:
+            _link_index(entry, cache / entry.name)
+
+
+def seed_folder(folder: Path, database: bool = True) -> None:
+    """Start ``folder`` from the session's template: every answer index built so far in the
+    session (hard links: an index directory is never changed in place), and the database
+    unless ``database`` is false (then only indexes already built are found)."""
+    folder, template = Path(folder), _template()
+    if (folder / "bot.db").exists() or (folder / "bot-index").exists():
+        return
+    source = template / "bot-index"
+    _share_built_indexes(source)
+    (folder / "bot-index").mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.is_dir() and not entry.name.startswith("."):
+            _link_index(entry, folder / "bot-index" / entry.name)
+    _SEEDED.append(folder)
+    if database:
+        shutil.copyfile(source / "current.json", folder / "bot-index" / "current.json")
+        shutil.copyfile(template / "bot.db", folder / "bot.db")
+
+
+def _seeds(folder: Path, sections: dict) -> bool:
+    """Only a test's own folder with the real content bank is seeded."""
+    return Path(folder).is_dir() and "database" not in sections and \
+        "dir" not in sections.get("content", {})
+
+
+def make_settings(folder: Path, groups=(), environ=None, fresh: bool = False, **sections):
+    if _seeds(folder, sections):
+        seed_folder(folder, database=not fresh)
     return settings_from_mapping(test_config(folder, groups, **sections), base_dir=Path(folder),
                                  source="tests", environ={} if environ is None else environ)
 
@@ -63,8 +152,10 @@ def _toml_value(value) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(folder: Path, groups=(), **sections) -> Path:
+def write_config(folder: Path, groups=(), fresh: bool = False, **sections) -> Path:
     """The same configuration as a config.toml file in ``folder``."""
+    if _seeds(folder, sections):
+        seed_folder(folder, database=not fresh)
     config = test_config(folder, groups, **sections)
     lines = []
     for name, values in config.items():
@@ -83,6 +174,15 @@ def write_config(folder: Path, groups=(), **sections) -> Path:
 @pytest.fixture(scope="session")
 def content_dir() -> Path:
     return CONTENT_DIR
+
+
+@pytest.fixture(scope="session")
+def content_answers(content_dir):
+    """An answer service over the files in content/ (no database), shared by the modules that
+    only ask it questions: it holds its engine, so no later build evicts it from the
+    process's small engine cache and no module builds it again."""
+    from bot.answering.service import AnswerService
+    return AnswerService(None, content_dir, PUBLIC_URL, 2000)
 
 
 @pytest.fixture
@@ -108,3 +208,10 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_template():
+    yield
+    if "dir" in _TEMPLATE:   # the tests' hard links stay valid
+        shutil.rmtree(_TEMPLATE.pop("dir"), ignore_errors=True)

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.config import PROJECT_ROOT, load_settings
-from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, seed_folder
 from wechat_client import WeChatSender, reply_content, text_xml
 
 HOST = "fanzha.example.test"
@@ -203,6 +203,7 @@ def test_a_signed_message_through_nginx_and_gunicorn(tmp_path):
     forged one) in the app's log, no OpenID or query string in nginx's."""
     app_port, http_port, https_port = free_port(), free_port(), free_port()
     prefix, main_conf, files, cert = nginx_setup(tmp_path, app_port, http_port, https_port)
+    seed_folder(tmp_path / "data")   # the session's init-db'ed database and index (conftest)
     env = {**os.environ, **SECRETS, "BOT_CONFIG": str(files["config.toml"]),
            "PYTHONDONTWRITEBYTECODE": "1"}
     app_log = open(tmp_path / "app.log", "w")

@@ -9,8 +9,8 @@ from bot.answering.urgency import detect_urgency
 
 
 @pytest.fixture(scope="module")
-def service(content_dir):
-    return AnswerService(None, content_dir, "https://bot.example.test", 2000)
+def service(content_answers):
+    return content_answers   # conftest: one per session
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -24,8 +24,8 @@ URGENT_QUESTIONS = [
 
 
 @pytest.fixture(scope="module")
-def service(content_dir):
-    return AnswerService(None, content_dir, "https://bot.example.test", 2000)
+def service(content_answers):
+    return content_answers   # conftest: one per session
 
 
 def steps_of(answer: str) -> list[str]:

@@ -1,5 +1,6 @@
 """举报 leads: the guided conversation through the real webhook, cancel and expiry with a fake
-clock, counting by distinct residents, and the console's leads pages and XLSX export."""
+clock, counting by distinct residents, screenshots read in the OCR pool (faked at its seam,
+pictures on a fake CDN) joining the lead, and the console's leads pages and XLSX export."""
 from __future__ import annotations
 
 import re
@@ -12,6 +13,8 @@ from bot.loop.leads import (ASK_DETAIL, ASK_DETAIL_AGAIN, ASK_SHOTS, ASK_WHAT, A
                             CANCELLED, LeadDesk, grouped_items)
 from bot.storage.questions import hash_user
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
+from fake_oa_cs import FakeOfficialAccount
+from fake_ocr import FakeOcr, png
 from wechat_client import WeChatSender, reply_content, text_xml
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -91,26 +94,6 @@ def test_a_lead_with_no_contact_detail_is_asked_once_more_then_kept(loop_app):
         [("他没留电话",)]
 
 
-def test_screenshots_are_counted_not_kept(loop_app):
-    import time
-    sender = WeChatSender(loop_app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
-
-    def image():
-        xml = (f"<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[oShots]]>"
-               f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]>"
-               f"</MsgType><PicUrl><![CDATA[http://127.0.0.1:9/x.jpg]]></PicUrl><MediaId><![CDATA[m1]]>"
-               f"</MediaId><MsgId>{time.time_ns()}</MsgId></xml>")
-        return reply_content(sender.post(xml)[1])
-
-    for answer in ("举报", "冒充客服", "没有", "今天"):
-        say(loop_app, answer, "oShots")
-    assert image() == "收到第1张截图。还有就继续发，发完回复“好了”。"
-    assert image() == "收到第2张截图。还有就继续发，发完回复“好了”。"
-    say(loop_app, "好了", "oShots")
-    assert rows(loop_app, "SELECT screenshots FROM leads WHERE user_hash = ?", [uh("oShots")]) \
-        == [(2,)]
-
-
 def test_expired_conversation_is_kept_and_said(loop_app):
     desk = LeadDesk(loop_app.extensions["db"](), session_minutes=30, max_leads_per_day=5)
     desk.start("u1", T0)
@@ -144,3 +127,154 @@ def test_one_resident_cannot_inflate_a_count(loop_app):
     assert (group["value"], group["reporters"], group["leads"]) == ("fake-bank.cc", 2, 4)
     # The check on an ordinary message counts residents, not reports.
     assert "已有2位居民举报过" in say(loop_app, "这个网站 fake-bank.cc 可信吗", user="oOther")
+
+
+# -- screenshots within a 举报 ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def cdn():
+    api = FakeOfficialAccount(TEST_APP_ID, "unused-secret").start()
+    yield api
+    api.stop()
+
+
+def shots_app(folder, cdn, **loop):
+    """OCR on (its reader faked), customer service off: a 举报 screenshot needs neither the
+    customer-service API nor the account to be verified."""
+    app = create_app(make_settings(folder, loop={"image_timeout_seconds": 1, **loop}))
+    app.extensions["loop"].screenshots.reader = FakeOcr()
+    return app
+
+
+def image(app, cdn, user: str, name: str, text: str | None = None) -> str:
+    import time
+    if text is not None:
+        cdn.images[name] = png(text)
+    sender = WeChatSender(app.test_client(), TEST_TOKEN, TEST_AES_KEY, TEST_APP_ID)
+    xml = (f"<xml><ToUserName><![CDATA[gh_account]]></ToUserName><FromUserName><![CDATA[{user}]]>"
+           f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[image]]>"
+           f"</MsgType><PicUrl><![CDATA[{cdn.base_url}/cdn/{name}]]></PicUrl><MediaId><![CDATA[m1]]>"
+           f"</MediaId><MsgId>{time.time_ns()}</MsgId></xml>")
+    return reply_content(sender.post(xml)[1])
+
+
+def to_screenshot_step(app, user: str) -> None:
+    for answer in ("举报", "冒充客服退款", "没有", "今天"):
+        say(app, answer, user)
+
+
+def shot_jobs(app, user: str):
+    return rows(app, "SELECT status, send_status FROM screenshot_jobs WHERE user_hash = ? "
+                "ORDER BY id", [uh(user)])
+
+
+def test_screenshots_are_read_and_their_links_join_the_lead(tmp_path, cdn):
+    app = shots_app(tmp_path, cdn)
+    reader, desk = app.extensions["loop"].screenshots.reader, app.extensions["loop"].screenshots
+    to_screenshot_step(app, "oShots")
+    # The first is read while the conversation goes on, the second after it was closed.
+    assert image(app, cdn, "oShots", "a.png", "客服电话 17099998888 退款请点 refund-xx.cc") == \
+        "收到第1张截图。还有就继续发，发完回复“好了”。"
+    assert desk.wait_idle(10)
+    reader.hold.clear()
+    try:
+        assert image(app, cdn, "oShots", "b.png", "付款页面 pay-xx.top") == \
+            "收到第2张截图。还有就继续发，发完回复“好了”。"
+        assert "线索已记录" in say(app, "好了", "oShots")
+    finally:
+        reader.hold.set()
+    assert desk.wait_idle(10)
+    ((lead_id, count, text),) = rows(app, "SELECT id, screenshots, screenshot_text FROM leads "
+                                     "WHERE user_hash = ?", [uh("oShots")])
+    assert count == 2
+    assert text == "客服电话 17099998888 退款请点 refund-xx.cc\n付款页面 pay-xx.top"
+    assert sorted(rows(app, "SELECT kind, value FROM lead_items WHERE lead_id = ?",
+                       [lead_id])) == [("link", "pay-xx.top"), ("link", "refund-xx.cc"),
+                                       ("phone", "17099998888")]
+    assert shot_jobs(app, "oShots") == [("read", "session"), ("read", "lead")]
+    assert rows(app, "SELECT COUNT(*) FROM screenshot_jobs WHERE lead_id = ?", [lead_id]) == [(2,)]
+
+
+def test_a_cancelled_report_drops_what_its_screenshots_say(tmp_path, cdn):
+    app = shots_app(tmp_path, cdn)
+    reader = app.extensions["loop"].screenshots.reader
+    to_screenshot_step(app, "oCancelShot")
+    reader.hold.clear()
+    try:
+        image(app, cdn, "oCancelShot", "c.png", "dropped-xx.cc")
+        assert say(app, "取消", "oCancelShot") == CANCELLED
+    finally:
+        reader.hold.set()
+    assert app.extensions["loop"].screenshots.wait_idle(10)
+    assert rows(app, "SELECT COUNT(*) FROM leads") == [(0,)]
+    assert rows(app, "SELECT COUNT(*) FROM lead_items") == [(0,)]
+    assert shot_jobs(app, "oCancelShot") == [("read", "dropped")]
+
+
+def test_unreadable_and_unqueued_screenshots_are_noted_not_lost(tmp_path, cdn):
+    app = shots_app(tmp_path, cdn, ocr_queue_max=1)
+    reader = app.extensions["loop"].screenshots.reader
+    to_screenshot_step(app, "oFull")
+    reader.hold.clear()
+    try:
+        image(app, cdn, "oFull", "d.png", "first-xx.cc")
+        # The queue is full: still counted, the reply is the same, the lead says so.
+        assert image(app, cdn, "oFull", "d.png") == "收到第2张截图。还有就继续发，发完回复“好了”。"
+    finally:
+        reader.hold.set()
+    assert app.extensions["loop"].screenshots.wait_idle(10)
+    cdn.images["e.png"] = b"%PDF-1.4 not a picture"
+    image(app, cdn, "oFull", "e.png")
+    assert app.extensions["loop"].screenshots.wait_idle(10)        # a queue of one
+    image(app, cdn, "oFull", "missing.png")                        # 404
+    assert app.extensions["loop"].screenshots.wait_idle(10)
+    say(app, "好了", "oFull")
+    ((count, text),) = rows(app, "SELECT screenshots, screenshot_text FROM leads WHERE "
+                            "user_hash = ?", [uh("oFull")])
+    assert count == 4
+    # In the order they were settled: the unqueued one at once, the held one after.
+    assert text.splitlines() == ["（有一张截图识别排队已满，内容未录入）", "first-xx.cc",
+                                 "（有一张截图不是图片，内容未录入）", "（有一张截图没能下载，内容未录入）"]
+    assert [s for s, _ in shot_jobs(app, "oFull")] == ["read", "busy", "not_image",
+                                                       "fetch_failed"]
+
+
+def test_an_abandoned_report_keeps_what_its_screenshots_say(tmp_path, cdn):
+    """Expiry with a fake clock: the screenshot is read after the conversation expired and
+    was stored as an incomplete lead; its text and link still join that lead."""
+    app = shots_app(tmp_path, cdn)
+    loop = app.extensions["loop"]
+    for step in ("举报", "刷单返利", "没有", "昨天"):
+        loop.handle_text("uGone", step, T0)
+    cdn.images["f.png"] = png("返利群 fanli-xx.top")
+    loop.screenshots.reader.hold.clear()
+    try:
+        assert "收到第1张截图" in loop.handle_image("uGone", "m:gone1", f"{cdn.base_url}/cdn/f.png",
+                                               T0 + timedelta(minutes=1))
+        reply, notice = loop.handle_text("uGone", "网贷要先交钱吗", T0 + timedelta(minutes=40))
+        assert reply is None and "已经过期" in notice
+    finally:
+        loop.screenshots.reader.hold.set()
+    assert loop.screenshots.wait_idle(10)
+    ((lead_id, complete, text),) = rows(app, "SELECT id, complete, screenshot_text FROM leads")
+    assert (complete, text) == (0, "返利群 fanli-xx.top")
+    assert rows(app, "SELECT kind, value FROM lead_items WHERE lead_id = ?", [lead_id]) == \
+        [("link", "fanli-xx.top")]
+
+
+def test_screenshots_cannot_inflate_a_count(tmp_path, cdn):
+    app = shots_app(tmp_path, cdn, max_leads_per_day=5)
+    loop = app.extensions["loop"]
+    cdn.images["g.png"] = png("中奖请登录 prize-xx.cc 领取")
+    now = T0
+    for user, reports, shots in (("uFlood", 2, 3), ("uNeighbour", 1, 1)):
+        for _ in range(reports):
+            now += timedelta(minutes=1)
+            for step in ("举报", "中奖短信", "prize-xx.cc", "今天"):
+                loop.handle_text(user, step, now)
+            for i in range(shots):
+                loop.handle_image(user, f"m:{user}{now.minute}{i}", f"{cdn.base_url}/cdn/g.png",
+                                  now)
+            assert loop.screenshots.wait_idle(10)
+            loop.handle_text(user, "好了", now)
+    (group,) = [g for g in grouped_items(app.extensions["db"]()) if g["value"] == "prize-xx.cc"]
+    assert (group["reporters"], group["leads"]) == (2, 3)

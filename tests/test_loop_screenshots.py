@@ -1,53 +1,23 @@
 """Screenshots through the real webhook: the passive reply at once, the answer as a
 customer-service message through a fake official-account API, pictures from a fake CDN, and
-every kind of bad input. OCR is faked at its seam (it reads the text a test wrote into the
-PNG's tEXt chunk); the real model is measured by bench/ocr_bench.py."""
+every kind of bad input. OCR is faked at its seam (tests/fake_ocr.py: it reads the text a test
+wrote into the PNG's tEXt chunk); test_loop_ocr.py reads a real screenshot with the real model."""
 from __future__ import annotations
 
-import struct
-import threading
 import time
-import zlib
 
 import pytest
 
 from bot import create_app
-from bot.loop.ocr import OcrError, looks_like_image
 from bot.loop.screenshots import BUSY, FAILURES, RECEIVED, TYPE_IT
 from bot.storage.questions import hash_user
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
 from fake_oa_cs import FakeOfficialAccount
+from fake_ocr import FakeOcr, png
 from wechat_client import WeChatSender, reply_content
 
 SECRET = "fake-secret-for-tests-0001"
 SCAM_SMS = "【ETC服务】您的ETC已失效，请登录 etc-renzheng.top 重新认证，逾期停用"
-
-
-def png(text: str) -> bytes:
-    """A valid 1x1 PNG carrying ``text`` in a tEXt chunk (what the fake OCR reads)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
-            + chunk(b"tEXt", b"ocr\0" + text.encode("utf-8"))
-            + chunk(b"IDAT", zlib.compress(b"\0\0\0\0")) + chunk(b"IEND", b""))
-
-
-class FakeOcr:
-    """The OCR seam: returns the tEXt chunk's text; can be held to fill the queue."""
-    def __init__(self):
-        self.hold = threading.Event()
-        self.hold.set()
-
-    def read(self, data: bytes) -> str:
-        if not looks_like_image(data):
-            raise OcrError("not an image")
-        self.hold.wait(5)
-        start = data.find(b"tEXtocr\0")
-        if start < 0:
-            raise OcrError("unreadable")
-        length = struct.unpack(">I", data[start - 4:start])[0]
-        return data[start + 8:start + 4 + length].decode("utf-8")
 
 
 @pytest.fixture(scope="module")

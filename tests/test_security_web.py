@@ -20,6 +20,7 @@ from bot.config import PROJECT_ROOT
 from bot.storage.db import connect, make_db_factory
 from bot.storage.schema import migrate
 from bot.wechat.deliveries import Deliveries
+from conftest import seed_folder
 from test_webhook import (LOAN_FEE_MESSAGE, count, post_raw, reply_text, sender,  # noqa: F401
                           shared, shared_app, text)
 from test_webhook import event as event_xml
@@ -268,6 +269,7 @@ def _free_port() -> int:
 def served(tmp_path, content_dir):
     """`python -m bot serve` with its defaults (2 workers) on a free loopback port."""
     port = _free_port()
+    seed_folder(tmp_path)   # the session's init-db'ed database and index (conftest)
     config = tmp_path / "config.toml"
     config.write_text(f'[server]\nhost = "127.0.0.1"\nport = {port}\n'
                       f'[database]\npath = "{tmp_path / "bot.db"}"\n'

@@ -14,8 +14,8 @@ IN_PROGRESS_FIRST_LINE = "⚠️ 立即挂断电话/停止操作，不转账，�
 
 
 @pytest.fixture(scope="module")
-def service(content_dir):
-    return AnswerService(None, content_dir, "https://bot.example.test", 2000)
+def service(content_answers):
+    return content_answers   # conftest: one per session
 
 
 @pytest.mark.parametrize("text, kind, signal", [

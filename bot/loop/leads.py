@@ -1,7 +1,8 @@
 """举报 leads: the short guided conversation that collects one, and the leads themselves.
 
 One question at a time (what happened; the number / link / account / app; when; optional
-screenshots); "取消" ends it at any step and saves nothing; a conversation left half-way expires
+screenshots, read by OCR in the screenshot worker pool, their text and links joining the lead);
+"取消" ends it at any step and saves nothing; a conversation left half-way expires
 and is kept as an incomplete lead, so nothing a resident said is lost. Links and numbers are
 grouped by their key and counted by distinct residents: one resident cannot inflate a count.
 """
@@ -54,6 +55,7 @@ class LeadDesk:
         self.session_minutes = session_minutes
         self.max_leads_per_day = max_leads_per_day
         self.expired_notice = False   # set when active() found and closed an expired one
+        self.took_screenshot = False  # set when screenshot() counted one
 
     # -- sessions ---------------------------------------------------------------------------
     def _session(self, user_hash: str) -> tuple[str, dict, str] | None:
@@ -129,17 +131,24 @@ class LeadDesk:
             return self._close(user_hash, data, now)
         return None
 
-    def screenshot(self, user_hash: str, now: datetime) -> str | None:
-        """An image within a conversation: counted at the screenshot step (the picture itself
-        is not kept); at another step the resident is told what is asked now."""
+    def screenshot(self, user_hash: str, now: datetime, delivery_key: str = "") -> str | None:
+        """An image within a conversation: counted at the screenshot step, and its delivery key
+        kept when it is to be read (what it says joins the lead; the picture is never kept);
+        at another step the resident is told what is asked now. ``took_screenshot`` tells the
+        caller it was counted."""
         state = self.active(user_hash, now)
         if state is None:
             return None
         step, data = state
         if step != "shots":
             return "请先用文字回答上面的问题，截图在最后一步再发。回复“取消”可以退出举报。"
-        data["screenshots"] = data.get("screenshots", 0) + 1
-        self._save(user_hash, "shots", data, now)
+        with write_transaction(self.db):   # an OCR worker may have added text meanwhile
+            data = self._session(user_hash)[1]
+            data["screenshots"] = data.get("screenshots", 0) + 1
+            if delivery_key:
+                data.setdefault("shots", []).append(delivery_key)
+            self._save(user_hash, "shots", data, now)
+        self.took_screenshot = True
         return f"收到第{data['screenshots']}张截图。还有就继续发，发完回复“好了”。"
 
     def _close(self, user_hash: str, data: dict, now: datetime) -> str:
@@ -153,12 +162,17 @@ class LeadDesk:
         return "\n".join(lines)
 
     def _finish(self, user_hash: str, data: dict, now: datetime, complete: bool):
-        """Store the conversation as a lead (with its links and numbers) and end it."""
-        text = "\n".join(filter(None, [data.get("detail", ""), data.get("what", ""),
-                                       data.get("screenshot_text", "")]))
-        found = extract(text)
+        """Store the conversation as a lead (with its links and numbers) and end it; screenshots
+        still being read are pointed at the lead, so their text joins it when it comes."""
         repeats = []
         with write_transaction(self.db):
+            stored = self._session(user_hash)   # what OCR workers added since it was read
+            if stored is not None:
+                data = {**data, "screenshot_text": stored[1].get("screenshot_text", ""),
+                        "shots": stored[1].get("shots", [])}
+            text = "\n".join(filter(None, [data.get("detail", ""), data.get("what", ""),
+                                           data.get("screenshot_text", "")]))
+            found = extract(text)
             self.db.execute("DELETE FROM lead_sessions WHERE user_hash = ?", [user_hash])
             if not complete and not data.get("what"):
                 return None, [], []
@@ -170,6 +184,9 @@ class LeadDesk:
                  data.get("happened", ""), data.get("screenshots", 0),
                  data.get("screenshot_text", ""), int(complete), _now_iso(now)])
             lead_id = cur.lastrowid
+            for key in data.get("shots", []):
+                self.db.execute("UPDATE screenshot_jobs SET lead_id = ? WHERE delivery_key = ?",
+                                [lead_id, key])
             for ind in found:
                 seen = self.db.execute("SELECT 1 FROM lead_items WHERE key = ? AND user_hash = ?",
                                        [ind.key, user_hash]).fetchone()
@@ -182,6 +199,54 @@ class LeadDesk:
                  "complete" if complete else "expired", len(found),
                  ",".join(i.key for i in found))
         return lead_id, found, repeats
+
+
+# -- screenshots read after the fact --------------------------------------------------------------
+SHOT_TEXT_MAX = 2000   # characters kept of one screenshot
+SHOT_FAILED = {
+    "not_image": "不是图片", "too_large": "图片太大", "fetch_failed": "没能下载",
+    "ocr_failed": "没能识别", "no_text": "没认出文字", "busy": "识别排队已满",
+}
+
+
+def attach_screenshot(db: Database, user_hash: str, delivery_key: str, status: str,
+                      text: str) -> str:
+    """Add what a 举报 screenshot says (or why it could not be read) to its lead, or to the
+    conversation while it goes on, and its links and numbers to the lead's items (counted by
+    distinct residents like the rest). Returns where it went: lead, session or dropped (the
+    conversation was cancelled)."""
+    if status == "read":
+        part = text.strip()[:SHOT_TEXT_MAX]
+    else:
+        part = f"（有一张截图{SHOT_FAILED.get(status, '没能识别')}，内容未录入）"
+    with write_transaction(db):
+        row = db.execute("SELECT lead_id FROM screenshot_jobs WHERE delivery_key = ?",
+                         [delivery_key]).fetchone()
+        if row and row[0]:
+            return _attach_to_lead(db, row[0], user_hash, part, status == "read")
+        session = db.execute("SELECT data FROM lead_sessions WHERE user_hash = ?",
+                             [user_hash]).fetchone()
+        data = json.loads(session[0]) if session else {}
+        if delivery_key not in data.get("shots", []):
+            log.info("screenshot %s: its 举报 was cancelled, text dropped", delivery_key)
+            return "dropped"
+        data["screenshot_text"] = "\n".join(filter(None, [data.get("screenshot_text", ""), part]))
+        # updated_at is left alone: reading a picture does not keep the conversation alive.
+        db.execute("UPDATE lead_sessions SET data = ? WHERE user_hash = ?",
+                   [json.dumps(data, ensure_ascii=False), user_hash])
+    return "session"
+
+
+def _attach_to_lead(db: Database, lead_id: int, user_hash: str, part: str, read: bool) -> str:
+    db.execute("UPDATE leads SET screenshot_text = trim(coalesce(screenshot_text, '') || "
+               "char(10) || ?, char(10)) WHERE id = ?", [part, lead_id])
+    for ind in extract(part) if read else ():
+        if db.execute("SELECT 1 FROM lead_items WHERE lead_id = ? AND key = ?",
+                      [lead_id, ind.key]).fetchone() is None:
+            db.execute("INSERT INTO lead_items (lead_id, kind, value, masked, key, user_hash) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       [lead_id, ind.kind, ind.value, ind.masked, ind.key, user_hash])
+    return "lead"
 
 
 # -- for staff ----------------------------------------------------------------------------------

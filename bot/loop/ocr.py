@@ -1,6 +1,8 @@
-"""Reading screenshots on this machine. OCR is an optional dependency (``rapidocr`` with
-``onnxruntime``: PP-OCR Chinese models inside the wheel, nothing downloaded at run time); without
-it ``load_reader`` returns None and residents are asked to type what the screenshot says.
+"""Reading screenshots on this machine with ``rapidocr`` on ``onnxruntime`` (installed by
+default: the PP-OCRv6 Chinese models are inside the wheel, nothing is downloaded at run time).
+The models are loaded once per process, by the first screenshot; ``loop.ocr = false`` (or an
+install without rapidocr) makes ``load_reader`` return None and residents are asked to type what
+the screenshot says.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ class RapidOcrReader:
     time per reader (onnxruntime sessions are shared, the pipeline objects are not)."""
 
     def __init__(self, threads: int = 1):
-        from rapidocr import RapidOCR   # optional dependency, imported only when enabled
+        from rapidocr import RapidOCR   # imported only when the first screenshot comes
         self._engine = RapidOCR(params={
             "Global.log_level": "warning",
             "EngineConfig.onnxruntime.intra_op_num_threads": threads,
@@ -45,29 +47,42 @@ class RapidOcrReader:
         return "\n".join(t for t in (getattr(result, "txts", None) or ()) if t.strip())
 
 
+_LOADED: dict[int, RapidOcrReader] = {}   # one model load per process and thread count
+_LOADING = threading.Lock()
+
+
+def shared_reader(threads: int) -> RapidOcrReader:
+    """This process's reader for ``threads``, loading the models the first time (~1 s)."""
+    with _LOADING:
+        if threads not in _LOADED:
+            _LOADED[threads] = RapidOcrReader(threads)
+        return _LOADED[threads]
+
+
 class LazyReader:
-    """Loads the models on the first screenshot, in the worker thread, not at start-up."""
+    """Loads the models on the first screenshot, in the worker thread, not at start-up; every
+    app of the process (tests build many) shares the one loaded reader."""
 
     def __init__(self, threads: int):
         self.threads = threads
-        self._reader = None
-        self._lock = threading.Lock()
 
     def read(self, data: bytes) -> str:
-        with self._lock:
-            if self._reader is None:
-                self._reader = RapidOcrReader(self.threads)
-        return self._reader.read(data)
+        try:
+            reader = shared_reader(self.threads)
+        except Exception:  # noqa: BLE001 - a broken install must not kill the worker
+            log.exception("OCR models could not be loaded")
+            raise OcrError("models not loaded") from None
+        return reader.read(data)
 
 
 def load_reader(enabled: bool, threads: int):
-    """The OCR reader, or None when switched off or not installed (said once in the log)."""
+    """The OCR reader, or None when switched off or not installed (said in the log)."""
     if not enabled:
         return None
     import importlib.util
     if importlib.util.find_spec("rapidocr") is None or \
             importlib.util.find_spec("onnxruntime") is None:
         log.warning("OCR is switched on but rapidocr/onnxruntime is not installed; screenshots "
-                    "get the 'please type it' reply (pip install -r requirements-ocr.txt)")
+                    "get the 'please type it' reply (pip install -r requirements.txt)")
         return None
     return LazyReader(threads)

@@ -1,7 +1,8 @@
 """Screenshots: fetched from the message's PicUrl (size and time limits, kept in memory only),
 read by OCR in a separate worker pool, answered like a typed question and sent back as a
-customer-service message ("截图里写着：…" then the answer). The web request only queues the
-job, so text answers never wait behind OCR; a full queue says so at once.
+customer-service message ("截图里写着：…" then the answer), or, within a 举报 conversation, added
+to the lead. The web request only queues the job, so text answers never wait behind OCR; a full
+queue says so at once.
 """
 from __future__ import annotations
 
@@ -64,12 +65,16 @@ def fetch_image(url: str, max_bytes: int, timeout: float) -> bytes:
 
 class ScreenshotDesk:
     """Queues screenshot jobs and runs them in ``workers`` threads (onnxruntime releases the
-    GIL, so the web worker's request threads keep answering)."""
+    GIL, so the web worker's request threads keep answering). A screenshot outside a 举报 is
+    answered as a customer-service message; one sent within a 举报 has what it says handed to
+    ``attach_to_lead`` (its lead, or the conversation still going on), nothing sent."""
 
     def __init__(self, db_factory, reader, outreach, answer_text, max_bytes: int,
-                 timeout: float, workers: int, queue_max: int, reply_max_bytes: int):
+                 timeout: float, workers: int, queue_max: int, reply_max_bytes: int,
+                 attach_to_lead=None):
         self._db = db_factory
         self.reader, self.outreach, self.answer_text = reader, outreach, answer_text
+        self.attach_to_lead = attach_to_lead
         self.max_bytes, self.timeout = max_bytes, timeout
         self.workers, self.queue_max = workers, queue_max
         self.reply_max_bytes = reply_max_bytes
@@ -83,9 +88,10 @@ class ScreenshotDesk:
             self._pid = os.getpid()
         return self._pool
 
-    def submit(self, delivery_key: str, user_hash: str, pic_url: str,
-               now: datetime) -> str:
-        """The passive reply; the answer follows as a customer-service message."""
+    def submit(self, delivery_key: str, user_hash: str, pic_url: str, now: datetime,
+               for_lead: bool = False) -> bool:
+        """Queue the job (its row written first); False when the queue is full (recorded as
+        ``busy``, nothing queued)."""
         db = self._db()
         with self._idle:
             busy = self._pending >= self.queue_max
@@ -97,44 +103,58 @@ class ScreenshotDesk:
                        [delivery_key, user_hash, now.isoformat(timespec="seconds"),
                         "busy" if busy else "queued"])
         if busy:
-            return BUSY
-        self._executor().submit(self._run, delivery_key, user_hash, pic_url)
-        return RECEIVED
+            return False
+        self._executor().submit(self._run, delivery_key, user_hash, pic_url, for_lead)
+        return True
 
     def wait_idle(self, timeout: float) -> bool:
         """True once every queued job has finished (tests and the bench)."""
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
-    def _run(self, delivery_key: str, user_hash: str, pic_url: str) -> None:
-        started = time.perf_counter()
-        status, chars, text = "answered", 0, ""
+    def read_picture(self, pic_url: str) -> tuple[str, str]:
+        """(status, text): fetched and read, or why not; the bytes are dropped here."""
         try:
-            try:
-                data = fetch_image(pic_url, self.max_bytes, self.timeout)
-                if not looks_like_image(data):
-                    raise FetchError("not_image")
-                read = self.reader.read(data)
-                del data   # never kept beyond processing
-                chars = len(read)
-                if not read.strip():
-                    raise FetchError("no_text")
-                answer = self.answer_text(read, user_hash)
-                quoted = fit_bytes(" ".join(read.split()), 300)
-                text = fit_bytes(f"截图里写着：{quoted}\n\n{answer}", self.reply_max_bytes)
-            except FetchError as exc:
-                status, text = exc.status, FAILURES[exc.status]
-            except OcrError:
-                status, text = "ocr_failed", FAILURES["ocr_failed"]
+            data = fetch_image(pic_url, self.max_bytes, self.timeout)
+            if not looks_like_image(data):
+                return "not_image", ""
+            read = self.reader.read(data)
+            del data   # never kept beyond processing
+        except FetchError as exc:
+            return exc.status, ""
+        except OcrError:
+            return "ocr_failed", ""
+        return ("read", read) if read.strip() else ("no_text", "")
+
+    def _answer(self, delivery_key: str, user_hash: str, status: str, read: str,
+                now: datetime) -> tuple[str, str]:
+        """(status, send status): the answer or the failure sent as a customer-service message."""
+        if status == "read":
+            answer = self.answer_text(read, user_hash)
+            quoted = fit_bytes(" ".join(read.split()), 300)
+            text = fit_bytes(f"截图里写着：{quoted}\n\n{answer}", self.reply_max_bytes)
+            status = "answered"
+        else:
+            text = FAILURES[status]
+        return status, self.outreach.send(user_hash, f"ocr:{delivery_key}", text, now)
+
+    def _run(self, delivery_key: str, user_hash: str, pic_url: str, for_lead: bool) -> None:
+        started = time.perf_counter()
+        try:
+            status, read = self.read_picture(pic_url)
+            chars = len(read)
             now = datetime.now(timezone.utc)
-            send_status = self.outreach.send(user_hash, f"ocr:{delivery_key}", text, now)
+            if for_lead:
+                send_status = self.attach_to_lead(user_hash, delivery_key, status, read)
+            else:
+                status, send_status = self._answer(delivery_key, user_hash, status, read, now)
             with write_transaction(self._db()):
                 self._db().execute(
                     "UPDATE screenshot_jobs SET status = ?, chars = ?, seconds = ?, "
                     "send_status = ?, finished_at = ? WHERE delivery_key = ?",
                     [status, chars, round(time.perf_counter() - started, 3), send_status,
                      now.isoformat(timespec="seconds"), delivery_key])
-            log.info("screenshot %s: %s in %.2f s, message %s", delivery_key, status,
+            log.info("screenshot %s: %s in %.2f s, %s", delivery_key, status,
                      time.perf_counter() - started, send_status)
         except Exception:  # noqa: BLE001 - a worker must survive any one job
             log.exception("screenshot job %s failed", delivery_key)

@@ -15,8 +15,8 @@ from ..wechat.api_client import OfficialAccountApi
 from .cs_client import OfficialAccountMessenger
 from .ocr import load_reader
 from .outreach import Outreach
-from .screenshots import TYPE_IT, ScreenshotDesk
-from .leads import CANCEL_WORDS, EXPIRED, START_WORDS, LeadDesk
+from .screenshots import BUSY, RECEIVED, TYPE_IT, ScreenshotDesk
+from .leads import CANCEL_WORDS, EXPIRED, START_WORDS, LeadDesk, attach_screenshot
 
 
 class ResidentLoop:
@@ -32,7 +32,7 @@ class ResidentLoop:
         self.screenshots = ScreenshotDesk(
             db_factory, reader, self.outreach, self.answer_screenshot, s.image_max_bytes,
             s.image_timeout_seconds, s.ocr_workers, s.ocr_queue_max,
-            settings.wechat.reply_max_bytes)
+            settings.wechat.reply_max_bytes, attach_to_lead=self.attach_lead_screenshot)
 
     def db(self):
         return self._db()
@@ -85,8 +85,23 @@ class ResidentLoop:
             return "现在没有进行中的举报。" + (("\n" + notice) if notice else ""), ""
         return None, notice
 
-    def handle_image(self, user_hash: str, now: datetime | None = None) -> str | None:
-        return self.desk().screenshot(user_hash, now or self.now())
+    def handle_image(self, user_hash: str, delivery_key: str = "", pic_url: str = "",
+                     now: datetime | None = None) -> str | None:
+        """A screenshot within a 举报 conversation: counted, and read in the OCR worker pool
+        (never in the request) when OCR is on; None outside a conversation."""
+        now = now or self.now()
+        desk = self.desk()
+        read = self.screenshots.reader is not None and bool(delivery_key and pic_url)
+        reply = desk.screenshot(user_hash, now, delivery_key if read else "")
+        if read and desk.took_screenshot and not self.screenshots.submit(
+                delivery_key, user_hash, pic_url, now, for_lead=True):
+            self.attach_lead_screenshot(user_hash, delivery_key, "busy", "")
+        return reply
+
+    def attach_lead_screenshot(self, user_hash: str, delivery_key: str, status: str,
+                               text: str) -> str:
+        """Where a 举报 screenshot's text went (recorded as the job's send status)."""
+        return attach_screenshot(self.db(), user_hash, delivery_key, status, text)
 
     # -- feedback -----------------------------------------------------------------------------
     def rate_last_answer(self, user_hash: str, useful: bool, now: datetime) -> str:
@@ -125,7 +140,8 @@ class ResidentLoop:
         if not self.settings.loop.customer_service or self.screenshots.reader is None:
             return TYPE_IT
         self.outreach.resident_wrote(user_hash, openid, now)
-        return self.screenshots.submit(delivery_key, user_hash, pic_url, now)
+        return RECEIVED if self.screenshots.submit(delivery_key, user_hash, pic_url, now) \
+            else BUSY
 
     def answer_screenshot(self, text: str, user_hash: str) -> str:
         """A screenshot's text answered like a typed question (logged as one, channel

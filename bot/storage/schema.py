@@ -303,8 +303,8 @@ def m0113_screenshots_and_outreach(db: Database) -> None:
     # One row per screenshot: what became of it (the picture itself is never stored).
     db["screenshot_jobs"].create({
         "id": int, "delivery_key": str, "user_hash": str, "received_at": str,
-        "status": str,        # queued | answered | not_image | too_large | fetch_failed |
-                              # ocr_failed | no_text | busy
+        "status": str,        # queued | answered | read (a 举报's) | not_image | too_large |
+                              # fetch_failed | ocr_failed | no_text | busy
         "chars": int, "seconds": float, "send_status": str, "finished_at": str,
     }, pk="id", not_null={"delivery_key", "status"})
     db["screenshot_jobs"].create_index(["delivery_key"], unique=True)
@@ -315,6 +315,13 @@ def m0113_screenshots_and_outreach(db: Database) -> None:
                               # shown | failed
     }, pk="question_id")
     db["late_answers"].create_index(["user_hash", "status"])
+
+
+@migrations()
+def m0113_lead_screenshots(db: Database) -> None:
+    # Issue 13. A 举报 screenshot is read after its conversation may have ended: the job names
+    # the lead its text joins (NULL while the conversation goes on, and outside a 举报).
+    db["screenshot_jobs"].add_column("lead_id", int)
 
 
 def migrate(db: Database) -> None:

@@ -60,13 +60,14 @@ def answer_voice(msg, ctx: Context):
 
 @router.on("image")
 def screenshot(msg, ctx: Context):
-    """A screenshot within a 举报 conversation is counted for the lead; otherwise it is read
-    by OCR and answered later as a customer-service message (or the resident is asked to type
-    it when the account cannot send those)."""
+    """A screenshot within a 举报 conversation is counted and read for the lead; otherwise it is
+    read by OCR and answered later as a customer-service message (or the resident is asked to
+    type it when the account cannot send those)."""
     if ctx.loop is None:
         return None
-    return ctx.loop.handle_image(ctx.user_hash) or ctx.loop.screenshot(
-        ctx.user_hash, msg.from_user, msg.delivery_key, msg.raw.get("PicUrl", ""))
+    pic_url = msg.raw.get("PicUrl", "")
+    return ctx.loop.handle_image(ctx.user_hash, msg.delivery_key, pic_url) or \
+        ctx.loop.screenshot(ctx.user_hash, msg.from_user, msg.delivery_key, pic_url)
 
 
 @router.on(*MEDIA_TYPES)
