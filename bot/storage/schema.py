@@ -318,7 +318,7 @@ def m0113_screenshots_and_outreach(db: Database) -> None:
 
 
 @migrations()
-def m0113_lead_screenshots(db: Database) -> None:
+def m0114_lead_screenshots(db: Database) -> None:
     # Issue 13. A 举报 screenshot is read after its conversation may have ended: the job names
     # the lead its text joins (NULL while the conversation goes on, and outside a 举报).
     db["screenshot_jobs"].add_column("lead_id", int)
