@@ -52,6 +52,38 @@ def test_still_on_the_phone_and_paying_is_in_progress_first():
     assert u.kind == "in_progress" and "paid_amount" in u.signals
 
 
+@pytest.mark.parametrize("text", [
+    "我交了两千解冻费，客服现在又说要交三千才能提现",
+    "已经给了他五千，他还在要，说不给就发到我家族群",
+    "充了一万进去，平台说要先交百分之十的税才能提",
+    "前面转了两次了，对方说还差一单就能全部返还",
+])
+def test_a_loss_with_a_fresh_demand_now_is_in_progress(text):
+    u = detect_urgency(text)
+    assert u.kind == "in_progress", u
+
+
+def test_money_that_came_to_the_writer_is_not_a_loss():
+    u = detect_urgency("女儿给我打了两千块生活费")
+    assert not u.urgent and "received" in u.vetoes
+
+
+@pytest.mark.parametrize("text", [
+    "我交了两千解冻费，又交了三千保证金，现在客服把我拉黑了",
+    "对方让我交了手续费，后来又要公证费，今天再打那个电话已经停机了",
+])
+def test_a_loss_whose_other_side_is_gone_stays_lost(text):
+    u = detect_urgency(text)
+    assert u.kind == "lost" and "demand_again" not in u.signals, u
+
+
+@pytest.mark.parametrize("text", ["我家狗今天跑丢了 找了一下午才找回来", "刚在地里拔了一上午草 腰疼",
+                                  "儿子昨天回来了 带了好多东西"])
+def test_everyday_chat_is_not_an_emergency(service, text):
+    answer = service.ask(text)
+    assert not answer["urgent"] and answer["category"] == "none", answer
+
+
 @pytest.mark.parametrize("text, veto", [
     ("我差点就转了五千过去，幸亏挂了", "negation"),
     ("差点就把存款转过去了，儿子回来拦住了", "negation"),

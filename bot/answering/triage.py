@@ -39,6 +39,11 @@ class TriageParams:
     vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
     model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese
     #                                characters): a few words are not a story of loss
+    rules_max_none: float = 0.7    # a rule-found loss counts unless `none` is this likely
+    #                                (bank CV: no urgent line lost at 0.5; off-topic 83 → 82)
+    model_max_none: float = 0.5    # the urgency model alone cannot raise urgency when the
+    #                                category views give `none` at least this probability
+    #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ def combine(retrieval: np.ndarray, model: np.ndarray, params: TriageParams) -> n
     return (1.0 - params.model_weight) * p_ret + params.model_weight * model
 
 
+def _none_probability(categories: list[str], probs: np.ndarray) -> float:
+    return float(probs[categories.index(NONE)]) if NONE in categories else 0.0
+
+
 def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
            urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
            params: TriageParams, chars: int = 0) -> Verdict:
@@ -85,9 +94,13 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
     model_kind = "in_progress" if urgent_probs.get("in_progress", 0.0) >= \
         urgent_probs.get("lost", 0.0) else "lost"
     kind = urgency.kind
+    if kind == "lost" and not money_request and \
+            _none_probability(categories, probs) >= params.rules_max_none:
+        kind = None   # 交了电费一百二: a payment in everyday life, not a loss to a scam
     if kind is None and p_urgent >= params.urgent_threshold and \
             chars >= params.model_min_chars and \
-            not (params.vetoes_bind_model and urgency.message_vetoes):
+            not (params.vetoes_bind_model and urgency.message_vetoes) and \
+            (money_request or _none_probability(categories, probs) < params.model_max_none):
         kind = model_kind
     if kind is not None:
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),

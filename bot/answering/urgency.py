@@ -26,8 +26,11 @@ the alarm:
 - ``not_followed``: an instruction the writer did not follow (让我转…我没理/拉黑了);
 - ``instruction``: a loss signal that is only what someone told the writer to do (让我把钱转到
   安全账户, 先把钱转过去), unless it says it was done (了);
+- ``received``: the money came to the writer (给我打了两千块生活费);
 - ``stopped``: the call was already hung up or someone stopped the payment (被我拦下了): it
   cancels ``in_progress`` signals only (a loss before it still counts).
+A loss followed by a fresh demand now (``demand_again``: 又要交解冻费, 还差一单, 还在要) is in
+progress, unless the other side is gone already (拉黑, 停机, 联系不上).
 A vetoed signal does not count, and a veto that fired anywhere in the message also keeps the
 learned model from raising urgency on its own. ``in_progress`` signals are not vetoed by
 ``negation`` of payment: someone still on the phone who has not paid yet is the case to catch.
@@ -140,6 +143,21 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
 
+# A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
+# 还在要/又来要/要先交…才能/重新付/赶紧打钱.
+_DEMAND_AGAIN = re.compile(
+    r"(?:又|还|再|现在又|现在还)(?:说|在)?(?:要|让|叫|催|逼|得|需要)(?:我|她|他|我们|家里|俺|你)?"
+    r"(?:先|再|马上|赶紧|立刻|去)?[^，。！？!?]{0,6}?(?:交|转|付|充|汇|输|借|凑|发|填|打钱|打款|给钱)(?!了|过|完)|"
+    r"再(?:交|转|付|充|汇|输|凑|打)(?!了|过|完)|(?:又|还)(?:在)?要[^，。！？!?]{0,6}(?:费|钱|万|千|百|\d)|"
+    r"又来要|还在要|还在催|还差[一两二三几\d]*(?:单|笔|次|个任务)|重新(?:付|转|交|输|充)(?!了|过)|"
+    r"(?:要|得|需要|必须)先?(?:交|付|转|充)[^，。！？!?]{0,12}(?:才能|才可以|才给|才放|才退)|"
+    r"说(?:要|得|需要|必须)先(?:交|付|转|充)(?!了|过)|要不要(?:再|继续|接着)?(?:交|转|付|投|充|汇)|"
+    r"(?:还|再)?(?:交|转|付|投|充)不(?:交|转|付|投|充)|(?:也|还)要(?:转|交|付|汇|充)|来要钱|又要钱|"
+    r"(?:赶紧|快点?|马上|立刻)(?:打钱|转钱|汇钱|给钱|交钱|凑钱)|(?:那边|对方|他们|骗子)(?:在|又)?要钱")
+# ... unless the other side is gone already: then nobody is asking any more.
+_GONE = re.compile(r"拉黑|停机|空号|打不通|删了|把我删|消失|跑了|找不到人|人找不到|联系不上|没人理|不回(?:我|消息)|没见着|"
+                   r"没见到|到现在|才知道|才发现|上当了|没退")
+
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("instruction", re.compile(r"(?:(?:让|叫|要|要求|教|催|逼)(?:我|你|她|他|我妈|我爸|老人|人)?[^，。！？!?]{0,10}|"
                                r"(?:先|得|必须|需要))$")),
@@ -147,6 +165,8 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
                                 r"(?:我)?(?:就|都|也)?(?:把|将)?\s*$")),
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
+    # money that came to the writer (女儿给我打了两千块生活费) is not a loss
+    ("received", re.compile(r"(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?\s*$")),
 ]
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
@@ -273,6 +293,12 @@ def detect_urgency(normalized: str) -> Urgency:
             vetoes.append(veto)
     kinds = {k for _, k in found}
     kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
+    if kind == "lost" and "stopped" not in vetoes and _DEMAND_AGAIN.search(normalized) and \
+            not _GONE.search(normalized):
+        # Paid once and asked again now (解冻费, 税费, 还差一单, 又来要): the next payment is
+        # the one still to stop, so in progress, whose steps cover the loss too.
+        found.append(("demand_again", "in_progress"))
+        kind = "in_progress"
     return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)),
                    whole)
 
