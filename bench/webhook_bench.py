@@ -338,7 +338,9 @@ def main() -> int:
     if a.rounds > 1:
         print(f"\n(median of {a.rounds} rounds; ratios per round: " + "; ".join(
             f"{t[0]}: " + ", ".join(f"{rnd[i]['ratio']:.2f}" for rnd in rounds)
-            for i, t in enumerate(targets) if i) + ")")
+            for i, t in enumerate(targets) if i) + ";\nworker CPU ms/request per round: " +
+            "; ".join(f"{t[0]}: " + ", ".join(f"{rnd[i]['worker_cpu_ms']:.2f}" for rnd in rounds)
+                      for i, t in enumerate(targets)) + ")")
 
     print(f"\ngunicorn as `serve`: gthread, 2 workers x 16 threads, --preload, "
           f"--no-control-socket, 127.0.0.1; load average before the run "
