@@ -226,8 +226,9 @@ def gunicorn_argv(app_spec: str, port: int, workers: int = 2) -> list[str]:
     return [PYTHON] + serve_argv(app_spec, HOST, port, workers)[1:]
 
 
-def write_config(workdir: Path, port: int) -> Path:
-    """A config.toml for one benchmark server: own port, own SQLite file, shared content/."""
+def write_config(workdir: Path, port: int, root: Path = ROOT) -> Path:
+    """A config.toml for one benchmark server: own port, own SQLite file, the content/ of
+    the checkout at ``root``."""
     path = workdir / "config.toml"
     path.write_text(f"""
 [server]
@@ -240,7 +241,7 @@ public_url = "http://{HOST}:{port}"
 path = "{workdir / 'bot.db'}"
 
 [content]
-dir = "{ROOT / 'content'}"
+dir = "{root / 'content'}"
 
 [wechat]
 token = "{TOKEN}"
@@ -264,27 +265,29 @@ def bench_env(config_path: Path | None = None, pythonpath: Path | None = None) -
     return env
 
 
-def init_db(config_path: Path) -> None:
-    subprocess.run([PYTHON, "-m", "bot", "init-db"], cwd=ROOT, env=bench_env(config_path),
-                   check=True, stdout=subprocess.DEVNULL, timeout=120)
+def init_db(config_path: Path, root: Path = ROOT) -> None:
+    subprocess.run([PYTHON, "-m", "bot", "init-db"], cwd=root, env=bench_env(config_path),
+                   check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
-def start_server(kind: str, workers: int = 2) -> Server:
-    """kind 'app' (our create_app, after init-db) or 'bare' (bench/bare_app.py)."""
+def start_server(kind: str, workers: int = 2, root: Path = ROOT) -> Server:
+    """kind 'app' (our create_app, after init-db) or 'bare' (bench/bare_app.py). ``root``:
+    the checkout whose app is served (another one measures a baseline side by side)."""
+    root = Path(root)
     workdir = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
     port = free_port()
     log_path = workdir / "server.log"
     config_path = None
     if kind == "app":
-        config_path = write_config(workdir, port)
-        init_db(config_path)
+        config_path = write_config(workdir, port, root)
+        init_db(config_path, root)
         env, spec = bench_env(config_path), "bot:create_app()"
     elif kind == "bare":
         env, spec = bench_env(pythonpath=BENCH), "bare_app:app"
     else:
         raise ValueError(kind)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_argv(spec, port, workers), cwd=ROOT, env=env,
+        proc = subprocess.Popen(gunicorn_argv(spec, port, workers), cwd=root, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     server = Server(kind, port, proc, workdir, log_path, config_path)
     try:
@@ -336,8 +339,15 @@ def rss_kb(pid: int) -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (0 if it is gone)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds a process has used so far, all its threads ((0, 0) if it
+    is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick

@@ -1,7 +1,7 @@
 """Webhook throughput and latency under load: our app (plaintext, safe/AES) against bare Flask.
 
-Each target is a gunicorn started like ``python -m bot serve`` (sync workers, 2 workers,
---no-control-socket, loopback, a free port) with its own temporary config and SQLite database
+Each target is a gunicorn started like ``python -m bot serve`` (2 gthread workers with 16
+threads each, --preload, --no-control-socket, loopback, a free port) with its own temporary config and SQLite database
 (``python -m bot init-db`` first). wrk keeps 32 connections busy replaying distinct signed
 WeChat text pushes (fresh timestamps, unique nonces and MsgIds, and distinct texts too: resident
 questions and the bank's examples with the prefixes and suffixes residents type, so no answer
@@ -13,11 +13,20 @@ S seconds during the measurement (through the same editing service the admin con
 a new version row, an audit row, ``content_version`` bumped), so the figure shows what
 publishing costs the residents being answered at that moment.
 
+With --baseline PATH, one more plaintext target serves the app of another checkout of the
+project (e.g. ``git worktree add /tmp/before <commit>``) in the same round: before and after
+measured side by side under the same load, which on a shared machine moves every absolute
+figure. Worker CPU per request (user + system, all threads of both workers, from /proc) moves
+less than req/s and p99 when other processes share the cores.
+
 If our app reaches less than 0.45 of bare Flask's throughput, or its p99 is above 30 ms, the
-request path is profiled in-process with cProfile (no HTTP) and the top functions are printed.
+request path is profiled in-process with cProfile (no HTTP) and the top functions are printed,
+with the CPU time per push measured without the profiler (the thread's CPU time, which the
+machine's load moves less than wall time).
 
 usage: .venv/bin/python bench/webhook_bench.py [--duration 10] [--warmup 2] [--connections 32]
-       [--threads 1] [--requests 40000] [--publish-every 2] [--profile | --no-profile]
+       [--threads 1] [--requests 40000] [--publish-every 2] [--baseline PATH] [--rounds 3]
+       [--profile | --no-profile]
 """
 from __future__ import annotations
 
@@ -120,8 +129,8 @@ def sanity_check(server: benchkit.Server, maker: RequestMaker, expect: str) -> N
 
 
 def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str],
-                 publish_every: float = 0) -> dict:
-    server = benchkit.start_server(kind)
+                 publish_every: float = 0, root: Path = ROOT) -> dict:
+    server = benchkit.start_server(kind, root=root)
     try:
         expect = "<xml>" if kind == "app" else "success"
         maker = RequestMaker(mode)
@@ -134,7 +143,7 @@ def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str
         gen_seconds = time.time() - generated_at
         run_wrk(server.url, warm_file, a.warmup, a.connections, a.threads, expect)
         workers = server.worker_pids()
-        cpu_before = sum(benchkit.cpu_seconds(p) for p in workers)
+        cpu_before = [benchkit.cpu_split(p) for p in workers]
         if publish_every:
             with Publisher(server, publish_every) as publisher:
                 result = run_wrk(server.url, main_file, a.duration, a.connections, a.threads,
@@ -142,8 +151,11 @@ def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str
             result["publishes"] = publisher.count
         else:
             result = run_wrk(server.url, main_file, a.duration, a.connections, a.threads, expect)
-        cpu = sum(benchkit.cpu_seconds(p) for p in workers) - cpu_before
-        result["worker_cpu_ms"] = cpu * 1000 / max(1, result["requests"])
+        cpu_after = [benchkit.cpu_split(p) for p in workers]
+        user = sum(u1 - u0 for (u0, _), (u1, _) in zip(cpu_before, cpu_after))
+        system = sum(s1 - s0 for (_, s0), (_, s1) in zip(cpu_before, cpu_after))
+        result["worker_cpu_ms"] = (user + system) * 1000 / max(1, result["requests"])
+        result["worker_sys_ms"] = system * 1000 / max(1, result["requests"])
         result["window_age_s"] = time.time() - generated_at
         result["gen_seconds"] = gen_seconds
         result["workers_rss_mb"] = [benchkit.rss_kb(p) / 1024 for p in server.worker_pids()]
@@ -155,9 +167,10 @@ def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str
 
 # Stages of one push, as (file suffix, function) whose cumulative time is reported.
 STAGES = [
+    ("query string", "bot/wechat/webhook.py", "query_args"),
     ("signature + timestamp check", "bot/wechat/protocol.py", "check_request"),
     ("parse XML (and decrypt)", "bot/wechat/protocol.py", "open"),
-    ("redelivery check (SELECT)", "bot/wechat/deliveries.py", "recorded_reply"),
+    ("redelivery + signed nonce check (one SELECT)", "bot/wechat/deliveries.py", "lookup"),
     ("route + answer (engine, distinct texts)", "bot/wechat/router.py", "dispatch"),
     ("render reply XML", "bot/wechat/protocol.py", "render_text"),
     ("record reply + question (batched)", "bot/wechat/deliveries.py", "record"),
@@ -171,8 +184,8 @@ def _cumulative(stats, suffix: str, func: str) -> float:
 
 
 def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
-    """cProfile the Flask app's WSGI call for ``n`` pushes (no HTTP, no gunicorn, one process,
-    so no SQLite lock waits): where does a push's CPU time go?"""
+    """cProfile the app's WSGI call for ``n`` pushes (no HTTP, no gunicorn, one process, so no
+    SQLite lock waits): where does a push's CPU time go?"""
     import logging
 
     from werkzeug.test import EnvironBuilder
@@ -199,36 +212,44 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
             body = b"".join(app(env, lambda s, h, exc_info=None: status.append(s)))
             assert status[0].startswith("200") and body.startswith(b"<xml>"), (status, body[:80])
 
-        texts = iter(benchkit.distinct_texts(200 + 2 * n, seed=11))
+        # Each mode its own texts: both run in one process, which keeps the engine (and its
+        # answer cache) of the first, so the second would otherwise meet answered texts.
+        per_mode = 200 + 2 * n
+        part = ("plain", "safe").index(mode)
+        texts = iter(benchkit.distinct_texts(2 * per_mode, seed=11)[part * per_mode:])
         for _ in range(200):  # warm SQLite pages and lazy imports, unprofiled
             call(environ_for(next(texts)))
         environs = [environ_for(next(texts)) for _ in range(n)]
         chunks = []  # three timed thirds, median taken: the machine may be busy
         for part in range(3):
             chunk = environs[part::3]
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             for env in chunk:
                 call(env)
-            chunks.append((time.perf_counter() - started) * 1000 / len(chunk))
-        plain_ms = sorted(chunks)[1]
+            chunks.append(((time.thread_time() - cpu_started) * 1000 / len(chunk),
+                           (time.perf_counter() - started) * 1000 / len(chunk)))
+        cpu_ms, wall_ms = sorted(chunks)[1]
         environs = [environ_for(next(texts)) for _ in range(n)]
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time)
         prof.enable()
         for env in environs:
             call(env)
         prof.disable()
         stats = pstats.Stats(prof)
-        total = _cumulative(stats, "flask/app.py", "wsgi_app")
-        view = _cumulative(stats, "bot/wechat/webhook.py", "receive")
-        print(f"\n#### cProfile, {mode} mode, {n} pushes in one process: {plain_ms:.2f} ms per "
-              f"push without the profiler, {total * 1000 / n:.2f} ms with it\n")
+        total = _cumulative(stats, "flask/app.py", "__call__")
+        view = _cumulative(stats, "bot/wechat/webhook.py", "receive_push")
+        print(f"\n#### cProfile, {mode} mode, {n} pushes in one process: {cpu_ms:.2f} ms CPU "
+              f"({wall_ms:.2f} ms wall) per push without the profiler, {total * 1000 / n:.2f} ms "
+              "CPU with it\n")
         print("| stage | ms/push (profiled) | share |")
         print("|---|---:|---:|")
         rows = [(label, _cumulative(stats, f, fn)) for label, f, fn in STAGES]
         rows = [(label, t) for label, t in rows if t]
-        rows.append(("rest of the view (UPDATE reply, Response, ...)",
-                     view - sum(t for _, t in rows)))
-        rows.append(("Flask/Werkzeug outside the view", total - view))
+        inside = [(label, t) for label, t in rows if label != "query string"]
+        rows.append(("rest of receive_push (residents' loop probe, hash, ...)",
+                     view - sum(t for _, t in inside)))
+        rows.append(("WSGI layer outside receive_push (lean path: headers, access line)",
+                     total - view - dict(rows).get("query string", 0)))
         for label, t in rows:
             print(f"| {label} | {t * 1000 / n:.3f} | {100 * t / total:.0f}% |")
         sql = sum(v[2] for (file, _, name), v in stats.stats.items()
@@ -258,6 +279,9 @@ def main() -> int:
                     help="distinct pushes generated per measured run")
     ap.add_argument("--publish-every", type=float, default=0,
                     help="also measure plaintext while publishing a case every S seconds")
+    ap.add_argument("--baseline", type=Path, default=None, metavar="PATH",
+                    help="also measure (plaintext) the app of another checkout of the project, "
+                         "side by side in every round")
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of all targets; the median round per target is reported "
                          "(the load generator shares the cores, so single runs are noisy)")
@@ -277,15 +301,22 @@ def main() -> int:
     started = time.time()
     targets = TARGETS + ([(f"反诈助手, plaintext, publishing every {a.publish_every:g} s", "app",
                            "plain")] if a.publish_every else [])
+    if a.baseline:
+        if not (a.baseline / "bot" / "__init__.py").is_file():
+            ap.error(f"--baseline {a.baseline}: not a checkout of this project")
+        targets.append((f"baseline {a.baseline.name}, plaintext", "app", "plain"))
     texts = benchkit.distinct_texts(max(2000, a.requests // 4) + a.requests)
+    load_before = os.getloadavg()[0]
     rounds: list[list[dict]] = []
     with tempfile.TemporaryDirectory(prefix="bench-wrk-") as tmp:
         for n in range(a.rounds):
             this_round = []
             for label, kind, mode in targets:
                 print(f"... round {n + 1}/{a.rounds}: {label}", file=sys.stderr, flush=True)
-                this_round.append(bench_target(label, kind, mode, a, Path(tmp), texts,
-                                               a.publish_every if "publishing" in label else 0))
+                this_round.append(bench_target(
+                    label, kind, mode, a, Path(tmp), texts,
+                    a.publish_every if "publishing" in label else 0,
+                    a.baseline if label.startswith("baseline") else ROOT))
             bare_rps = this_round[0]["rps"]
             for r in this_round:
                 r["ratio"] = r["rps"] / bare_rps   # paired with the bare run of the same round
@@ -297,17 +328,23 @@ def main() -> int:
 
     print(f"\n### Webhook: signed WeChat text pushes, {a.connections} connections, "
           f"{a.duration:g} s after {a.warmup:g} s warm-up\n")
-    print("| target | req/s | p50 ms | p99 ms | ratio to bare Flask | non-2xx |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| target | req/s | p50 ms | p99 ms | ratio to bare Flask | worker CPU ms/request "
+          "(of it system) | non-2xx |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['label']} | {r['rps']:.0f} | {r['p50_us'] / 1000:.1f} | "
-              f"{r['p99_us'] / 1000:.1f} | {r['ratio']:.2f} | {r['non_2xx']} |")
+              f"{r['p99_us'] / 1000:.1f} | {r['ratio']:.2f} | {r['worker_cpu_ms']:.2f} "
+              f"({r['worker_sys_ms']:.2f}) | {r['non_2xx']} |")
     if a.rounds > 1:
         print(f"\n(median of {a.rounds} rounds; ratios per round: " + "; ".join(
             f"{t[0]}: " + ", ".join(f"{rnd[i]['ratio']:.2f}" for rnd in rounds)
-            for i, t in enumerate(targets) if i) + ")")
+            for i, t in enumerate(targets) if i) + ";\nworker CPU ms/request per round: " +
+            "; ".join(f"{t[0]}: " + ", ".join(f"{rnd[i]['worker_cpu_ms']:.2f}" for rnd in rounds)
+                      for i, t in enumerate(targets)) + ")")
 
-    print(f"\ngunicorn: sync, 2 workers, --no-control-socket, 127.0.0.1; wrk {a.threads} "
+    print(f"\ngunicorn as `serve`: gthread, 2 workers x 16 threads, --preload, "
+          f"--no-control-socket, 127.0.0.1; load average before the run "
+          f"{load_before:.1f}, after {os.getloadavg()[0]:.1f}; wrk {a.threads} "
           f"thread(s) on the same {os.cpu_count()}-CPU machine; Python "
           f"{sys.version.split()[0]}.")
     print(f"Goals: ratio to bare Flask >= {RATIO_GOAL}, p99 <= {P99_GOAL_MS:g} ms, "

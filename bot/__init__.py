@@ -23,8 +23,11 @@ HTTP_MESSAGES = {
 }
 
 
-def create_app(settings=None):
-    """Wire settings, database, answer engine and blueprints into a Flask app."""
+def create_app(settings=None, lean_webhook: bool = True):
+    """Wire settings, database, answer engine and blueprints into a Flask app.
+
+    ``lean_webhook=False`` leaves ``POST /wechat`` to Flask like every other request (the
+    tests compare the two paths byte for byte)."""
     from flask import Flask
     from flask_wtf.csrf import CSRFProtect
 
@@ -48,13 +51,6 @@ def create_app(settings=None):
     refuse_dev_secret_key(settings)
     warn_if_placeholders(settings)
     app = Flask(__name__)
-    if settings.server.trusted_proxy_hops:
-        # Behind nginx: the client address and scheme come from X-Forwarded-For/-Proto, read
-        # for exactly this many proxies (a client cannot forge the hops we do not trust); the
-        # sign-in failure counter and the API rate limit use that address.
-        from werkzeug.middleware.proxy_fix import ProxyFix
-        hops = settings.server.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024)
     app.json.ensure_ascii = False
@@ -94,6 +90,18 @@ def create_app(settings=None):
     init_access_log(app, settings.logging.access_log)
     _register_error_pages(app)
     app.after_request(_security_headers)
+    if lean_webhook:
+        # WeChat's pushes skip Flask's request machinery (same responses, headers, access
+        # line and error mapping; see bot/wechat/lean.py); everything else goes to Flask.
+        from .wechat.lean import LeanWebhook
+        app.wsgi_app = LeanWebhook(app, app.wsgi_app)
+    if settings.server.trusted_proxy_hops:
+        # Behind nginx: the client address and scheme come from X-Forwarded-For/-Proto, read
+        # for exactly this many proxies (a client cannot forge the hops we do not trust); the
+        # sign-in failure counter, the API rate limit and the access log use that address.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        hops = settings.server.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
     return app
 
 
@@ -122,7 +130,6 @@ def _security_headers(response):
 
 def _register_error_pages(app) -> None:
     """JSON errors under /api, plain text for /wechat, a page elsewhere; never a bare 500."""
-    import logging
     import sqlite3
 
     from flask import jsonify, render_template, request
@@ -148,14 +155,26 @@ def _register_error_pages(app) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        code = exc.code or 500
-        # werkzeug's own descriptions are English; a description we passed to abort() is ours.
-        own = exc.description and exc.description != type(exc).description
-        return render(code, exc.description if own else HTTP_MESSAGES.get(code, "出错了"))
+        return render(*http_error_message(exc))
 
     @app.errorhandler(sqlite3.OperationalError)
     @app.errorhandler(sqlite3.IntegrityError)
     def database_error(exc):
-        # A change and its audit row commit together or not at all: nothing was changed.
-        logging.getLogger(__name__).error("database refused a write: %s", exc)
-        return render(503, "数据库暂时不能写入，这次操作没有保存，什么也没有改变。请稍后再试。")
+        return render(*database_error_message(exc))
+
+
+def http_error_message(exc) -> tuple[int, str]:
+    """(status, message) for a werkzeug HTTPException."""
+    code = exc.code or 500
+    # werkzeug's own descriptions are English; a description we passed to abort() is ours.
+    own = exc.description and exc.description != type(exc).description
+    return code, exc.description if own else HTTP_MESSAGES.get(code, "出错了")
+
+
+def database_error_message(exc) -> tuple[int, str]:
+    """(status, message) when SQLite refused; logged. A change and its audit row commit
+    together or not at all: nothing was changed."""
+    import logging
+
+    logging.getLogger(__name__).error("database refused a write: %s", exc)
+    return 503, "数据库暂时不能写入，这次操作没有保存，什么也没有改变。请稍后再试。"

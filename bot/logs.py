@@ -80,8 +80,12 @@ def init_access_log(app, enabled: bool) -> None:
     def _log_request(response):
         started = g.get("_access_started")
         ms = (time.perf_counter() - started) * 1000 if started else 0.0
-        # A monitoring probe every few seconds would drown the rest: /healthz only at DEBUG.
-        level = logging.DEBUG if request.path == "/healthz" else logging.INFO
-        access_log.log(level, "%s %s %s %.0f ms client %s", request.method, request.path,
-                       response.status_code, ms, request.remote_addr or "-")
+        log_access(request.method, request.path, response.status_code, ms, request.remote_addr)
         return response
+
+
+def log_access(method: str, path: str, status: int, ms: float, client: str | None) -> None:
+    """The access line itself; also written by the lean WSGI path of ``POST /wechat``."""
+    # A monitoring probe every few seconds would drown the rest: /healthz only at DEBUG.
+    level = logging.DEBUG if path == "/healthz" else logging.INFO
+    access_log.log(level, "%s %s %s %.0f ms client %s", method, path, status, ms, client or "-")

@@ -5,8 +5,8 @@ Who builds: ``python -m bot build-index`` (run by ``init-db``, so by ``make run`
 commands that publish, the scheduler at its tick, and a background thread of the web worker
 whose admin published (or that first sees the new ``content_version``). The index goes to the
 ``IndexStore`` beside the database, written atomically; builders take its lock, so the others
-wait and find it built. Workers check the shared ``content_version`` before every answer (one
-indexed read) and keep answering from the index they have until the new one is built, then
+wait and find it built. Workers check the shared ``content_version`` before answering (one
+indexed read, at most every 50 ms) and keep answering from the index they have until the new one is built, then
 map it (``Engine.load``) in a background thread and swap. Only at start-up, when no index of
 the current version exists yet, does a process build one synchronously before answering.
 
@@ -33,6 +33,7 @@ from .text import Normalizer
 
 log = logging.getLogger(__name__)
 
+VERSION_CHECK_SECONDS = 0.05   # how stale a worker's idea of the content version may be
 _ENGINES: dict[str, Engine] = {}   # content digest -> engine, shared within a process
 _ENGINES_LOCK = threading.Lock()
 
@@ -137,7 +138,8 @@ class AnswerService:
 
     def __init__(self, feed: ContentFeed | None, content_dir: Path, public_url: str,
                  reply_max_bytes: int, params: EngineParams = EngineParams(),
-                 index_dir: Path | None = None, local: dict | None = None):
+                 index_dir: Path | None = None, local: dict | None = None,
+                 version_check_seconds: float = VERSION_CHECK_SECONDS):
         self.local = dict(local or {})   # [local] config: fills {本地…} placeholders
         self.content_dir = Path(content_dir)
         self.public_url = public_url
@@ -149,6 +151,8 @@ class AnswerService:
                                     IndexStore(index_dir) if index_dir else None, params)
         self.normalizer = self.builder.normalizer
         self._live: _Live | None = None
+        self.version_check_seconds = version_check_seconds
+        self._version_checked_at = float("-inf")   # time.monotonic() of the last check
         self._catch_up_lock = threading.Lock()
         self._thread_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -172,11 +176,18 @@ class AnswerService:
         """Before every answer: if published content moved on, have the new index built and
         loaded in the background while answering from the current one. Never builds in the
         caller's thread, except with ``force`` (start-up, CLI, tests), which brings the
-        service up to date before it returns."""
+        service up to date before it returns. The shared version is read at most every
+        ``version_check_seconds`` (a worker answering hundreds of messages a second need not
+        read it for each; a build takes seconds anyway)."""
         live = self._live
         if force or live is None:
             self._catch_up()
-        elif self.builder.content_version() != live.version:
+            return
+        now = time.monotonic()
+        if now - self._version_checked_at < self.version_check_seconds:
+            return
+        self._version_checked_at = now
+        if self.builder.content_version() != live.version:
             self.request_build()
 
     def request_build(self) -> None:

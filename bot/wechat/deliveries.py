@@ -49,6 +49,9 @@ _RECORD = ("INSERT OR IGNORE INTO wechat_deliveries (key, received_at, reply, "
            + ", ".join("?" * (4 + len(_Q_COLUMNS))) + ")")
 _QUESTION = (f"INSERT INTO questions ({', '.join(_Q_COLUMNS)}) "
              f"VALUES ({', '.join('?' * len(_Q_COLUMNS))})")
+_LOOKUP_BOTH = "SELECT key, reply, nonce FROM wechat_deliveries WHERE key = ? OR nonce = ?"
+_LOOKUP_KEY = "SELECT key, reply, nonce FROM wechat_deliveries WHERE key = ?"
+_LOOKUP_NONCE = "SELECT key, reply, nonce FROM wechat_deliveries WHERE nonce = ?"
 
 
 class Deliveries:
@@ -92,6 +95,30 @@ class Deliveries:
         row = self._db().execute("SELECT key FROM wechat_deliveries WHERE nonce = ?",
                                  [nonce]).fetchone()
         return None if row is None else row[0]
+
+    def lookup(self, key: str, nonce: str | None) -> tuple[str | None, str | None]:
+        """``(recorded_reply(key), nonce_owner(nonce))`` in at most one read: a push's two
+        questions (a redelivery? a signed URL used before?) answered by one indexed SELECT
+        (SQLite's multi-index OR) instead of two. ``nonce`` None: encrypted mode, no owner."""
+        with self._lock:
+            pending = self._pending.get(key)
+            owner = self._nonces.get(nonce) if nonce else None
+        reply = None if pending is None else (pending[2] or "")
+        need_reply, need_owner = pending is None, bool(nonce) and owner is None
+        if not need_reply and not need_owner:
+            return reply, owner
+        if need_reply and need_owner:
+            sql, params = _LOOKUP_BOTH, [key, nonce]
+        elif need_reply:
+            sql, params = _LOOKUP_KEY, [key]
+        else:
+            sql, params = _LOOKUP_NONCE, [nonce]
+        for row_key, row_reply, row_nonce in self._db().conn.execute(sql, params):
+            if need_reply and row_key == key:
+                reply = row_reply or ""
+            if need_owner and row_nonce == nonce:
+                owner = row_key
+        return reply, owner
 
     # -- recording --------------------------------------------------------------------------
     def record(self, key: str, reply: str, question: dict | None,

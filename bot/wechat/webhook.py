@@ -3,12 +3,18 @@
 Replies must leave within WeChat's 5 seconds; anything we cannot or should not answer gets
 'success', which WeChat accepts silently. Bad signatures and stale timestamps get 403, broken
 bodies 4xx, never a 500.
+
+``receive_push`` is the endpoint itself, free of Flask: the blueprint's view below calls it,
+and so does the lean WSGI path of ``POST /wechat`` (``bot/wechat/lean.py``), which answers
+WeChat's pushes without Flask's request machinery.
 """
 from __future__ import annotations
 
 import logging
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import ImmutableMultiDict
 
 from ..campaign.residents import bind_follower
 from ..content.render import fit_bytes
@@ -45,37 +51,57 @@ def verify():
 
 @bp.post("/wechat")
 def receive():
-    gate = current_app.extensions["wechat_gate"]
-    gate.check_request(request.args)
-    if (request.content_length or 0) > gate.max_body:
+    text, is_xml = receive_push(current_app.extensions, query_args(request.environ),
+                                request.content_length,
+                                lambda: request.get_data(cache=False))
+    return Response(text, mimetype="application/xml") if is_xml else _plain(text)
+
+
+def query_args(environ) -> ImmutableMultiDict:
+    """The query string as werkzeug's ``request.args`` parses it; a query string that is not
+    UTF-8 (werkzeug would raise UnicodeDecodeError: a 500) is a bad request."""
+    try:
+        query = environ.get("QUERY_STRING", "").encode("latin1").decode()
+    except UnicodeError:
+        raise BadRequest("query string is not UTF-8") from None
+    return ImmutableMultiDict(parse_qsl(query, keep_blank_values=True,
+                                        errors="werkzeug.url_quote"))
+
+
+def receive_push(extensions, args, content_length: int | None, read_body) -> tuple[str, bool]:
+    """One POST from WeChat: (reply text, whether it is XML). ``extensions`` are the app's
+    (gate, deliveries, answers, loop, db, settings); ``read_body()`` returns the body within
+    the app's size limit. Raises BotError (4xx) for what WeChat would never send."""
+    gate = extensions["wechat_gate"]
+    gate.check_request(args)
+    if (content_length or 0) > gate.max_body:
         raise BadRequest("body too large", status=413)
-    msg, encrypted = gate.open(request.get_data(cache=False), request.args)
-    deliveries = current_app.extensions["deliveries"]
+    msg, encrypted = gate.open(read_body(), args)
+    deliveries = extensions["deliveries"]
     # Plaintext mode: the signature covers timestamp and nonce but not the body, so a signed
     # URL carries the one message it came with (again, if WeChat retries with the same URL).
-    nonce = None if encrypted else f"{request.args['timestamp']}:{request.args['nonce']}"
-    if nonce is not None and deliveries.nonce_owner(nonce) not in (None, msg.delivery_key):
+    nonce = None if encrypted else f"{args['timestamp']}:{args['nonce']}"
+    xml, owner = deliveries.lookup(msg.delivery_key, nonce)
+    if owner not in (None, msg.delivery_key):
         raise Forbidden("timestamp and nonce already used for another message")
-    xml = deliveries.recorded_reply(msg.delivery_key)
     if xml is None:
-        xml = _process(msg, nonce)
+        xml = _process(extensions, msg, nonce)
     else:
         # An event's delivery key holds the sender's OpenID: the type only, and at DEBUG.
         log.debug("redelivery of a %s message answered from the first delivery", msg.msg_type)
     if not xml:
-        return _plain("success")
+        return "success", False
     if encrypted:
-        xml = gate.seal(xml, request.args.get("nonce", ""))
-    return Response(xml, mimetype="application/xml")
+        xml = gate.seal(xml, args.get("nonce", ""))
+    return xml, True
 
 
-def _process(msg, nonce: str | None) -> str:
+def _process(extensions, msg, nonce: str | None) -> str:
     """Route a first delivery; record its reply and question-log rows together."""
-    app = current_app
-    gate = app.extensions["wechat_gate"]
-    ctx = Context(answers=app.extensions["answers"],
+    gate = extensions["wechat_gate"]
+    ctx = Context(answers=extensions["answers"],
                   user_hash=hash_user(msg.from_user, gate.app_id),
-                  loop=app.extensions.get("loop"))
+                  loop=extensions.get("loop"))
     try:
         reply = router.dispatch(msg, ctx)
     except Exception:  # noqa: BLE001 - a handler bug must not cost the resident an answer
@@ -83,11 +109,10 @@ def _process(msg, nonce: str | None) -> str:
         return gate.render_text(FALLBACK, msg)   # not recorded: a redelivery tries again
     if ctx.village_scene:
         try:
-            bind_follower(app.extensions["db"](), ctx.user_hash, ctx.village_scene)
+            bind_follower(extensions["db"](), ctx.user_hash, ctx.village_scene)
         except Exception:  # noqa: BLE001 - the welcome matters more than the binding
             log.exception("binding a follower to a village failed")
     # Every passive reply, fixed texts from replies.toml included, within the byte budget.
-    limit = app.config["SETTINGS"].wechat.reply_max_bytes
-    xml = gate.render_text(fit_bytes(reply, limit), msg) if reply else ""
+    xml = gate.render_text(fit_bytes(reply, ctx.answers.reply_max_bytes), msg) if reply else ""
     question = ctx.questions[0] if ctx.questions else None   # one message, one question
-    return app.extensions["deliveries"].record(msg.delivery_key, xml, question, nonce=nonce)
+    return extensions["deliveries"].record(msg.delivery_key, xml, question, nonce=nonce)
