@@ -89,6 +89,7 @@ def test_everyday_chat_is_not_an_emergency(service, text):
     ("差点就把存款转过去了，儿子回来拦住了", "negation"),
     ("听说隔壁单位有人被骗了二十万", "hearsay"),
     ("【反诈提醒】凡是让你转账到安全账户的都是诈骗，已有多人被骗", "quoted_warning"),
+    ("我奶奶一个人在老家 天天接推销电话 我真怕她哪天被骗了钱", "worry"),
     ("如果已经转了钱该怎么办", "hypothetical"),
     ("上周被坑的那笔网购，钱已经退回来了", "refund"),
     ("短信让我把钱转到指定账户，我没理他", "not_followed"),

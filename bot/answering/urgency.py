@@ -27,6 +27,8 @@ the alarm:
 - ``instruction``: a loss signal that is only what someone told the writer to do (让我把钱转到
   安全账户, 先把钱转过去), unless it says it was done (了);
 - ``received``: the money came to the writer (给我打了两千块生活费);
+- ``worry``: a worry about a scam that has not happened (我怕她被骗): it keeps the learned
+  model from raising urgency, and a rule signal still counts;
 - ``stopped``: the call was already hung up or someone stopped the payment (被我拦下了): it
   cancels ``in_progress`` signals only (a loss before it still counts).
 A loss followed by a fresh demand now (``demand_again``: 又要交解冻费, 还差一单, 还在要) is in
@@ -183,6 +185,9 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就)(?<!还)(?:没理|不理|没转|没给|"
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
+    # worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model only
+    ("worry", re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
+                         r"我)?(?:会|也|哪天)?(?:被骗|上当|受骗|被人骗)")),
     ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
