@@ -28,7 +28,7 @@ the alarm:
   安全账户, 先把钱转过去), unless it says it was done (了);
 - ``received``: the money came to the writer (给我打了两千块生活费);
 - ``worry``: a worry about a scam that has not happened (我怕她被骗): it keeps the learned
-  model from raising urgency, and a rule signal still counts;
+  model from raising urgency, and vetoes only the loss it names;
 - ``stopped``: the call was already hung up or someone stopped the payment (被我拦下了): it
   cancels ``in_progress`` signals only (a loss before it still counts).
 A loss followed by a fresh demand now (``demand_again``: 又要交解冻费, 还差一单, 还在要) is in
@@ -187,7 +187,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
     # worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model only
     ("worry", re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
-                         r"我)?(?:会|也|哪天)?(?:被骗|上当|受骗|被人骗)")),
+                         r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")),
     ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
@@ -262,6 +262,11 @@ def message_vetoes(normalized: str) -> tuple[str, ...]:
     return tuple(name for name, pattern in _MESSAGE_VETOES if pattern.search(normalized))
 
 
+def _inside_worry(text: str, start: int) -> bool:
+    worry = dict(_MESSAGE_VETOES)["worry"]
+    return any(w.start() <= start < w.end() for w in worry.finditer(text))
+
+
 def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
     found: list[tuple[str, str]] = []
@@ -286,6 +291,9 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "stopped"   # hung up already, or someone stopped the payment
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
+            if veto is None and kind == "lost" and "worry" in whole and \
+                    _inside_worry(normalized, m.start()):
+                veto = "worry"     # 我怕她哪天被骗了钱: the loss is the feared one
             if veto is None and "hearsay" in whole:
                 veto = "hearsay"   # 听说/听邻居说… and nobody of the writer's after it
             if veto is None and "quoted_warning" in vetoes:
