@@ -88,6 +88,14 @@ def apply_retention(settings, db_factory, now: datetime) -> dict:
     return purge(db_factory(), now, settings.retention.question_months)
 
 
+def expire_abandoned_leads(settings, db_factory, now: datetime) -> int:
+    """举报 conversations left half-way become incomplete leads for staff (bot/loop/leads.py)."""
+    from bot.loop.leads import LeadDesk
+    s = settings.loop
+    return LeadDesk(db_factory(), s.lead_session_minutes, s.max_leads_per_day) \
+        .expire_abandoned(now)
+
+
 def index_builder(settings, db_factory):
     """The answer index is built here too, at each tick when the content version moved, so
     web workers find it ready instead of building it themselves."""
@@ -156,6 +164,7 @@ def run_forever(settings, pusher: Pusher, db_factory, builder=None, late=None) -
             report = tick(pusher, db_factory, datetime.now(tz))
             if late is not None:
                 late(datetime.now(tz))
+            expire_abandoned_leads(settings, db_factory, datetime.now(tz))
             if report.details or report.missed:
                 log.info("tick: sent %d, failed %d, skipped %d, missed %d, retried %d, "
                          "unknown %d", report.sent, report.failed, report.skipped, report.missed,
@@ -239,6 +248,7 @@ def _run(settings, once: bool, now: datetime) -> int:
     if once:
         report = tick(pusher, db_factory, now)
         late(now)
+        expire_abandoned_leads(settings, db_factory, now)
         for detail in report.details:
             print(" ".join(detail))
         print(f"sent {report.sent}, failed {report.failed}, skipped {report.skipped}, "

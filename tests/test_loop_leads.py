@@ -105,6 +105,23 @@ def test_expired_conversation_is_kept_and_said(loop_app):
         [("有人让我刷单", 0)]
 
 
+def test_a_conversation_abandoned_for_good_reaches_staff_without_another_message(loop_app):
+    desk = LeadDesk(loop_app.extensions["db"](), session_minutes=30, max_leads_per_day=5)
+    desk.start("gone1", T0)
+    desk.answer("gone1", "冒充快递客服要退款", T0 + timedelta(minutes=1))
+    desk.answer("gone1", "对方电话 138xxxx1234 链接 http://kd-xx.cc", T0 + timedelta(minutes=2))
+    desk.start("still1", T0 + timedelta(minutes=20))
+    assert desk.expire_abandoned(T0 + timedelta(minutes=31)) == 0   # 29 min idle: not yet
+    assert desk.expire_abandoned(T0 + timedelta(minutes=33)) == 1
+    assert rows(loop_app, "SELECT what, complete FROM leads WHERE user_hash = 'gone1'") == \
+        [("冒充快递客服要退款", 0)]
+    assert rows(loop_app, "SELECT COUNT(*) FROM lead_items li JOIN leads l ON l.id = li.lead_id "
+                          "WHERE l.user_hash = 'gone1'") == [(1,)]
+    assert rows(loop_app, "SELECT user_hash FROM lead_sessions WHERE user_hash IN "
+                          "('gone1', 'still1')") == [("still1",)]
+    assert desk.expire_abandoned(T0 + timedelta(minutes=33)) == 0   # never stored twice
+
+
 def test_one_resident_cannot_inflate_a_count(loop_app):
     db = loop_app.extensions["db"]()
     desk = LeadDesk(db, 30, max_leads_per_day=3)

@@ -83,6 +83,17 @@ class LeadDesk:
         self.expired_notice = True
         return None
 
+    def expire_abandoned(self, now: datetime) -> int:
+        """Store every conversation idle past its time as an incomplete lead (run by the
+        scheduler), so a 举报 left half-way reaches staff even if the resident never writes
+        again. Returns how many were closed."""
+        cutoff = _now_iso(now - timedelta(minutes=self.session_minutes))
+        idle = self.db.execute("SELECT user_hash, data FROM lead_sessions WHERE updated_at < ?",
+                               [cutoff]).fetchall()
+        for user_hash, data in idle:
+            self._finish(user_hash, json.loads(data), now, complete=False)
+        return len(idle)
+
     def start(self, user_hash: str, now: datetime) -> str:
         today = self.db.execute("SELECT COUNT(*) FROM leads WHERE user_hash = ? AND "
                                 "created_at >= ?", [user_hash,
