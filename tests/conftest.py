@@ -171,6 +171,14 @@ def write_config(folder: Path, groups=(), fresh: bool = False, **sections) -> Pa
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _case_pages_wait_for_slow_builds():
+    """A case page waits 10 s for the background build of a case published a moment ago; the
+    tests check that the page appears, and on a loaded machine a build can take longer."""
+    from bot.answering.service import AnswerService
+    AnswerService.article_wait_seconds = 60.0
+
+
 @pytest.fixture(scope="session")
 def content_dir() -> Path:
     return CONTENT_DIR

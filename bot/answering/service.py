@@ -136,6 +136,9 @@ class _Live:
 class AnswerService:
     """Answers questions from the current published content; safe to share between threads."""
 
+    # How long a case page waits for the background build of a case published a moment ago.
+    article_wait_seconds = 10.0
+
     def __init__(self, feed: ContentFeed | None, content_dir: Path, public_url: str,
                  reply_max_bytes: int, params: EngineParams = EngineParams(),
                  index_dir: Path | None = None, local: dict | None = None,
@@ -269,7 +272,7 @@ class AnswerService:
         for the index being built in the background."""
         found = self.engine.articles.get(case_id)
         if found is None and self.builder.content_version() != self._live.version:
-            self.wait_until_current(timeout=10)
+            self.wait_until_current(timeout=self.article_wait_seconds)
             found = self.engine.articles.get(case_id)
         return localize(found, self.local) if found else None
 

@@ -31,6 +31,22 @@ QUESTION = "有人在菜市场门口卖会说话的金蟾蜍，说摆在家里�
 CASE_ID = "e2e-golden-toad"
 
 
+def wait_until_served(url: str, seconds: float = 60) -> None:
+    """A case published a moment ago is served once the workers' background build is done
+    (a page waits 10 s for it; a loaded machine can take longer to build)."""
+    import urllib.error
+    import urllib.request
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=15):
+                return
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,8 +147,9 @@ def test_admin_adds_and_publishes_a_case_and_the_bot_answers_with_it(server, bro
     page.click("form[action$='/status'] button:has-text('发布')")
     page.wait_for_selector("text=已发布")
 
-    # Two workers: whichever answers must use the new case (each rebuilds within a second).
-    deadline = time.monotonic() + 15
+    # Two workers: whichever answers must use the new case (the index of the bank builds in
+    # ~3 s on a quiet machine; the bound is wide for a loaded one, the loop ends when it is).
+    deadline = time.monotonic() + 60
     answer = ""
     while time.monotonic() < deadline:
         answer = ask_on_the_page(page, server, QUESTION)
@@ -215,6 +232,7 @@ def test_an_editors_script_link_does_nothing_in_an_admins_browser(server, browse
     editor.click("form[action$='/status'] button:has-text('发布')")
     editor.wait_for_selector("text=已发布")
 
+    wait_until_served(f"{server}/cases/{HOSTILE_CASE}")
     admin.goto(f"{server}/cases/{HOSTILE_CASE}")
     for text in ("点这里", "官方说明"):
         link = admin.locator("a", has_text=text)
