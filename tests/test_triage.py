@@ -189,6 +189,11 @@ def test_same_content_same_answers(content_dir):
             (y.category, y.urgent, y.urgent_kind, y.case_ids, y.score), q
 
 
+def test_a_tax_question_is_not_a_money_request_but_a_tax_demand_is():
+    assert money_request("个税年度汇算怎么弄") is None
+    assert money_request("中奖了要先交个税才能领奖")
+
+
 def test_views_travel_as_arrays():
     lines = [("有人让我交保证金才放款", "fake_loan", "no"), ("贷款要先交手续费", "fake_loan", "no"),
              ("点赞返利先垫付", "order_brushing", "no"), ("我已经转了三千", "order_brushing", "lost"),
