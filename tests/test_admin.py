@@ -21,7 +21,6 @@ from bot import create_app
 from bot.cli import main
 from bot.content.editing import save_item
 from bot.storage.db import connect, utcnow_iso
-from bot.storage.library import init_db
 from conftest import make_settings
 
 ADMIN, ADMIN_PASSWORD = "zhang-admin", "correct-horse-battery"
@@ -75,22 +74,10 @@ def admin_settings(tmp_path, **admin):
                                                    **admin})
 
 
-@pytest.fixture(scope="module")
-def loaded_db(tmp_path_factory, content_dir):
-    """A database with content/ loaded, built once: each test starts from a copy."""
-    path = tmp_path_factory.mktemp("template") / "bot.db"
-    database = connect(path)
-    init_db(database, content_dir)
-    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    database.conn.close()
-    return path
-
-
 @pytest.fixture
-def settings(tmp_path, content_dir, loaded_db):
-    """Overrides conftest's: admin settings, three group chats (for 本周预警), a fresh copy of
-    the loaded database."""
-    shutil.copy(loaded_db, tmp_path / "bot.db")
+def settings(tmp_path):
+    """Overrides conftest's: admin settings and three group chats (for 本周预警), over a copy
+    of the session's loaded database (conftest's make_settings seeds it)."""
     return admin_settings(tmp_path)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -16,8 +15,6 @@ from click.testing import CliRunner
 
 from bot import create_app
 from bot.cli import main
-from bot.storage.db import connect
-from bot.storage.library import init_db
 from bot.storage.questions import hash_user
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings, write_config
 from fake_wechat_api import FakeWeChatApi
@@ -33,20 +30,9 @@ xicun,西村,城关镇,xi-1,西村一网格,2,5
 """
 
 
-@pytest.fixture(scope="module")
-def loaded_db(tmp_path_factory, content_dir):
-    path = tmp_path_factory.mktemp("campaign-template") / "bot.db"
-    database = connect(path)
-    init_db(database, content_dir)
-    database.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    database.conn.close()
-    return path
-
-
 @pytest.fixture
-def app(tmp_path, loaded_db):
-    shutil.copy(loaded_db, tmp_path / "bot.db")
-    app = create_app(make_settings(tmp_path))
+def app(tmp_path):
+    app = create_app(make_settings(tmp_path))   # a copy of the session's loaded database
     app.config["NOW"] = NOW
     from bot.campaign.villages import assign_grid, import_villages_csv
     database = app.extensions["db"]()
@@ -311,8 +297,7 @@ def test_the_figures_page_and_a_villages_grids_for_a_week_or_a_month(app):
     assert "worker" in grid_row and "33.3%" in grid_row
 
 
-def test_a_group_naming_an_unknown_village_is_pointed_out(tmp_path, loaded_db):
-    shutil.copy(loaded_db, tmp_path / "bot.db")
+def test_a_group_naming_an_unknown_village_is_pointed_out(tmp_path):
     groups = [{"id": "dong", "name": "东村群", "schedule": ["mon 09:00"], "village": "dongcun"},
               {"id": "bei", "name": "北村群", "schedule": ["mon 09:00"], "village": "beicun"}]
     app = create_app(make_settings(tmp_path, groups))

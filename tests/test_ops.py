@@ -23,10 +23,9 @@ from bot.pushing.push_log import record_heartbeat
 from bot.pushing.pusher import Pusher
 from bot.storage.backup import BackupError, backup, check_backup, prune_backups, restore
 from bot.storage.db import connect, make_db_factory
-from bot.storage.library import init_db
 from bot.storage.retention import months_before, purge
 from bot.web.healthz import health_report
-from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, seed_folder
 from fake_wecom import FakeWeCom
 from wechat_client import WeChatSender, text_xml
 
@@ -57,20 +56,10 @@ def make_settings(tmp_path, content_dir, groups=GROUPS, base_url="http://127.0.0
     }, base_dir=tmp_path, source="tests", environ={})
 
 
-@pytest.fixture(scope="module")
-def loaded_db(tmp_path_factory, content_dir):
-    """content/ loaded once; each test gets a copy."""
-    path = tmp_path_factory.mktemp("template") / "bot.db"
-    db = connect(path)
-    init_db(db, content_dir)
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    db.conn.close()
-    return path
-
-
 @pytest.fixture
-def db_copy(tmp_path, loaded_db):
-    shutil.copy(loaded_db, tmp_path / "bot.db")
+def db_copy(tmp_path):
+    """A copy of the session's loaded database (and its built index) in the test's folder."""
+    seed_folder(tmp_path)
     return tmp_path / "bot.db"
 
 

@@ -6,6 +6,7 @@ and sees the new answer; then downloads this week's XLSX statistics and checks i
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -53,6 +55,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def running_server(base: list[str], tmp: Path, port: int):
+    """`python -m bot serve` as `make run` starts it, once its port answers (at most 30 s);
+    its output goes to tmp/server.log, shown when it does not start."""
+    with open(tmp / "server.log", "w") as log:
+        proc = subprocess.Popen(base + ["serve"], cwd=PROJECT_ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                pytest.fail("server did not start: " + (tmp / "server.log").read_text())
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
@@ -66,24 +91,8 @@ def server(tmp_path_factory):
     subprocess.run(base + ["init-db"], check=True, cwd=PROJECT_ROOT, capture_output=True)
     subprocess.run(base + ["create-admin", "police1", "--password", "e2e-password-123"],
                    check=True, cwd=PROJECT_ROOT, capture_output=True)
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed in the finaliser
-    proc = subprocess.Popen(base + ["serve"], cwd=PROJECT_ROOT, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.terminate()
-        pytest.fail("server did not start: " + (tmp / "server.log").read_text())
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with running_server(base, tmp, port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ same form posts normally and the server's page says 已保存."""
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from playwright.sync_api import expect
 from bot.config import PROJECT_ROOT
 from conftest import write_config
 
-from .test_browser import CHROMIUM, browser, free_port  # noqa: F401 - browser is a fixture
+from .test_browser import CHROMIUM, browser, free_port, running_server  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason="Debian chromium not installed (make test installs it)")
@@ -38,23 +37,8 @@ def server(tmp_path_factory):
                  ["create-admin", "worker1", "--role", "grid", "--password", "e2e-password-123"],
                  ["villages", "assign", "worker1", "dong-1"]):
         subprocess.run(base + args, check=True, cwd=PROJECT_ROOT, capture_output=True)
-    log = open(tmp / "server.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(base + ["serve"], cwd=PROJECT_ROOT, stdout=log,
-                            stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.terminate()
-        pytest.fail("server did not start: " + (tmp / "server.log").read_text())
-    yield f"http://127.0.0.1:{port}", tmp / "bot.db"
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with running_server(base, tmp, port) as url:
+        yield url, tmp / "bot.db"
 
 
 def visits(db_path) -> list:
