@@ -78,28 +78,13 @@ class Deliveries:
     # -- reading ----------------------------------------------------------------------------
     def recorded_reply(self, key: str) -> str | None:
         """The reply already recorded for this push, if this is a redelivery."""
-        with self._lock:
-            pending = self._pending.get(key)
-        if pending is not None:
-            return pending[2] or ""
-        row = self._db().execute("SELECT reply FROM wechat_deliveries WHERE key = ?",
-                                 [key]).fetchone()
-        return None if row is None else (row[0] or "")
-
-    def nonce_owner(self, nonce: str) -> str | None:
-        """The delivery key a signed (timestamp:nonce) was first used for, if any."""
-        with self._lock:
-            key = self._nonces.get(nonce)
-        if key is not None:
-            return key
-        row = self._db().execute("SELECT key FROM wechat_deliveries WHERE nonce = ?",
-                                 [nonce]).fetchone()
-        return None if row is None else row[0]
+        return self.lookup(key, None)[0]
 
     def lookup(self, key: str, nonce: str | None) -> tuple[str | None, str | None]:
-        """``(recorded_reply(key), nonce_owner(nonce))`` in at most one read: a push's two
-        questions (a redelivery? a signed URL used before?) answered by one indexed SELECT
-        (SQLite's multi-index OR) instead of two. ``nonce`` None: encrypted mode, no owner."""
+        """(the reply recorded for ``key``, the key a signed ``timestamp:nonce`` was first used
+        for) in at most one read: a push's two questions (a redelivery? a signed URL used
+        before?) answered by one indexed SELECT (SQLite's multi-index OR) instead of two.
+        ``nonce`` None: encrypted mode, no owner."""
         with self._lock:
             pending = self._pending.get(key)
             owner = self._nonces.get(nonce) if nonce else None
