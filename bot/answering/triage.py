@@ -94,13 +94,13 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
     model_kind = "in_progress" if urgent_probs.get("in_progress", 0.0) >= \
         urgent_probs.get("lost", 0.0) else "lost"
     kind = urgency.kind
-    if kind == "lost" and not money_request and \
-            _none_probability(categories, probs) >= params.rules_max_none:
+    p_none = _none_probability(categories, probs)
+    if kind == "lost" and not money_request and p_none >= params.rules_max_none:
         kind = None   # 交了电费一百二: a payment in everyday life, not a loss to a scam
     if kind is None and p_urgent >= params.urgent_threshold and \
             chars >= params.model_min_chars and \
             not (params.vetoes_bind_model and urgency.message_vetoes) and \
-            (money_request or _none_probability(categories, probs) < params.model_max_none):
+            (money_request or p_none < params.model_max_none):
         kind = model_kind
     if kind is not None:
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),

@@ -170,6 +170,10 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?\s*$")),
 ]
+# Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
+# vetoes the loss it names.
+_WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
+                    r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
@@ -185,9 +189,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就)(?<!还)(?:没理|不理|没转|没给|"
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
-    # worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model only
-    ("worry", re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
-                         r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")),
+    ("worry", _WORRY),
     ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
@@ -263,8 +265,7 @@ def message_vetoes(normalized: str) -> tuple[str, ...]:
 
 
 def _inside_worry(text: str, start: int) -> bool:
-    worry = dict(_MESSAGE_VETOES)["worry"]
-    return any(w.start() <= start < w.end() for w in worry.finditer(text))
+    return any(w.start() <= start < w.end() for w in _WORRY.finditer(text))
 
 
 def detect_urgency(normalized: str) -> Urgency:
