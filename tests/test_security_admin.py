@@ -16,7 +16,7 @@ from bot.errors import ConfigError
 from bot.web.pages import render_markdown
 from test_admin import (ADMIN, ADMIN_PASSWORD, EDITOR, EDITOR_PASSWORD, NEW_CASE,  # noqa: F401
                         add_account, admin, app, audit_rows, body, create_case, db, editor,
-                        editor_form, loaded_db, login, post_form, row, set_status, settings,
+                        editor_form, login, post_form, row, set_status, settings,
                         snapshot)
 
 
