@@ -39,6 +39,23 @@ def test_category_of_plain_questions(service, text, expected):
     assert service.ask(text)["category"] == expected
 
 
+@pytest.mark.parametrize("text", ["我想报警", "我要去报警 该怎么弄", "报警是打电话还是去派出所"])
+def test_a_wish_to_call_the_police_is_answered_with_110_first(service, text):
+    answer = service.ask(text)
+    assert answer["category"] == "emergency"
+    assert answer["case_ids"][0] == "emergency-call-police-110"
+    # the title and summary lead with 110, not with how to keep evidence
+    assert "110" in answer["answer"].split("识别要点")[0]
+
+
+@pytest.mark.parametrize("text", [
+    "同村的人拉我入股种核桃 每年保底给两成收益 拉人还有提成",
+    "有个公司说投钱养羊 一只羊三千 年底连本带利还四千五",
+])
+def test_a_project_promising_fixed_dividends_is_an_investment_scam(service, text):
+    assert service.ask(text)["category"] == "fake_investment"
+
+
 @pytest.mark.parametrize("text, expected", [
     ("網上貸款要先交保證金才放款嗎", "fake_loan"),                    # traditional characters
     ("客服说我的帐户要注销不然影响正信", "fake_credit_repair"),        # 帐户, 正信 typos
