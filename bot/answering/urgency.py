@@ -51,10 +51,11 @@ _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # numeral that has a unit (两万多, 三千), or a word for money.
 _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
           rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
-          r"|[\u4e00-\u9fff]{0,4}(?:费|款|金|钱))")
+          r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
               r"打过去|给了(?!我)|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
-_SENT = r"(?:转|汇|付|交|打|充)(?:了|完|过去|出去)"
+_SENT = (r"(?:(?:转|汇|付|交|充)(?:了|完|过去|出去)|打(?:了|完|过去|出去)"
+         r"(?![^，。！？!?\s]{0,6}(?:电话|手机|视频|语音|110)))")
 _CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码|(?:六|6|四|4)位(?:数字|数|码))"
 _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
 
@@ -106,8 +107,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
         r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
     ("savings_moved", "lost", re.compile(
-        r"把[^，。！？!?]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?]{0,4}(?:都|全|全部)?"
-        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?]{0,12}了)")),
+        r"把[^，。！？!?\s]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?\s]{0,4}(?:都|全|全部)?"
+        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?\s]{0,12}了)")),
     ("cut_off", "lost", re.compile(
         r"(?:把我|将我)(?:拉黑|删|踢)|(?:拉黑了我|删了我)|(?:群|平台|网站|app|软件)(?:已经|也|都)?"
         r"(?:解散|散|没|关)了|(?:充|投|存|转|赢|赚)[^。！？!?]{0,20}?(?:提不出来|提不了现|提现不了|不能提现|"
@@ -145,6 +146,37 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
 
+# -- in progress, told without 电话/视频: acting now, pressed now, about to pay, unstoppable --
+_NOW = r"(?:正在|这会儿|此刻|此时|现在就|现在正|现在还在|现在在|还在|已经在|一边)"
+_SIGNALS += [
+    ("acting_now", "in_progress", re.compile(
+        _NOW + r"[^，。！？!?没不别]{0,16}?(?:转账|转钱|汇款|汇钱|打钱|充钱|充值|付款|付钱|交钱|取钱|取出来|"
+        r"往[^，。！？!?]{0,10}(?:转|充|汇|打|存)|填(?:银行)?卡|填(?:信用卡|验证码|密码)|"
+        r"输(?:入)?(?:了)?(?:卡号|密码|验证码|验正码|支付密码)|报(?:身份证|卡号|验证码|密码)|"
+        r"念(?:验证码|卡号|数字)|扫[^，。！？!?]{0,4}码|按[^，。！？!?]{0,10}(?:说的|操作|教的)|照着|"
+        r"(?:去|在)[^，。！？!?]{0,4}(?:银行|信用社|邮局|柜台|取款机|atm|柜员机|公证处)|插卡|借钱|借网贷|"
+        r"凑钱|找人借|签(?:合同|字|委托)|按手印)")),
+    ("pressed_now", "in_progress", re.compile(
+        r"(?:一直|不停|还在|又在|正在|现在)(?:在)?(?:微信上|电话里|qq上|群里|线上|那边)?(?:一个劲)?(?:催|逼)|"
+        r"催(?:得很?紧|个不停)|倒计时|计时器|在等(?:着)?我|等着我(?:把|转|交|付|打|扫)|"
+        r"(?:今天|今晚|明早|明天|\d+点|[一二两三四五六七八九十半几\d]+(?:个)?(?:分钟|小时|钟头))"
+        r"(?:之内|之前|内|前)(?:不|要|必须|得)?(?:把[^，。！？!?]{0,6})?(?:交|转|付|补|打|充|入金|汇)|"
+        r"(?:不|再不)(?:交|转|付|充|补|打钱|给钱)(?:钱|的话)?(?:就|要)(?:要)?(?:扣|冻结|清零|作废|违约|封|坐牢|"
+        r"抓|起诉|上门|拉闸|没了|取消|全没)")),
+    ("ready_to_pay", "in_progress", re.compile(
+        r"钱都?(?:准备好了|输好了|凑好了)|(?:已经|都|刚)(?:打开|登上|登录|插上)了?(?:网银|手机银行|转账页面|付款页面)|"
+        r"(?:打开|登上|登录|插上)了(?:网银|手机银行|转账页面|付款页面)|"
+        r"(?:网银|手机银行|网银盾|u盾)(?:已经)?(?:登上|插上|打开)了|(?:在|到了|开着)(?:转账|付款)页面|"
+        r"(?:在|正在)去(?:银行|邮局|信用社)|去银行的(?:路上|车上)|掏出(?:了)?(?:银行)?卡|插(?:了)?卡了|"
+        r"准备(?:付|转|汇|交)了")),
+    ("cannot_stop", "in_progress", re.compile(
+        r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|(?:怎么|咋)(?:拦|阻止)|"
+        r"抢不下|不肯停|叫(?:她|他)也不出来|(?:她|他)不开门|不让我们(?:跟着|靠近|看)|追不上(?:他|她)")),
+]
+# ... unless said in general (骗子一般都会催你今天内转账)
+_GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
+_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop"}
+
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
 _DEMAND_AGAIN = re.compile(
@@ -168,18 +200,21 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
-    ("received", re.compile(r"(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?\s*$")),
+    ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户)里?)\s*$")),
 ]
 # Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
 # vetoes the loss it names.
 _WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
                     r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
+    ("negation", re.compile(r"(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
-                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),
+                                r"(?:如果|万一|假如|要是|假设)[^。！？!?]{0,16}(?:转|交|付|汇|被骗|给|输|填|报)|"
+                                r"了(?:会|能)(?:怎么样|怎样|有(?:什么|啥)(?:后果|影响|事))|"
+                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充|买)了(?:才|就)(?:能|可以|会|给|放|到账|"
+                                r"退|发货|提现)")),
     # ^ 交了才能到账: a condition, unless the story goes on
     ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
@@ -195,17 +230,29 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转")
-_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区")
+_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发")
+# Someone outside the family the message is about (binds the model when no rule fired).
+_OTHER_PERSON = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
+                           r"村里|小区|单位")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
 _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"}
 # A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
 _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
+# A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
+# said in general: 被骗以后/被骗的话/一般/老年人被骗了...
+_GENERIC_LOSS = re.compile(r"以后|之后|(?<!然)后(?!来)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
+                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
+# A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
+_PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
+_CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
            r"外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
-_FIRST_PERSON_OR_FAMILY = re.compile(rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))|咱|{_FAMILY}")
+_FIRST_PERSON_OR_FAMILY = re.compile(
+    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
+    rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
 _THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
 
@@ -250,13 +297,16 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _own(text[last.end():end])
+    if last is None:
+        return False
+    clause = _CLAUSE_END.search(text, end)   # ...to the end of the signal's clause
+    return not _own(text[last.end():clause.start() if clause else len(text)])
 
 
 def _without_subject(text: str) -> bool:
     """A question with no 'I', no family member and no story (被骗了第一时间要做什么):
     general advice is asked; the learned model may still raise urgency."""
-    return not _own(text) and not _STORY.search(text)
+    return not _own(text) and not _STORY.search(text) and bool(_GENERIC_LOSS.search(text))
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -290,6 +340,11 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
             if veto is None and kind == "in_progress" and "stopped" in vetoes:
                 veto = "stopped"   # hung up already, or someone stopped the payment
+            if veto is None and name == "cut_off" and not _PAID.search(normalized):
+                veto = "no_payment"
+            if veto is None and name in _LIVE_SIGNALS and _GENERAL.search(normalized) and \
+                    not _own(normalized):
+                veto = "general"
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
             if veto is None and kind == "lost" and "worry" in whole and \
@@ -305,6 +360,10 @@ def detect_urgency(normalized: str) -> Urgency:
                 found.append((name, kind))
                 break
             vetoes.append(veto)
+    if not found and "hearsay" not in whole and _OTHER_PERSON.search(normalized) and \
+            not _own(normalized):
+        whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
+        vetoes.append("hearsay")
     kinds = {k for _, k in found}
     kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
     if kind == "lost" and "stopped" not in vetoes and _DEMAND_AGAIN.search(normalized) and \
