@@ -174,6 +174,14 @@ _SIGNALS += [
         r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|(?:怎么|咋)(?:拦|阻止)|"
         r"抢不下|不肯停|叫(?:她|他)也不出来|(?:她|他)不开门|不让我们(?:跟着|靠近|看)|追不上(?:他|她)")),
 ]
+# Money already on a platform whose withdrawal now waits for a fee (提现要先交税, 交保证金才能解冻):
+# a loss with a fresh demand, so in progress. Not a loan never received (交解冻金才能放款).
+_SIGNALS.append(("fee_to_withdraw", "in_progress", re.compile(
+    r"(?:提现|出金|提不出|提不了|取不出|提出来|提款|解冻)[^。！？!?]{0,16}?(?:要|得|需要|必须|说)(?:先|再)?"
+    r"(?:交|补|充|缴|付)(?!了|过|完)|(?:要|得|需要|必须)(?:先|再)?(?:交|补|充|缴|付)[^。！？!?]{0,14}?"
+    r"(?:才能|才可以|才给|才)(?:提现|出金|解冻|提|取出|取|出来)")))
+_LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
+_MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
 _LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop"}
@@ -343,6 +351,9 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "stopped"   # hung up already, or someone stopped the payment
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
+            if veto is None and name == "fee_to_withdraw" and \
+                    (_LOAN.search(normalized) or not _MONEY_IN.search(normalized)):
+                veto = "no_payment"   # a loan never received, a prize never won: nothing in
             if veto is None and name in _LIVE_SIGNALS and _GENERAL.search(normalized) and \
                     not _own(normalized):
                 veto = "general"
