@@ -77,6 +77,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
         r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)")),
     ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回|被人看着|"
+                                               r"才放人|才能回来|才让回|捞出来|"
                                                r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
@@ -103,7 +104,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("sent_off", "lost", re.compile(
         r"(?:转|汇|打|付|交|充|投)了?(?:过去|出去|进去)了|(?:汇|转|打)了过去|"
         r"(?:钱|定金|订金|押金|货款|运费|首付|保证金|会员费|赎金)(?:都|已经|也|早就|早)?(?:付|交|转|打|汇|给)了|"
-        r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)")),
+        r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)|(?:转|汇|打|付)过去(?:了)?(?:之后|以后|后)|"
+        r"(?:充|交|付)了[^，。！？!?\s]{0,4}(?:之后|以后)")),
     ("borrowed_and_sent", "lost", re.compile(
         r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
         r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
@@ -123,7 +125,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"绑定了(?:新卡|别人的卡|一张卡)")),
     ("did_as_told", "lost", re.compile(
         r"(?:我|她|他|我妈|我爸|老人)(?:就|也|都|已经)?(?:转了|交了|付了|汇了|照做了|按他说的做了|扫了|点了确认)"
-        r"(?:$|[，。！？!?\s])")),
+        r"(?:$|[，。！？!?\s]|但|可|结果)")),
     # -- in progress: on the phone or about to pay --
     ("on_the_line", "in_progress", re.compile(
         r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
@@ -180,11 +182,27 @@ _SIGNALS.append(("fee_to_withdraw", "in_progress", re.compile(
     r"(?:提现|出金|提不出|提不了|取不出|提出来|提款|解冻)[^。！？!?]{0,16}?(?:要|得|需要|必须|说)(?:先|再)?"
     r"(?:交|补|充|缴|付)(?!了|过|完)|(?:要|得|需要|必须)(?:先|再)?(?:交|补|充|缴|付)[^。！？!?]{0,14}?"
     r"(?:才能|才可以|才给|才)(?:提现|出金|解冻|提|取出|取|出来)")))
+_SIGNALS += [
+    # a demand to pay again says a payment was made (要我再付一次, 重付, 上次给的钱不够)
+    ("pay_again", "in_progress", re.compile(
+        r"(?:再|在|重新|又要?)(?:付|交|转|充|给|打)(?:一次|一笔|一遍|最后一次|同样的)|重付|重新(?:付|交|转|充)(?!了)|"
+        r"上次给的钱|又要借|又来借")),
+    # a recording or photos used to demand money (录了视频在要钱, 把我的视频发给同事了)
+    ("extortion", "in_progress", re.compile(
+        r"(?:录了|录屏|录下|录像|裸照|我的视频|那段视频|视频截图|私密照)[^。！？!?]{0,24}?(?:要钱|要(?:\d|[一二两三四五六七八九十几]+[千万百])|"
+        r"发给(?:了)?(?:我)?(?:的)?(?:一个|几个|好几个)?(?:朋友|同事|家人|亲戚|好友)|发到(?:我)?(?:的)?(?:家族群|朋友圈|群里)|"
+        r"一起发过来)")),
+    # a family member under someone's control (配合办案 每天去银行, 不让我看手机, 把钱换成现金)
+    ("family_controlled", "in_progress", re.compile(
+        r"(?:这两天|这几天|每天|天天|一直|老)(?:往银行跑|去银行|出门去银行|关着门|躲着)|不让我(?:们)?看(?:他的|她的)?手机|"
+        r"换成现金|上门来取|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
+]
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
 _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
-_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop"}
+_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "pay_again", "extortion",
+                 "family_controlled"}
 
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
@@ -238,7 +256,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区")
 _HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发")
 # Someone outside the family the message is about (binds the model when no rule fired).
@@ -357,6 +375,8 @@ def detect_urgency(normalized: str) -> Urgency:
             if veto is None and name in _LIVE_SIGNALS and _GENERAL.search(normalized) and \
                     not _own(normalized):
                 veto = "general"
+            if veto is None and name in _LIVE_SIGNALS and "negation" in whole:
+                veto = "negation"   # 差点就转了 / 幸好没…: it is over
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
             if veto is None and kind == "lost" and "worry" in whole and \
