@@ -268,7 +268,7 @@ _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"
 _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
 # A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
 # said in general: 被骗以后/被骗的话/一般/老年人被骗了...
-_GENERIC_LOSS = re.compile(r"以后|之后|(?<!然)后(?!来)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
+_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
                            r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
 # A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
 _PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
@@ -284,9 +284,13 @@ _FIRST_PERSON_OR_FAMILY = re.compile(
 _THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
 
 
+# Family words said of people in general (老年人不好意思告诉子女) are nobody's in particular.
+_ANYONES_FAMILY = re.compile(r"(?<![我咱俺])(?:子女|儿女|父母们|老年人|家长们)")
+
+
 def _own(text: str) -> bool:
     """Does the text mention the writer or the writer's family?"""
-    return bool(_FIRST_PERSON_OR_FAMILY.search(_THEIR_FAMILY.sub("", text)))
+    return bool(_FIRST_PERSON_OR_FAMILY.search(_ANYONES_FAMILY.sub("", _THEIR_FAMILY.sub("", text))))
 
 
 @dataclass(frozen=True)
