@@ -82,3 +82,14 @@ def test_reports_refusals_and_general_questions_are_not_urgent(text, veto):
 ])
 def test_no_false_alarm(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("怎么知道自己是不是已经被骗了", "hypothetical"),
+    ("家里人正在被骗的话 打96110还是110", "hypothetical"),
+    ("我奶奶耳朵背 怎么防她被骗", "worry"),
+    ("验证码给出去以后多久会失效", "no_subject"),
+])
+def test_questions_about_being_scammed_are_not_a_loss(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.vetoes, u

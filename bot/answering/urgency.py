@@ -222,8 +222,9 @@ _GONE = re.compile(r"拉黑|停机|空号|打不通|删了|把我删|消失|跑�
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("instruction", re.compile(r"(?:(?:让|叫|要|要求|教|催|逼)(?:我|你|她|他|我妈|我爸|老人|人)?[^，。！？!?]{0,10}|"
                                r"(?:先|得|必须|需要))$")),
-    ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为)"
-                                r"(?:我)?(?:就|都|也)?(?:把|将)?\s*$")),
+    ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为|"
+                                r"怎么知道|怎么识别|怎么判断)"
+                                r"(?:我|自己|家里人)?(?:就|都|也|已经|正在)?(?:把|将)?\s*$")),
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
@@ -231,7 +232,7 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
 ]
 # Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
 # vetoes the loss it names.
-_WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
+_WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止|防|提防)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
                     r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
@@ -257,7 +258,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区")
+                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区|群里有个|有个家长")
 _HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发")
 # Someone outside the family the message is about (binds the model when no rule fired).
 _OTHER_PERSON = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
@@ -269,7 +270,7 @@ _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|�
 # A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
 # said in general: 被骗以后/被骗的话/一般/老年人被骗了...
 _GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
-                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
+                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
 # A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
 _PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
@@ -371,6 +372,8 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
             if veto is None and kind == "in_progress" and "stopped" in vetoes:
                 veto = "stopped"   # hung up already, or someone stopped the payment
+            if veto is None and "的话" in normalized[m.end():m.end() + 4]:
+                veto = "hypothetical"   # 家人正在被骗的话…
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
             if veto is None and name == "fee_to_withdraw" and \
