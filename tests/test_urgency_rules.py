@@ -93,3 +93,25 @@ def test_no_false_alarm(text):
 def test_questions_about_being_scammed_are_not_a_loss(text, veto):
     u = detect_urgency(text)
     assert not u.urgent and veto in u.vetoes, u
+
+
+@pytest.mark.parametrize("text", [
+    "有个自称快递员的加我好友 说要给我寄东西",
+    "电动车的电池被骗子换了 能报警吗",
+    "网上说存钱送手机的活动 这个靠谱吗",
+    "我家亲戚天天拉人头卖酒 说是直销 这算传销吗",
+])
+def test_a_message_about_a_scam_never_gets_the_menu(service, text):
+    assert detect_urgency(service.normalizer(text)).fraud_words
+    answer = service.ask(text)
+    assert answer["category"] != "none" and answer["answer"] != service.replies.menu
+
+
+@pytest.mark.parametrize("text", ["孩子骗我说写完作业了", "电动车被偷了去派出所报案要带什么"])
+def test_everyday_words_near_the_fraud_domain_do_not_count(text):
+    assert detect_urgency(text).fraud_words is None
+
+
+@pytest.fixture(scope="module")
+def service(content_answers):
+    return content_answers   # conftest: one per session

@@ -10,7 +10,8 @@ cross-validation (bench/cv_engine.py), never on the development sets.
 Urgency: either view can raise it (a rule signal that no veto cancelled, or the urgency model
 above its threshold); a rule veto (negation, near-miss, hearsay, quoted warning, hypothetical,
 refund, an instruction not followed) also silences the model, and says so in ``vetoes``.
-A message that asks for money or credentials never gets the menu.
+A message that asks for money or credentials, or speaks of a scam (被骗, 报警, 冒充…), never
+gets the menu.
 """
 from __future__ import annotations
 
@@ -108,10 +109,10 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
 
     top = categories[order[0]]
     if top == NONE or p_type < params.min_probability:
-        if money_request and p_type >= params.money_min_probability:
+        if (money_request or urgency.fraud_words) and p_type >= params.money_min_probability:
             return Verdict(scam_type, scam_type, round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
-        if money_request:
+        if money_request or urgency.fraud_words:
             return Verdict("general", "general", round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
         return Verdict(NONE, scam_type, round(p_type, 4), False, None,
