@@ -115,3 +115,16 @@ def test_everyday_words_near_the_fraud_domain_do_not_count(text):
 @pytest.fixture(scope="module")
 def service(content_answers):
     return content_answers   # conftest: one per session
+
+
+@pytest.mark.parametrize("text, kind, signal", [
+    ("开共享屏幕的时候 对方看到了我的支付密码", "lost", "gave_code"),
+    ("我之前告诉过别人验证码 现在卡里还有钱 要补救吗", "lost", "gave_code"),
+    ("对象说这个理财活动只剩半小时 叫我把备用金都充进去", "in_progress", "pressed_now"),
+    ("对方说今天不交手续费就作废 我已经把钱准备好了", "in_progress", "ready_to_pay"),
+    ("96110的民警打电话来 说我爸可能正在被骗", "in_progress", "family_controlled"),
+    ("网上有人说能帮我追回我被骗的钱 又要我先交两千手续费", "in_progress", "demand_again"),
+])
+def test_more_kinds_the_rules_read(text, kind, signal):
+    u = detect_urgency(text)
+    assert u.kind == kind and signal in u.signals, u
