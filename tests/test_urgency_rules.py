@@ -128,3 +128,13 @@ def service(content_answers):
 def test_more_kinds_the_rules_read(text, kind, signal):
     u = detect_urgency(text)
     assert u.kind == kind and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("差一点就填了密码 我儿子看见了把手机抢过去了", "negation"),
+    ("那个自称客服的一直叫我开共享 我已经把那个号拉黑了", "stopped"),
+])
+def test_the_writer_ended_it(service, text, veto):
+    u = detect_urgency(service.normalizer(text))
+    assert not u.urgent and veto in u.message_vetoes, u
+    assert not service.ask(text)["urgent"]
