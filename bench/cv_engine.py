@@ -132,7 +132,8 @@ def _why(v) -> str:
     """Rule signals, vetoes and the urgency model's score of a verdict, for error lines."""
     u = v.urgency
     return (f"rules: {','.join(u.signals) or '-'}; vetoes: {','.join(u.vetoes) or '-'}; "
-            f"model {v.urgent_probability:.2f}")
+            f"model {v.urgent_probability:.2f}" +
+            (f"; fraud words '{u.fraud_words}'" if u.fraud_words else ""))
 
 
 def summary(m) -> str:

@@ -10,7 +10,8 @@ cross-validation (bench/cv_engine.py), never on the development sets.
 Urgency: either view can raise it (a rule signal that no veto cancelled, or the urgency model
 above its threshold); a rule veto (negation, near-miss, hearsay, quoted warning, hypothetical,
 refund, an instruction not followed) also silences the model, and says so in ``vetoes``.
-A message that asks for money or credentials never gets the menu.
+A message that asks for money or credentials, or speaks of a scam (被骗, 报警, 冒充…), never
+gets the menu.
 """
 from __future__ import annotations
 
@@ -32,9 +33,10 @@ class TriageParams:
     model_weight: float = 0.7      # share of the n-gram model in the category probability
     retrieval_sharpness: float = 40.0  # softmax temperature⁻¹ turning retrieval scores into odds
     min_probability: float = 0.1   # a scam type needs at least this much, else the menu
-    urgent_threshold: float = 0.45  # urgency model: P(in_progress) + P(lost) to raise urgency
-    #                                 (bank CV: 0.4 gives 89.2% recall at 2.8% false urgent,
-    #                                 too near the 3% limit; 0.45 88.7% at 2.3%)
+    urgent_threshold: float = 0.35  # urgency model: P(in_progress) + P(lost) to raise urgency,
+    #                                 false urgent about half a point under the 3% limit (bank
+    #                                 CV: 0.3 96.6% recall at 2.5% false urgent, 0.35 96.4% at
+    #                                 2.3%, 0.45 95.7% at 1.9%)
     money_min_probability: float = 0.05  # a money request names a scam type above this
     vetoes_bind_model: bool = True  # a message-wide veto also silences the urgency model
     model_min_chars: int = 6       # the urgency model alone needs a message this long (Chinese
@@ -108,10 +110,10 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
 
     top = categories[order[0]]
     if top == NONE or p_type < params.min_probability:
-        if money_request and p_type >= params.money_min_probability:
+        if (money_request or urgency.fraud_words) and p_type >= params.money_min_probability:
             return Verdict(scam_type, scam_type, round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
-        if money_request:
+        if money_request or urgency.fraud_words:
             return Verdict("general", "general", round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
         return Verdict(NONE, scam_type, round(p_type, 4), False, None,

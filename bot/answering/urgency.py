@@ -51,10 +51,11 @@ _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # numeral that has a unit (两万多, 三千), or a word for money.
 _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
           rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
-          r"|[\u4e00-\u9fff]{0,4}(?:费|款|金|钱))")
+          r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
               r"打过去|给了(?!我)|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
-_SENT = r"(?:转|汇|付|交|打|充)(?:了|完|过去|出去)"
+_SENT = (r"(?:(?:转|汇|付|交|充)(?:了|完|过去|出去)|打(?:了|完|过去|出去)"
+         r"(?![^，。！？!?\s]{0,6}(?:电话|手机|视频|语音|110)))")
 _CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码|(?:六|6|四|4)位(?:数字|数|码))"
 _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
 
@@ -69,12 +70,16 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"跑路|提不了现|提不出|不能提现|无法提现)")),
     ("was_scammed", "lost", re.compile(
         r"(?:被骗了|被骗走|上当了|受骗了|被人骗了|被他骗了|被她骗了|被坑了|遭遇诈骗|被诈骗|骗了我|把我骗了|"
-        r"骗走了|骗了\d|骗了[一二两三四五六七八九十几]+)")),
+        r"骗走了|骗了\d|骗了[一二两三四五六七八九十几]+|(?<![正在易是怕防会])被骗(?=[\s，。！？,.!?]|$)|(?:我|俺)被骗(?:以后|后|之后|的钱)|"
+        r"(?:转|汇|打|付)(?:帐|账|钱|款)?给(?:了)?骗子)")),
     ("gave_code", "lost", re.compile(
         r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?"
         r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
-        r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)")),
+        r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)|"
+        r"(?:告诉|给|发给|报给|念给)过(?:别人|他|她|对方|人家)?(?:验证码|密码)|"
+        r"(?:对方|他|她|骗子|人家)(?:都)?(?:看到|看见|拿到|知道)了(?:我的)?(?:支付|银行卡|取款|登录)?(?:密码|验证码|卡号)")),
     ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回|被人看着|"
+                                               r"才放人|才能回来|才让回|捞出来|"
                                                r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
@@ -101,13 +106,14 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("sent_off", "lost", re.compile(
         r"(?:转|汇|打|付|交|充|投)了?(?:过去|出去|进去)了|(?:汇|转|打)了过去|"
         r"(?:钱|定金|订金|押金|货款|运费|首付|保证金|会员费|赎金)(?:都|已经|也|早就|早)?(?:付|交|转|打|汇|给)了|"
-        r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)")),
+        r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)|(?:转|汇|打|付)过去(?:了)?(?:之后|以后|后)|"
+        r"(?:充|交|付)了[^，。！？!?\s]{0,4}(?:之后|以后)")),
     ("borrowed_and_sent", "lost", re.compile(
         r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
         r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
     ("savings_moved", "lost", re.compile(
-        r"把[^，。！？!?]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?]{0,4}(?:都|全|全部)?"
-        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?]{0,12}了)")),
+        r"把[^，。！？!?\s]{0,8}(?:存款|积蓄|退休金|养老钱|定期|存折|工资|钱)[^，。！？!?\s]{0,4}(?:都|全|全部)?"
+        r"(?:转|取|投|打|汇|交)(?:了|过去|进去|出去|走了|(?:到|给)[^，。！？!?\s]{0,12}了)")),
     ("cut_off", "lost", re.compile(
         r"(?:把我|将我)(?:拉黑|删|踢)|(?:拉黑了我|删了我)|(?:群|平台|网站|app|软件)(?:已经|也|都)?"
         r"(?:解散|散|没|关)了|(?:充|投|存|转|赢|赚)[^。！？!?]{0,20}?(?:提不出来|提不了现|提现不了|不能提现|"
@@ -121,7 +127,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"绑定了(?:新卡|别人的卡|一张卡)")),
     ("did_as_told", "lost", re.compile(
         r"(?:我|她|他|我妈|我爸|老人)(?:就|也|都|已经)?(?:转了|交了|付了|汇了|照做了|按他说的做了|扫了|点了确认)"
-        r"(?:$|[，。！？!?\s])")),
+        r"(?:$|[，。！？!?\s]|但|可|结果)")),
     # -- in progress: on the phone or about to pay --
     ("on_the_line", "in_progress", re.compile(
         r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
@@ -134,7 +140,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|"
         r"(?:拦|劝|拉|管)(?:都|也)?(?:拦|劝|拉|管)?不住|非要[^，。！？!?]{0,10}(?:转|汇|打钱|交钱|打款|去银行)|"
         r"(?:现在|马上|今天|正在|正|还在)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
-        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|去银行|下载|下个|开共享|输|填|扫|删)|"
+        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|垫|去银行|下载|下个|开共享|输|填|扫|删)|"
         r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
         r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
     ("threat_demand", "in_progress", re.compile(
@@ -144,6 +150,63 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:让|叫|要|不许|不准)(?:我|她|他|我妈|我爸)?(?:别|不要|不能|不准|不许)?(?:告诉|跟|和)(?:家里人|家人|"
         r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
 ]
+
+# -- in progress, told without 电话/视频: acting now, pressed now, about to pay, unstoppable --
+_NOW = r"(?:正在|这会儿|此刻|此时|现在就|现在正|现在还在|现在在|还在|已经在|一边)"
+_SIGNALS += [
+    ("acting_now", "in_progress", re.compile(
+        _NOW + r"[^，。！？!?没不别]{0,16}?(?:转账|转钱|汇款|汇钱|打钱|充钱|充值|付款|付钱|交钱|取钱|取出来|"
+        r"往[^，。！？!?]{0,10}(?:转|充|汇|打|存)|填(?:银行)?卡|填(?:信用卡|验证码|密码)|"
+        r"输(?:入)?(?:了)?(?:卡号|密码|验证码|验正码|支付密码)|报(?:身份证|卡号|验证码|密码)|"
+        r"念(?:验证码|卡号|数字)|扫[^，。！？!?]{0,4}码|按[^，。！？!?]{0,10}(?:说的|操作|教的)|照着|"
+        r"(?:去|在)[^，。！？!?]{0,4}(?:银行|信用社|邮局|柜台|取款机|atm|柜员机|公证处)|插卡|借钱|借网贷|"
+        r"凑钱|找人借|签(?:合同|字|委托)|按手印)")),
+    ("pressed_now", "in_progress", re.compile(
+        r"(?:一直|不停|还在|又在|正在|现在)(?:在)?(?:微信上|电话里|qq上|群里|线上|那边)?(?:一个劲)?(?:催|逼)|"
+        r"催(?:得很?紧|个不停)|倒计时|计时器|在等(?:着)?我|等着我(?:把|转|交|付|打|扫)|"
+        r"(?:今天|今晚|明早|明天|\d+点|[一二两三四五六七八九十半几\d]+(?:个)?(?:分钟|小时|钟头))"
+        r"(?:之内|之前|内|前)(?:不|要|必须|得)?(?:把[^，。！？!?]{0,6})?(?:交|转|付|补|打|充|入金|汇)|"
+        r"只剩[^，。！？!?]{0,3}(?:分钟|小时|钟头|天)|"
+        r"(?:不|再不)(?:交|转|付|充|补|打钱|给钱)(?:钱|的话)?(?:就|要)(?:要)?(?:扣|冻结|清零|作废|违约|封|坐牢|"
+        r"抓|起诉|上门|拉闸|没了|取消|全没)")),
+    ("ready_to_pay", "in_progress", re.compile(
+        r"钱都?(?:准备好了|输好了|凑好了)|把钱(?:都)?(?:准备好|凑齐|取出来)了?|要给骗子(?:转|汇|打)|(?:已经|都|刚)(?:打开|登上|登录|插上)了?(?:网银|手机银行|转账页面|付款页面)|"
+        r"(?:打开|登上|登录|插上)了(?:网银|手机银行|转账页面|付款页面)|"
+        r"(?:网银|手机银行|网银盾|u盾)(?:已经)?(?:登上|插上|打开)了|(?:在|到了|开着)(?:转账|付款)页面|"
+        r"(?:在|正在)去(?:银行|邮局|信用社)|去银行的(?:路上|车上)|掏出(?:了)?(?:银行)?卡|插(?:了)?卡了|"
+        r"准备(?:付|转|汇|交)了")),
+    ("cannot_stop", "in_progress", re.compile(
+        r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|(?:怎么|咋)(?:拦|阻止)|"
+        r"抢不下|不肯停|叫(?:她|他)也不出来|(?:她|他)不开门|不让我们(?:跟着|靠近|看)|追不上(?:他|她)")),
+]
+# Money already on a platform whose withdrawal now waits for a fee (提现要先交税, 交保证金才能解冻):
+# a loss with a fresh demand, so in progress. Not a loan never received (交解冻金才能放款).
+_SIGNALS.append(("fee_to_withdraw", "in_progress", re.compile(
+    r"(?:提现|出金|提不出|提不了|取不出|提出来|提款|解冻)[^。！？!?]{0,16}?(?:要|得|需要|必须|说)(?:先|再)?"
+    r"(?:交|补|充|缴|付)(?!了|过|完)|(?:要|得|需要|必须)(?:先|再)?(?:交|补|充|缴|付)[^。！？!?]{0,14}?"
+    r"(?:才能|才可以|才给|才)(?:提现|出金|解冻|提|取出|取|出来)")))
+_SIGNALS += [
+    # a demand to pay again says a payment was made (要我再付一次, 重付, 上次给的钱不够)
+    ("pay_again", "in_progress", re.compile(
+        r"(?:再|在|重新|又要?)(?:付|交|转|充|给|打)(?:一次|一笔|一遍|最后一次|同样的)|重付|重新(?:付|交|转|充)(?!了)|"
+        r"上次给的钱|又要借|又来借")),
+    # a recording or photos used to demand money (录了视频在要钱, 把我的视频发给同事了)
+    ("extortion", "in_progress", re.compile(
+        r"(?:录了|录屏|录下|录像|裸照|我的视频|那段视频|视频截图|私密照)[^。！？!?]{0,24}?(?:要钱|要(?:\d|[一二两三四五六七八九十几]+[千万百])|"
+        r"发给(?:了)?(?:我)?(?:的)?(?:一个|几个|好几个)?(?:朋友|同事|家人|亲戚|好友)|发到(?:我)?(?:的)?(?:家族群|朋友圈|群里)|"
+        r"一起发过来)")),
+    # a family member under someone's control (配合办案 每天去银行, 不让我看手机, 把钱换成现金)
+    ("family_controlled", "in_progress", re.compile(
+        r"(?:这两天|这几天|每天|天天|一直|老)(?:往银行跑|去银行|出门去银行|关着门|躲着)|不让我(?:们)?看(?:他的|她的)?手机|"
+        r"换成现金|上门来取|不(?:能|让)(?:让)?我们(?:听|进)|"
+        r"(?:96110|反诈中心|民警)[^。！？!?]{0,12}(?:说|提醒)[^。！？!?]{0,6}(?:可能)?(?:正)?在被骗|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
+]
+_LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
+_MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
+# ... unless said in general (骗子一般都会催你今天内转账)
+_GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
+_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "pay_again", "extortion",
+                 "family_controlled"}
 
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
@@ -163,23 +226,27 @@ _GONE = re.compile(r"拉黑|停机|空号|打不通|删了|把我删|消失|跑�
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("instruction", re.compile(r"(?:(?:让|叫|要|要求|教|催|逼)(?:我|你|她|他|我妈|我爸|老人|人)?[^，。！？!?]{0,10}|"
                                r"(?:先|得|必须|需要))$")),
-    ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为)"
-                                r"(?:我)?(?:就|都|也)?(?:把|将)?\s*$")),
+    ("hypothetical", re.compile(r"(?:如果|万一|假如|要是|假设|会不会|是不是|要不要|能不能|怎样防止|怎么防|可能|怕|以为|"
+                                r"怎么知道|怎么识别|怎么判断)"
+                                r"(?:我|自己|家里人)?(?:就|都|也|已经|正在)?(?:把|将)?\s*$")),
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
-    ("received", re.compile(r"(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?\s*$")),
+    ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户)里?)\s*$")),
 ]
 # Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
 # vetoes the loss it names.
-_WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
+_WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止|防|提防)(?:她|他|我妈|我爸|老人|家里人|爸妈|孩子|老妈|老爸|"
                     r"我)?(?:会|也|哪天|以后|将来)?(?:被骗|上当|受骗|被人骗)")
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
-    ("negation", re.compile(r"(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
-                            r"让|掉|被骗)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
+    ("negation", re.compile(r"(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
+                            r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
-                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充)了(?:才|就)(?:能|可以|会|给)")),
+                                r"(?:如果|万一|假如|要是|假设)[^。！？!?]{0,16}(?:转|交|付|汇|被骗|给|输|填|报)|"
+                                r"了(?:会|能)(?:怎么样|怎样|有(?:什么|啥)(?:后果|影响|事))|"
+                                r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充|买)了(?:才|就)(?:能|可以|会|给|放|到账|"
+                                r"退|发货|提现)")),
     # ^ 交了才能到账: a condition, unless the story goes on
     ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
@@ -190,29 +257,46 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
     ("worry", _WORRY),
-    ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|被(?:我|家里人|儿子|女儿|柜员|银行)?"
+    ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接)挂(?:了|断了|掉了)|"
+                           r"把(?:他|她|对方|那个号|那个人|人|骗子|号码|骗子的号码)(?:的微信|的号)?(?:拉黑|删)了|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转")
-_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转")
+_HEARSAY = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区|群里有个|有个家长")
+_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发")
+# Someone outside the family the message is about (binds the model when no rule fired).
+_OTHER_PERSON = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
+                           r"村里|小区|单位")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
 _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"}
 # A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
 _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
+# A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
+# said in general: 被骗以后/被骗的话/一般/老年人被骗了...
+_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
+                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
+# A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
+_PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
+_CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
            r"外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
-_FIRST_PERSON_OR_FAMILY = re.compile(rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))|咱|{_FAMILY}")
+_FIRST_PERSON_OR_FAMILY = re.compile(
+    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
+    rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
 _THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
 
 
+# Family words said of people in general (老年人不好意思告诉子女) are nobody's in particular.
+_ANYONES_FAMILY = re.compile(r"(?<![我咱俺])(?:子女|儿女|父母们|老年人|家长们)")
+
+
 def _own(text: str) -> bool:
     """Does the text mention the writer or the writer's family?"""
-    return bool(_FIRST_PERSON_OR_FAMILY.search(_THEIR_FAMILY.sub("", text)))
+    return bool(_FIRST_PERSON_OR_FAMILY.search(_ANYONES_FAMILY.sub("", _THEIR_FAMILY.sub("", text))))
 
 
 @dataclass(frozen=True)
@@ -225,6 +309,7 @@ class Urgency:
     vetoes: tuple[str, ...] = ()   # vetoes that fired (a vetoed signal is listed here)
     message_vetoes: tuple[str, ...] = ()  # those holding for the whole message: they also
     #                                       keep the learned model from raising urgency
+    fraud_words: str | None = None  # words of the fraud domain (被骗, 报警, 冒充...): never the menu
 
 
 def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str | None:
@@ -250,13 +335,16 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     last = None
     for last in _HEARSAY.finditer(before):
         pass
-    return last is not None and not _own(text[last.end():end])
+    if last is None:
+        return False
+    clause = _CLAUSE_END.search(text, end)   # ...to the end of the signal's clause
+    return not _own(text[last.end():clause.start() if clause else len(text)])
 
 
 def _without_subject(text: str) -> bool:
     """A question with no 'I', no family member and no story (被骗了第一时间要做什么):
     general advice is asked; the learned model may still raise urgency."""
-    return not _own(text) and not _STORY.search(text)
+    return not _own(text) and not _STORY.search(text) and bool(_GENERIC_LOSS.search(text))
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -290,6 +378,18 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = next(v for v in vetoes if v in ("negation", "refund", "not_followed"))
             if veto is None and kind == "in_progress" and "stopped" in vetoes:
                 veto = "stopped"   # hung up already, or someone stopped the payment
+            if veto is None and "的话" in normalized[m.end():m.end() + 4]:
+                veto = "hypothetical"   # 家人正在被骗的话…
+            if veto is None and name == "cut_off" and not _PAID.search(normalized):
+                veto = "no_payment"
+            if veto is None and name == "fee_to_withdraw" and \
+                    (_LOAN.search(normalized) or not _MONEY_IN.search(normalized)):
+                veto = "no_payment"   # a loan never received, a prize never won: nothing in
+            if veto is None and name in _LIVE_SIGNALS and _GENERAL.search(normalized) and \
+                    not _own(normalized):
+                veto = "general"
+            if veto is None and name in _LIVE_SIGNALS and "negation" in whole:
+                veto = "negation"   # 差点就转了 / 幸好没…: it is over
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
             if veto is None and kind == "lost" and "worry" in whole and \
@@ -305,6 +405,10 @@ def detect_urgency(normalized: str) -> Urgency:
                 found.append((name, kind))
                 break
             vetoes.append(veto)
+    if not found and "hearsay" not in whole and _OTHER_PERSON.search(normalized) and \
+            not _own(normalized):
+        whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
+        vetoes.append("hearsay")
     kinds = {k for _, k in found}
     kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
     if kind == "lost" and "stopped" not in vetoes and _DEMAND_AGAIN.search(normalized) and \
@@ -313,10 +417,17 @@ def detect_urgency(normalized: str) -> Urgency:
         # the one still to stop, so in progress, whose steps cover the loss too.
         found.append(("demand_again", "in_progress"))
         kind = "in_progress"
+    fraud = _FRAUD_WORDS.search(normalized)
     return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)),
-                   whole)
+                   whole, fraud.group() if fraud else None)
 
 
+# Words that put a message in the fraud domain: a question about a scam, reporting one, a caller
+# who claims to be someone. Such a message gets a scam type or the general advice, never the
+# menu (bank CV: scam lines answered with the menu 93 -> 76, off-topic lines unchanged). Not 报案
+# (a stolen bike), not 骗 alone (孩子骗我说写完作业了).
+_FRAUD_WORDS = re.compile(r"被骗|骗子|诈骗|骗局|骗钱|骗人|电诈|反诈|报警|96110|12381|12321|可疑|冒充|自称|安全账户|"
+                          r"涉嫌|通缉|洗钱|刷单|返利|勒索|敲诈|传销|黑户|钓鱼|木马|是真的吗|真的假的|靠谱吗|正规吗|能信吗|可信吗")
 _REQUEST = re.compile(
     r"(?:让|叫|要|请|需要|需|得|必须|要求|催)(?:我|你|您|本人|她|他|我妈|我爸|老人)?(?:先|再|马上|立即|尽快|赶紧)?"
     r"[^，。！？,.!?]{0,6}(?:转账|转钱|转到|转给|打钱|打款|汇款|付款|支付|缴纳|交(?:钱|费|一|个|点|\d)|垫付|垫钱|"

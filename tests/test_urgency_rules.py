@@ -1,0 +1,140 @@
+"""The bank's urgency rule (content/README.md) as the rules read it: in progress only while the
+other side is still pressing, a loss without a subject is the writer's own, and the vetoes that
+keep reports, refusals, hearsay and general questions from the alarm. Every message here was
+written for these tests."""
+import pytest
+
+from bot.answering.urgency import detect_urgency
+
+
+@pytest.mark.parametrize("text, signal", [
+    # acting now, without 电话/视频 in the message
+    ("我爸这会儿在信用社柜台 要给那个理财经理汇五万", "acting_now"),
+    ("我正在按那个客服说的一步一步操作 他说马上就能退款", "acting_now"),
+    ("我妈此刻拿着存折在邮局排队 说要给北京的专家寄药钱", "acting_now"),
+    # pressed now: chased, a deadline, a countdown, a threat of consequence
+    ("那个贷款经理一直在微信上催我 说下午之前不交就取消", "pressed_now"),
+    ("网页上的计时器还剩两分钟 说不充值就清空我的积分", "pressed_now"),
+    ("客服说一小时内不交税费账户就冻结", "pressed_now"),
+    # about to pay
+    ("对方说交完就放款 我钱都准备好了 手机银行也登上了", "ready_to_pay"),
+    ("我婆婆已经在去银行的路上了 说要给那个领导汇款", "ready_to_pay"),
+    # a family member nobody can stop
+    ("我舅要把卖猪的钱全投进那个平台 全家都劝不住", "cannot_stop"),
+    # money already in, the withdrawal waits for a fee
+    ("我在那个APP里存了四万 现在提现要先交百分之十五的个人所得税", "fee_to_withdraw"),
+    ("投进去的钱显示翻倍了 客服说要先补两万保证金才能出金", "fee_to_withdraw"),
+    # a demand to pay again says a payment was made
+    ("交了押金以后卖家说没收到 让我再付一次", "pay_again"),
+    ("对方说上次给的钱不够 这回要五千", "pay_again"),
+    # a recording used to demand money
+    ("那个女的录了我的视频 说不给钱就发给我同事", "extortion"),
+    # a family member under someone's control
+    ("我爸这几天天天往银行跑 回来也不说话 还不让我们看他的手机", "family_controlled"),
+])
+def test_in_progress_told_without_a_phone_call(text, signal):
+    u = detect_urgency(text)
+    assert u.kind == "in_progress" and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text, signal", [
+    ("网上买狗被骗了 怎么办", "was_scammed"),          # no 我: the writer's own
+    ("转帐给骗子了 现在报警还来得及吗", "was_scammed"),
+    ("我被骗以后 有个自称律师的加我 说能帮我要回来", "was_scammed"),
+    ("家里人被扣在那边 对方说交十万才放人", "held_abroad"),
+    ("给卖家转过去后他就不回消息了", "paid_then_gone"),
+])
+def test_losses_told_plainly_are_the_writers(text, signal):
+    u = detect_urgency(text)
+    assert u.urgent and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text, veto", [
+    # general questions about losses
+    ("被骗了以后报警一般要带什么材料", "no_subject"),
+    ("老年人被骗了不好意思跟子女说 这种情况多吗", "no_subject"),
+    # blocked without paying anything
+    ("我不肯下他给的软件 他就把我拉黑了", "no_payment"),
+    # a loan never received, or goods sold on a fake platform: nothing of the writer's is in
+    ("网贷说我流水不够 要先交两千解冻 才能提现到卡上", "no_payment"),
+    ("卖号的钱在平台上提不出来 客服说要先交一笔保证金", "no_payment"),
+    # hypotheticals anywhere in the message
+    ("我就是想问问 家里老人要是被骗转了钱 先打哪个电话", "hypothetical"),
+    ("那个页面让填验证码 填了会有什么后果", "hypothetical"),
+    # a near-miss ends the live signals too
+    ("差点就转了 对方一直催我今天之内交 我女儿把手机拿走了", "negation"),
+    # a refusal after a demand
+    ("买家说要先交认证费才能收款 我觉得不对劲就没交", "negation"),
+    # someone outside the family
+    ("我室友被人录了视频在要钱 她不敢跟家里说", "hearsay"),
+])
+def test_reports_refusals_and_general_questions_are_not_urgent(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.vetoes, u
+
+
+@pytest.mark.parametrize("text", [
+    "客服说要交两千保证金才能解冻 这是真的吗",      # a reported demand, nothing says it goes on
+    "骗子一般都会催你今天之内必须转账",             # said in general
+    "我正在银行排队办社保卡",                        # acting now, but nothing to do with a scam
+    "女儿刚才打了我的另一个手机才发现是骗子",        # 打了 a phone is not a payment
+    "别人往我卡里打了三千 说是转错了",              # money that came in
+])
+def test_no_false_alarm(text):
+    assert not detect_urgency(text).urgent, detect_urgency(text)
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("怎么知道自己是不是已经被骗了", "hypothetical"),
+    ("家里人正在被骗的话 打96110还是110", "hypothetical"),
+    ("我奶奶耳朵背 怎么防她被骗", "worry"),
+    ("验证码给出去以后多久会失效", "no_subject"),
+])
+def test_questions_about_being_scammed_are_not_a_loss(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.vetoes, u
+
+
+@pytest.mark.parametrize("text", [
+    "有个自称快递员的加我好友 说要给我寄东西",
+    "电动车的电池被骗子换了 能报警吗",
+    "网上说存钱送手机的活动 这个靠谱吗",
+    "我家亲戚天天拉人头卖酒 说是直销 这算传销吗",
+])
+def test_a_message_about_a_scam_never_gets_the_menu(service, text):
+    assert detect_urgency(service.normalizer(text)).fraud_words
+    answer = service.ask(text)
+    assert answer["category"] != "none" and answer["answer"] != service.replies.menu
+
+
+@pytest.mark.parametrize("text", ["孩子骗我说写完作业了", "电动车被偷了去派出所报案要带什么"])
+def test_everyday_words_near_the_fraud_domain_do_not_count(text):
+    assert detect_urgency(text).fraud_words is None
+
+
+@pytest.fixture(scope="module")
+def service(content_answers):
+    return content_answers   # conftest: one per session
+
+
+@pytest.mark.parametrize("text, kind, signal", [
+    ("开共享屏幕的时候 对方看到了我的支付密码", "lost", "gave_code"),
+    ("我之前告诉过别人验证码 现在卡里还有钱 要补救吗", "lost", "gave_code"),
+    ("对象说这个理财活动只剩半小时 叫我把备用金都充进去", "in_progress", "pressed_now"),
+    ("对方说今天不交手续费就作废 我已经把钱准备好了", "in_progress", "ready_to_pay"),
+    ("96110的民警打电话来 说我爸可能正在被骗", "in_progress", "family_controlled"),
+    ("网上有人说能帮我追回我被骗的钱 又要我先交两千手续费", "in_progress", "demand_again"),
+])
+def test_more_kinds_the_rules_read(text, kind, signal):
+    u = detect_urgency(text)
+    assert u.kind == kind and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("差一点就填了密码 我儿子看见了把手机抢过去了", "negation"),
+    ("那个自称客服的一直叫我开共享 我已经把那个号拉黑了", "stopped"),
+])
+def test_the_writer_ended_it(service, text, veto):
+    u = detect_urgency(service.normalizer(text))
+    assert not u.urgent and veto in u.message_vetoes, u
+    assert not service.ask(text)["urgent"]
