@@ -15,8 +15,11 @@ category errors, ``none`` errors); ``--speed`` times the urgency rules and the n
 message (CPU time over ~500 distinct bank lines, best of 5 rounds: the load of a shared machine
 moves wall time, far less CPU time).
 
+``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones and the same
+decision without the view are printed first).
+
 usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views] [--errors N]
-       [--speed]
+       [--speed] [--scope]
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # noqa: E402
 from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
+from bot.answering.scope import SCOPE_SHARPNESS, probability  # noqa: E402
 from bot.answering.text import Normalizer  # noqa: E402
 from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
 from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
@@ -77,7 +81,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
                 urgency=detect_urgency(norm), money=money_request(norm),
-                chars=cjk_chars(norm),
+                chars=cjk_chars(norm), scope=engine.scope.margin(norm),
                 categories=engine.categories))
     return rows
 
@@ -89,7 +93,7 @@ def softmax(z, s):
 
 def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
           urg_sharpness=URGENCY_SHARPNESS, rules=True,
-          model_urgency=True):
+          model_urgency=True, scope=True):
     m = dict(plain=0, plain_ok=0, urgent=0, urgent_hit=0, kind_ok=0, type_ok=0, false_urgent=0,
              none_pred=0, none_pred_ok=0, none_true=0, none_true_ok=0, eval_ok=0)
     errors = []
@@ -101,7 +105,7 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
         urg = r["urgency"] if rules else dataclasses.replace(r["urgency"], urgent=False,
                                                               kind=None, signals=())
         v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params,
-                   r["chars"])
+                   r["chars"], probability(r["scope"], SCOPE_SHARPNESS) if scope else None)
         if r["kind"]:
             m["urgent"] += 1
             m["urgent_hit"] += v.urgent
@@ -145,7 +149,8 @@ def summary(m) -> str:
             f"false urgent {m['false_urgent'] / max(1, m['plain']):.3f}  "
             f"none P/R {m['none_pred_ok'] / max(1, m['none_pred']):.3f}/"
             f"{m['none_true_ok'] / max(1, m['none_true']):.3f}  "
-            f"off-topic as scam {m['none_true'] - m['none_true_ok']}/{m['none_true']}")
+            f"off-topic as scam {m['none_true'] - m['none_true_ok']}/{m['none_true']}  "
+            f"scam lines to the menu {m['none_pred'] - m['none_pred_ok']}")
 
 
 def print_errors(errors, limit: int) -> None:
@@ -202,6 +207,28 @@ def grid(rows, p: TriageParams) -> None:
         print(f"{name}\n    {summary(mm)}")
 
 
+def scope_grid(rows, p: TriageParams) -> None:
+    """Sweep the scope view's thresholds (scope.py): fewer off-topic lines answered as a scam
+    and no more scam lines sent to the menu than without the view."""
+    base, _ = score(rows, p, scope=False)
+    print(f"without the scope view: {summary(base)}")
+    results = []
+    for on, off, mn in itertools.product([0.55, 0.6, 0.65, 0.7, 0.75, 1.1],
+                                         [-0.1, 0.1, 0.15, 0.2, 0.25, 0.3], [0.0, 0.05, 0.1]):
+        q = dataclasses.replace(p, scope_threshold=on, scope_scam_threshold=off,
+                                scope_min_none=mn)
+        mm, _ = score(rows, q)
+        off_errors = mm["none_true"] - mm["none_true_ok"]
+        to_menu = mm["none_pred"] - mm["none_pred_ok"]
+        base_menu = base["none_pred"] - base["none_pred_ok"]
+        results.append(((to_menu <= base_menu, -off_errors - to_menu),
+                        f"scope_threshold={on} scope_scam_threshold={off} scope_min_none={mn}",
+                        mm))
+    results.sort(key=lambda x: x[0], reverse=True)
+    for _, name, mm in results[:8]:
+        print(f"{name}\n    {summary(mm)}")
+
+
 def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
     """Per-message CPU time of the rules (detect_urgency + money_request) and of the n-gram
     views (features + both models) on n distinct lines of the bank."""
@@ -235,6 +262,7 @@ def main():
     ap.add_argument("--errors", type=int, default=0,
                     help="print up to this many errors of each kind")
     ap.add_argument("--speed", action="store_true", help="time the rules and the n-gram views")
+    ap.add_argument("--scope", action="store_true", help="sweep the scope view's thresholds")
     a = ap.parse_args()
     content = ROOT / "content"
     bank = load_content(content)
@@ -264,6 +292,8 @@ def main():
         print(f"vetoes not binding the model: {summary(score(rows, free)[0])}")
     if a.grid:
         grid(rows, p)
+    if a.scope:
+        scope_grid(rows, p)
     if a.curve:
         for n in (10, 20, 30, 40, None):
             mm, _ = score(collect(bank.articles, offtopic, normalizer, terms, a.folds, n), p)

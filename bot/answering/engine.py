@@ -32,6 +32,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
+from .scope import ScopeView
 from .text import Normalizer, Segmenter, tokenize
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
@@ -42,7 +43,8 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 4   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys
+ENGINE_FORMAT = 5   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
+#                     5: the scope view (ngram_scope_*)
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,9 @@ class Engine:
         self._view_order = np.asarray([self.views.category.classes.index(c)
                                        if c in self.views.category.classes else -1
                                        for c in self.categories])
+        self.scope = ScopeView.from_arrays(self.views.features,
+                                           {k[len(VIEW_PREFIX):]: v for k, v in a.items()
+                                            if k.startswith(VIEW_PREFIX + "scope_")})
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     def document(self, i: int) -> Document:
@@ -205,10 +210,12 @@ class Engine:
         p_model, p_urgency = self.views.judge(normalized)
         model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
+        off_topic = self.scope.off_topic_probability(normalized)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
-                         money_request(normalized), self.triage, cjk_chars(normalized))
+                         money_request(normalized), self.triage, cjk_chars(normalized),
+                         off_topic)
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
-                "urgent_probs": urgent_probs, "verdict": verdict}
+                "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
 
     def _retrieval(self, normalized: str):
         """Per-category retrieval scores (nearest document mixed with the centroid) and the
@@ -362,7 +369,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     vocab, lengths, term_of, tf_of, views = _count_all_terms(
         [d[3] for d in documents], normalize, segmenter, processes,
-        lambda: train_views(articles, offtopic, normalize).to_arrays())
+        lambda: train_models(articles, offtopic, normalize))
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
     n = len(kept_docs)
@@ -466,6 +473,19 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
     lines = _training_sample(lines, TRAIN_LINES_PER_CLASS)
     return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
                             [u for _, _, u in lines])
+
+
+def train_models(articles: list[Article], offtopic: list[str],
+                 normalize: Normalizer) -> dict[str, np.ndarray]:
+    """The n-gram views and the scope view (scope.py, on the views' n-gram features: every
+    case line against every off-topic line, same sample), as arrays."""
+    views = train_views(articles, offtopic, normalize)
+    lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
+    lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
+    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
+    scope = ScopeView.train(views.features, [normalize(t) for t, _, _ in lines],
+                            [c == NONE for _, c, _ in lines])
+    return {**views.to_arrays(), **scope.to_arrays()}
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tuple[str, str, str]]:

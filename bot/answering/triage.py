@@ -46,6 +46,11 @@ class TriageParams:
     model_max_none: float = 0.5    # the urgency model alone cannot raise urgency when the
     #                                category views give `none` at least this probability
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
+    scope_threshold: float = 0.6   # the scope view (scope.py): a scam type no rule demands
+    #                                gives the menu when P(off-topic) is at least this …
+    scope_min_none: float = 0.0    # … and the category views give `none` at least this
+    scope_scam_threshold: float = 0.3  # … and the menu becomes a scam type (or `general`)
+    #                                when P(off-topic) is at most this
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,8 @@ def _none_probability(categories: list[str], probs: np.ndarray) -> float:
 
 def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
            urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
-           params: TriageParams, chars: int = 0) -> Verdict:
+           params: TriageParams, chars: int = 0, off_topic: float | None = None) -> Verdict:
+    """The verdict; ``off_topic`` is the scope view's P(off-topic) (None: not consulted)."""
     probs = combine(retrieval, model, params)
     order = np.argsort(-probs, kind="stable")
     ranking = tuple((categories[i], round(float(probs[i]), 4)) for i in order[:5])
@@ -109,11 +115,16 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
                        urgency, None, ranking)
 
     top = categories[order[0]]
-    if top == NONE or p_type < params.min_probability:
-        if (money_request or urgency.fraud_words) and p_type >= params.money_min_probability:
+    # The scope view's second opinion on "about a scam at all?", both ways.
+    out_of_scope = off_topic is not None and off_topic >= params.scope_threshold and \
+        p_none >= params.scope_min_none
+    in_scope = off_topic is not None and off_topic <= params.scope_scam_threshold
+    if top == NONE or p_type < params.min_probability or out_of_scope:
+        scam = money_request or urgency.fraud_words or in_scope
+        if scam and p_type >= params.money_min_probability:
             return Verdict(scam_type, scam_type, round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
-        if money_request or urgency.fraud_words:
+        if scam:
             return Verdict("general", "general", round(p_type, 4), False, None,
                            round(p_urgent, 4), urgency, money_request, ranking)
         return Verdict(NONE, scam_type, round(p_type, 4), False, None,
