@@ -218,7 +218,11 @@ class NgramViews:
 
     def judge(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
         """(category probabilities in ``category.classes`` order, urgency probabilities)."""
-        ids, w = self.features.vector(normalized)
+        return self.judge_vector(*self.features.vector(normalized))
+
+    def judge_vector(self, ids: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``judge`` of a message's ``features.vector`` (computed once, shared with the scope
+        view)."""
         z = self._joint_bias + w @ self._joint[ids] if len(ids) else self._joint_bias
         return (_softmax(z[:self._split], self.category.sharpness),
                 _softmax(z[self._split:], self.urgency.sharpness))

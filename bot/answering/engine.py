@@ -33,6 +33,7 @@ import numpy as np
 from ..content.model import Article
 from .classifier import NgramViews
 from .scope import ScopeView
+from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, tokenize
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
@@ -207,10 +208,11 @@ class Engine:
         for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
         retrieval, doc_scores = self._retrieval(normalized)
-        p_model, p_urgency = self.views.judge(normalized)
+        ids, w = self.views.features.vector(normalized)   # once, for both n-gram views
+        p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
-        off_topic = self.scope.off_topic_probability(normalized)
+        off_topic = self.scope.off_topic_probability(normalized, ids, w)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
                          off_topic)
@@ -483,8 +485,9 @@ def train_models(articles: list[Article], offtopic: list[str],
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
     lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
     lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
-    scope = ScopeView.train(views.features, [normalize(t) for t, _, _ in lines],
-                            [c == NONE for _, c, _ in lines])
+    lines = scope_training_lines([(t, c == NONE) for t, c, _ in lines])
+    scope = ScopeView.train(views.features, [normalize(t) for t, _ in lines],
+                            [off for _, off in lines])
     return {**views.to_arrays(), **scope.to_arrays()}
 
 

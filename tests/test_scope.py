@@ -1,0 +1,129 @@
+"""The scope view ("about a scam at all?", scope.py): trained deterministically inside the
+index, answered from the index's arrays, and used both ways by triage. Every message here was
+written for these tests."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bot.answering import scope
+from bot.answering.engine import NONE, load_offtopic
+from bot.answering.scope import ScopeView
+from bot.answering.triage import TriageParams, decide
+from bot.answering.urgency import detect_urgency, money_request
+
+
+@pytest.fixture(scope="module")
+def service(content_answers):
+    return content_answers
+
+
+# Everyday procedures that share words with scams (loans, claims, school fees, refunds): the
+# menu. The first five got a scam type before the scope view.
+@pytest.mark.parametrize("text", [
+    "网贷的额度一直没用 会不会影响我买房贷款",
+    "航班延误了 航空公司会赔钱吗 在哪申请",
+    "二手平台卖东西 买家确认收货以后钱多久到账",
+    "高考志愿怎么填 学校有老师指导吗",
+    "孩子学校让买校服 在班级群里接龙就行吗",
+    "保险公司理赔要本人去吗 还是能在它的APP上传材料",
+    "征信上的查询记录太多了 多久能消掉",
+    "车票退了 钱退回哪里",
+    "我想去银行把存折换成卡 要带户口本吗",
+    "养老保险一年交一次还是每月交 在哪个窗口办",
+])
+def test_an_everyday_procedure_gets_the_menu(service, text):
+    answer = service.ask(text)
+    assert answer["category"] == "none" and not answer["urgent"], answer["category"]
+
+
+# The same procedures when a stranger runs them: a scam type, never the menu.
+@pytest.mark.parametrize("text", [
+    "有个自称社保局的人打电话说我的社保卡要升级 让我点他发的链接填银行卡号",
+    "收到短信说我的医保要年审 不年审就停用 让加一个微信办理",
+    "电话里说是快递公司的 我的包裹丢了 给我理赔 要我下载个会议软件",
+    "对方说他是保险公司的 我的车险理赔款到了 要我在一个网页上填卡号",
+    "一个陌生号码发短信 说我的养老金认证过期了 点这个链接重新认证",
+    "有个人加我说能帮我把网贷额度提上去",
+    "说是航空公司的 航班取消了给我退改签补偿",
+    "一个老师加我微信说孩子要补课 先把报名的钱转过来",
+])
+def test_a_scam_dressed_as_a_procedure_does_not_get_the_menu(service, text):
+    assert service.ask(text)["category"] != "none"
+
+
+def test_the_scope_view_tells_the_two_sides_apart(service):
+    engine = service.engine
+    errand = engine.views_of(engine.normalize("航班延误了 航空公司会赔钱吗 在哪申请"))
+    stranger = engine.views_of(engine.normalize("说是航空公司的 航班取消了给我退改签补偿"))
+    assert errand["off_topic"] >= engine.triage.scope_threshold
+    assert stranger["off_topic"] <= engine.triage.scope_scam_threshold
+
+
+def verdict(categories, none_first: bool, text: str, off_topic, params=TriageParams()):
+    """decide() on category views that put `none` (or the first scam type) on top."""
+    model = np.asarray([0.6, 0.3, 0.1] if none_first else [0.3, 0.6, 0.1])
+    normalized = text
+    return decide(categories, np.zeros(3), model, detect_urgency(normalized), {"no": 1.0},
+                  money_request(normalized), dataclasses.replace(params, model_weight=1.0),
+                  len(text), off_topic)
+
+
+CATEGORIES = [NONE, "fake_loan", "fake_prize"]
+
+
+def test_scope_sends_a_scam_type_to_the_menu_only_when_off_topic():
+    text = "网贷额度不用会不会影响征信"
+    assert verdict(CATEGORIES, False, text, None).category == "fake_loan"   # not consulted
+    assert verdict(CATEGORIES, False, text, 0.5).category == "fake_loan"
+    assert verdict(CATEGORIES, False, text, 0.9).category == NONE
+
+
+def test_scope_keeps_a_scam_from_the_menu():
+    text = "有人在网上说能帮我提额度"
+    assert verdict(CATEGORIES, True, text, None).category == NONE
+    assert verdict(CATEGORIES, True, text, 0.5).category == NONE
+    assert verdict(CATEGORIES, True, text, 0.1).category == "fake_loan"
+
+
+@pytest.mark.parametrize("text", [
+    "贷款公司说要先交两千保证金才能放款",    # a money request
+    "这个贷款的客服是不是骗子",               # fraud words
+])
+def test_the_rules_keep_holding_whatever_the_scope_view_says(text):
+    assert verdict(CATEGORIES, False, text, 0.99).category == "fake_loan"
+    assert verdict(CATEGORIES, True, text, 0.99).category != NONE
+
+
+def test_training_is_deterministic_and_the_index_carries_it(service, content_dir):
+    engine = service.engine
+    normalize = engine.normalize
+    offtopic = load_offtopic(content_dir / "engine")
+    lines = [(t, False) for a in list(engine.articles.values())[::4] for t in a.examples]
+    lines += [(q, True) for q in offtopic[::4]]
+    texts, labels = [normalize(t) for t, _ in lines], [off for _, off in lines]
+    first = ScopeView.train(engine.views.features, texts, labels)
+    again = ScopeView.train(engine.views.features, texts, labels)
+    for name, array in first.to_arrays().items():
+        assert np.array_equal(again.to_arrays()[name], array), name
+    # The index's own view is made of its arrays, and answers like one rebuilt from them.
+    assert {f"ngram_{k}" for k in first.to_arrays()} <= set(engine.arrays)
+    copy = ScopeView.from_arrays(engine.views.features,
+                                 {k[len("ngram_"):]: v for k, v in engine.arrays.items()
+                                  if k.startswith("ngram_scope_")})
+    for text in ("社保卡丢了 去哪补办", "有人打电话说我的社保卡要升级"):
+        n = normalize(text)
+        assert copy.off_topic_probability(n) == engine.scope.off_topic_probability(n)
+        ids, w = engine.views.features.vector(n)
+        assert engine.scope.margin(n, ids, w) == engine.scope.margin(n)
+
+
+def test_the_bank_trains_on_every_line_and_a_big_one_on_a_stable_sample(service, monkeypatch):
+    bank_lines = sum(len(a.examples) + len(a.urgent_examples)
+                     for a in service.engine.articles.values())
+    assert bank_lines <= scope.MAX_CASE_LINES // 1.2   # room to grow before sampling starts
+    monkeypatch.setattr(scope, "MAX_CASE_LINES", 3)
+    lines = [(f"第{i}行", False) for i in range(6)] + [("闲聊", True)]
+    kept = scope.training_lines(lines)
+    assert len(kept) == 4 and ("闲聊", True) in kept
+    assert scope.training_lines(list(reversed(lines))) == list(reversed(kept))
