@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # noqa: E402
 from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
-from bot.answering.scope import SCOPE_SHARPNESS, probability  # noqa: E402
+from bot.answering.scope import KNOWN_LINE_SCORE, SCOPE_SHARPNESS, probability  # noqa: E402
 from bot.answering.text import Normalizer  # noqa: E402
 from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
 from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
@@ -73,7 +73,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
         cat_model, urg_model = engine.views.category, engine.views.urgency
         for text, label, kind in held:
             norm = normalizer(text)[:2000]
-            retrieval, _ = engine._retrieval(norm)
+            retrieval, doc_scores = engine._retrieval(norm)
             ids, w = engine.views.features.vector(norm)
             cm = cat_model.margins(ids, w)
             rows.append(dict(
@@ -82,6 +82,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
                 urgency=detect_urgency(norm), money=money_request(norm),
                 chars=cjk_chars(norm), scope=engine.scope.margin(norm),
+                known=doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE,
                 categories=engine.categories))
     return rows
 
@@ -105,7 +106,8 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
         urg = r["urgency"] if rules else dataclasses.replace(r["urgency"], urgent=False,
                                                               kind=None, signals=())
         v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params,
-                   r["chars"], probability(r["scope"], SCOPE_SHARPNESS) if scope else None)
+                   r["chars"], probability(r["scope"], SCOPE_SHARPNESS)
+                   if scope and not r["known"] else None)
         if r["kind"]:
             m["urgent"] += 1
             m["urgent_hit"] += v.urgent

@@ -127,3 +127,24 @@ def test_the_bank_trains_on_every_line_and_a_big_one_on_a_stable_sample(service,
     kept = scope.training_lines(lines)
     assert len(kept) == 4 and ("闲聊", True) in kept
     assert scope.training_lines(list(reversed(lines))) == list(reversed(kept))
+
+
+def test_a_line_an_editor_added_to_a_case_is_answered_with_it(content_dir):
+    """加为例句 must hold even where the scope view reads the line as off-topic."""
+    from bot.answering.engine import Engine, load_terms
+    from bot.answering.text import Normalizer
+    from bot.content.model import load_content
+
+    engine_dir = content_dir / "engine"
+    articles = load_content(content_dir).articles
+    taught = "隔壁老王的狗丢了怎么找"   # off-topic to the scope view, taught to the 96110 case
+    i, first = next((i, a) for i, a in enumerate(articles) if a.id == "official-96110-call")
+    articles = articles[:i] + [dataclasses.replace(first, examples=first.examples + (taught,))] \
+        + articles[i + 1:]
+    engine = Engine(articles, load_offtopic(engine_dir), Normalizer.from_file(
+        engine_dir / "normalize.tsv"), extra_terms=load_terms(engine_dir / "terms.txt"))
+    views = engine.views_of(engine.normalize(taught))
+    assert views["off_topic"] is None   # not consulted for a line of the bank
+    assert engine.scope.off_topic_probability(engine.normalize(taught)) >= \
+        engine.triage.scope_threshold
+    assert engine.match(taught).category == first.category

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
-from .scope import ScopeView
+from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, tokenize
 from .triage import TriageParams, cjk_chars, decide
@@ -213,6 +213,8 @@ class Engine:
         model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
         off_topic = self.scope.off_topic_probability(normalized, ids, w)
+        if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
+            off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
                          off_topic)

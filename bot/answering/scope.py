@@ -27,6 +27,8 @@ from .classifier import NgramFeatures
 SCOPE_C = 0.5           # SVM regularisation (bench/cv_engine.py --scope)
 SCOPE_SHARPNESS = 3.0   # logistic sharpness of the margin: P(none) = σ(s·margin)
 CUE_WEIGHT = 0.3        # a cue's feature value beside the unit-length n-gram vector
+KNOWN_LINE_SCORE = 0.9  # a message this close to a line of the bank (best document's cosine)
+#                         is answered as that line is labelled: an editor's 加为例句 must hold
 MAX_CASE_LINES = 8000   # case lines trained on (the bank has ~5,800: all of them); at 10,000
 #                         synthetic articles the full sample cost 3 s, this ~0.5 s
 
