@@ -238,5 +238,6 @@ def test_explain_prints_why(tmp_path, content_dir):
     assert r.exit_code == 0, r.output
     for needle in ("规则命中 (rules fired): on_call_now", "否决 (vetoes)", "P(urgent)=",
                    "retrieval / n-gram model / combined", "impersonate_authority",
-                   "最相近的例句 (nearest examples)", '"urgent_kind": "in_progress"'):
+                   "最相近的例句 (nearest examples)", '"urgent_kind": "in_progress"',
+                   "是否与诈骗有关 (scope view): "):
         assert needle in r.output, needle

@@ -28,8 +28,11 @@ def explain(engine: Engine, text: str, top: int = 5) -> str:
     if v.money_request:
         lines.append(f"  要钱/要验证码 (money request): '{v.money_request}' -> never the menu")
     t = engine.triage
-    lines += ["", f"是否与诈骗有关 (scope view): P(off-topic)={views['off_topic']:.3f} "
-              f"(menu at >= {t.scope_threshold}, never the menu at <= {t.scope_scam_threshold})"]
+    off_topic = views["off_topic"]
+    lines += ["", "是否与诈骗有关 (scope view): " + (
+        "not consulted (a line of the bank)" if off_topic is None else
+        f"P(off-topic)={off_topic:.3f} (menu at >= {t.scope_threshold}, "
+        f"never the menu at <= {t.scope_scam_threshold})")]
     lines += ["", "类别 (categories): retrieval / n-gram model / combined"]
     ret = views["retrieval"]
     model = views["model"]
