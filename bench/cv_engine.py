@@ -12,8 +12,9 @@ folds with at most N training lines per case.
 
 ``--errors N`` prints up to N errors of each kind (missed urgent by kind, false urgent by kind,
 category errors, ``none`` errors); ``--speed`` times the urgency rules and the n-gram views per
-message (CPU time over ~500 distinct bank lines, best of 5 rounds: the load of a shared machine
-moves wall time, far less CPU time).
+message, and the scope view on the n-gram vector the views made (CPU time over ~500 distinct
+bank lines, best of 5 rounds: the load of a shared machine moves wall time, far less CPU
+time).
 
 ``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones and the same
 decision without the view are printed first).
@@ -251,8 +252,11 @@ def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
 
     rules = best(lambda t: (detect_urgency(t), money_request(t)))
     views = best(engine.views.judge)
+    vectors = {t: engine.views.features.vector(t) for t in texts}
+    scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t]))
     print(f"speed over {len(texts)} distinct lines, CPU µs per message (best of {rounds}): "
-          f"rules {rules:.1f}, n-gram views {views:.1f}, together {rules + views:.1f}")
+          f"rules {rules:.1f}, n-gram views {views:.1f}, scope view on their n-gram vector "
+          f"{scope:.1f}, together {rules + views + scope:.1f}")
 
 
 def main():
