@@ -178,4 +178,8 @@ def log_access(method: str, path: str, status: int, ms: float, client: str | Non
     """The access line itself; also written by the lean WSGI path of ``POST /wechat``."""
     # A monitoring probe every few seconds would drown the rest: /healthz only at DEBUG.
     level = logging.DEBUG if path == "/healthz" else logging.INFO
-    access_log.log(level, "%s %s %s %.0f ms client %s", method, path, status, ms, client or "-")
+    if access_log.isEnabledFor(level):
+        # Logger.log without its walk up the stack for the caller: always this function.
+        access_log.handle(access_log.makeRecord(
+            access_log.name, level, __file__, 0, "%s %s %s %.0f ms client %s",
+            (method, path, status, ms, client or "-"), None, "log_access"))
