@@ -225,6 +225,22 @@ def test_access_lines_are_written_together_and_in_order(tmp_path, monkeypatch):
                     "bot.access: GET /last 404 3 ms client -"]
 
 
+def test_collected_access_lines_go_to_the_new_file_after_logrotate(tmp_path, monkeypatch):
+    path = tmp_path / "bot.log"
+    try:
+        configure_logging(LoggingSettings(level="INFO", file=str(path)))
+        monkeypatch.setattr(_our_handler(), "batch_seconds", 3600)
+        log_access("GET", "/before", 200, 1.0, None)
+        _our_handler().flush_round()
+        path.rename(tmp_path / "bot.log.1")                   # what logrotate does
+        log_access("GET", "/after", 200, 1.0, None)
+        _our_handler().flush_round()
+    finally:
+        configure_logging(LoggingSettings(level="INFO"))
+    assert "GET /before" in (tmp_path / "bot.log.1").read_text(encoding="utf-8")
+    assert "GET /after" in path.read_text(encoding="utf-8")
+
+
 def test_access_lines_reach_stderr_through_the_flusher(capfd):
     """Without a log file: stderr, written by the flusher thread within its interval."""
     try:

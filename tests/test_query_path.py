@@ -16,6 +16,7 @@ from bot.answering.engine import _documents, _gather, load_offtopic
 from bot.answering.text import mask_for_matching, simplify, tokenize
 from bot.content.model import load_content
 from bot.errors import BadRequest
+from bot.wechat.protocol import parse_xml
 from bot.wechat.webhook import query_args
 
 DEV_SETS = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -102,3 +103,9 @@ def test_query_args_read_as_werkzeug_reads_them():
         assert query_args(environ) == {k: expected.get(k) for k in expected}, query
     with pytest.raises(BadRequest):
         query_args({"QUERY_STRING": b"a=\xff".decode("latin1")})   # not UTF-8
+
+
+def test_xml_fields_read_as_their_text_or_all_nested_text():
+    assert parse_xml(b"<xml><A><![CDATA[ x ]]></A><B>1<i>2</i>3</B><C/><D>a<!-- c -->b</D>"
+                     b"<E> <![CDATA[]]]]><![CDATA[>]]> </E></xml>") == \
+        {"A": "x", "B": "123", "C": "", "D": "ab", "E": "]]>"}
