@@ -1,18 +1,15 @@
 """The faster paths of answering a message give what the plain ones give: zhconv's conversion,
-the vocabulary's binary search, two gathers over the saved postings, werkzeug's query args."""
+the masked text made once, werkzeug's query args, the XML fields."""
 from __future__ import annotations
 
 import json
-import math
 import unicodedata
-from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 from zhconv import convert as zhconvert
 
-from bot.answering.engine import _documents, _gather, load_offtopic
+from bot.answering.engine import _documents, load_offtopic
 from bot.answering.text import mask_for_matching, simplify, tokenize
 from bot.content.model import load_content
 from bot.errors import BadRequest
@@ -43,42 +40,6 @@ def test_simplifier_converts_exactly_as_zhconv(texts):
         for variant in (text, unicodedata.normalize("NFKC", text)):
             assert simplify(variant) == zhconvert(variant, "zh-cn"), variant
     assert simplify("我幹什麼不干你事。") == "我干什么不干你事。"
-
-
-def test_query_terms_are_found_as_the_sorted_vocabulary_finds_them(content_answers, texts):
-    """The dict from term to id against a binary search of the saved vocabulary array."""
-    engine = content_answers.engine
-    vocab, width = engine.vocab, engine._width
-    for text in texts[::7]:
-        normalized = engine.normalize(text)
-        counts = Counter(tokenize(normalized, engine.segmenter))
-        terms = [t for t in counts if len(t) <= width]
-        tids, weights = engine.query_vector(normalized)
-        if not terms:
-            assert len(tids) == 0
-            continue
-        wanted = np.asarray(terms, dtype=vocab.dtype)
-        pos = np.minimum(vocab.searchsorted(wanted), len(vocab) - 1)
-        known = vocab[pos] == wanted
-        assert tids.tolist() == pos[known].tolist()
-        tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
-        w = (1.0 + np.log(tf)) * engine.arrays["term_scale"][pos[known]]
-        assert weights.tolist() == (w / (math.sqrt(float(w @ w)) or 1.0)).tolist()
-
-
-def test_one_gather_scores_documents_and_categories_as_two_did(content_answers, texts):
-    """The postings laid side by side against the saved document and category postings."""
-    engine = content_answers.engine
-    a, n_docs, n_cat = engine.arrays, engine.n_docs, len(engine.categories)
-    for text in texts[::5]:
-        tids, qw = engine.query_vector(engine.normalize(text))
-        if not len(tids):
-            continue
-        both = _gather(*engine._postings, tids, qw, n_docs + n_cat)
-        docs = _gather(a["post_ptr"], a["post_doc"], a["post_w"], tids, qw, n_docs)
-        cats = _gather(a["cent_ptr"], a["cent_cat"], a["cent_w"], tids, qw, n_cat)
-        assert both[:n_docs].tolist() == docs.tolist()
-        assert both[n_docs:].tolist() == cats.tolist()
 
 
 def test_views_get_the_same_masked_text_they_would_make(content_answers, texts):

@@ -150,30 +150,6 @@ class Engine:
                                        for c in self.categories])
         self._view_known = self._view_order >= 0
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
-        self._attach_query_tables()
-
-    def _attach_query_tables(self) -> None:
-        """What answering needs besides the saved arrays, derived from them once per index
-        (in gunicorn's master, before forking, with --preload): a dict from term to id (a
-        message's dozen words found by hashing, not by binary search over a fixed-width
-        string array), and both posting lists of every term side by side, documents then
-        categories (numbered after the documents), so one gather scores both."""
-        a = self.arrays
-        self._term_index = dict(zip(self.vocab.tolist(), range(self.n_terms)))
-        post_len = np.diff(a["post_ptr"])
-        cent_len = np.diff(a["cent_ptr"])
-        ptr = np.zeros(self.n_terms + 1, dtype=np.int64)
-        np.cumsum(post_len + cent_len, out=ptr[1:])
-        index = np.empty(int(ptr[-1]), dtype=np.int32)
-        weight = np.empty(int(ptr[-1]), dtype=np.float32)
-        # Entry j of term t's documents goes to ptr[t] + (j - post_ptr[t]); its categories
-        # follow its documents.
-        at = np.repeat(ptr[:-1] - a["post_ptr"][:-1], post_len) + np.arange(len(a["post_doc"]))
-        index[at], weight[at] = a["post_doc"], a["post_w"]
-        at = np.repeat(ptr[:-1] + post_len - a["cent_ptr"][:-1], cent_len) + \
-            np.arange(len(a["cent_cat"]))
-        index[at], weight[at] = a["cent_cat"] + self.n_docs, a["cent_w"]
-        self._postings = (ptr, index, weight)
 
     def document(self, i: int) -> Document:
         """The i-th indexed document (for ``ask --explain``), rebuilt from its article."""
@@ -197,17 +173,16 @@ class Engine:
         """(term ids, weights) of a message: sublinear TF-IDF, bigrams down-weighted, unit
         length; words the index does not know are left out. ``masked``: the message through
         ``mask_for_matching``, if the caller has it."""
-        index = self._term_index
-        tids, tf = [], []
-        for term, count in Counter(tokenize(normalized, self.segmenter, masked)).items():
-            tid = index.get(term)
-            if tid is not None:
-                tids.append(tid)
-                tf.append(count)
-        if not tids:
+        counts = Counter(tokenize(normalized, self.segmenter, masked))
+        terms = [t for t in counts if len(t) <= self._width]
+        if not terms:
             return np.zeros(0, np.int64), np.zeros(0)
-        tids = np.asarray(tids, dtype=np.int64)
-        w = (1.0 + np.log(np.asarray(tf, dtype=np.float64))) * self.arrays["term_scale"][tids]
+        wanted = np.asarray(terms, dtype=self.vocab.dtype)   # same width: no copy of vocab
+        pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
+        known = self.vocab[pos] == wanted
+        tids = pos[known]
+        tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
+        w = (1.0 + np.log(tf)) * self.arrays["term_scale"][tids]
         norm = math.sqrt(float(w @ w)) or 1.0
         return tids, w / norm
 
@@ -247,8 +222,8 @@ class Engine:
         if not len(tids):
             return np.zeros(n_cat), None
         a = self.arrays
-        scores = _gather(*self._postings, tids, qw, self.n_docs + n_cat)
-        doc_scores, cat_scores = scores[:self.n_docs], scores[self.n_docs:]
+        doc_scores = _gather(a["post_ptr"], a["post_doc"], a["post_w"], tids, qw, self.n_docs)
+        cat_scores = _gather(a["cent_ptr"], a["cent_cat"], a["cent_w"], tids, qw, n_cat)
         doc_scores *= a["doc_weight"]
         best_doc = np.maximum.reduceat(doc_scores, a["cat_starts"])
         p = self.params
