@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 
 import pytest
 
 from bot import create_app
+from bot.content.model import load_content
+from bot.loop import indicators
 from bot.loop.indicators import (NOT_PROOF, OFFICIAL_DOMAINS, extract, look_alike, mask_digits)
 from bot.loop.watchlist import add_entry
 from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
@@ -27,6 +30,27 @@ def test_extracts_links_phones_cards_ids_and_apps():
                                                            ("link", "ccb.com")]
     assert kinds("0755-12345678 和 400-123-4567，打95588") == [
         ("phone", "075512345678"), ("phone", "4001234567"), ("phone", "95588")]
+
+
+def test_messages_without_letters_or_digits_skip_only_patterns_that_need_them(content_dir):
+    """extract() looks for links, numbers and ids only when the message has an ASCII letter
+    or a digit (each of those patterns needs one); on every line of the bank and on
+    messages made to probe the edges it finds exactly what the full search finds."""
+    def full(text):
+        found = {}
+
+        def add(kind, value, masked):
+            found.setdefault((kind, value), indicators.Indicator(kind, value, masked))
+        indicators._extract_numbers_and_links(unicodedata.normalize("NFKC", text), add)
+        return [(i.kind, i.value) for i in found.values()] + \
+            [(i.kind, i.value) for i in extract(text) if i.kind == "app"]
+    lines = [e for a in load_content(content_dir).articles for e in
+             [a.title, *a.examples, *(u for u, _ in a.urgent_examples)]]
+    probes = ["打１３８１２３４５６７８", "ＱＱ：１２３４５６", "下载了安心贷软件", "微信号ａｂｃ＿１２３４５",
+              "去 ＷＷＷ．ＩＣＢＣ．ＣＯＭ 看看", "卡号６２２２０２１２３４５６７８９０１２３", "没有数字的一句话"]
+    for text in lines + probes:
+        assert sorted(kinds(text)) == sorted(full(text)), text
+    assert kinds("打１３８１２３４５６７８") == [("phone", "13812345678")]
 
 
 def test_amounts_and_masked_examples_are_not_numbers():

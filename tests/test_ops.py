@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from bot import create_app
 from bot.cli import main
 from bot.config import settings_from_mapping
-from bot.logs import TICK_LOGGERS, configure_logging
+from bot.logs import TICK_LOGGERS, configure_logging, log_access
 from bot.config import LoggingSettings
 from bot.pushing.push_log import record_heartbeat
 from bot.pushing.pusher import Pusher
@@ -193,6 +193,74 @@ def test_log_file_gets_the_lines(tmp_path):
         configure_logging(LoggingSettings(level="INFO"))
     text = path.read_text(encoding="utf-8")
     assert "hello file" in text and "Running job" not in text
+
+
+def _our_handler():
+    return next(h for h in logging.getLogger().handlers if getattr(h, "_bot_handler", False))
+
+
+def test_access_lines_are_written_together_and_in_order(tmp_path, monkeypatch):
+    """Access lines are collected and written in one go by the flusher (not one write per
+    request); any other line writes them first, so the file keeps the order; closing the
+    handler writes what is left."""
+    path = tmp_path / "bot.log"
+    try:
+        configure_logging(LoggingSettings(level="INFO", file=str(path)))
+        handler = _our_handler()
+        monkeypatch.setattr(handler, "batch_seconds", 3600)   # the flusher waits; we flush
+        for status in (200, 403, 200):
+            log_access("POST", "/wechat", status, 1.0, "203.0.113.9")
+        assert path.read_text(encoding="utf-8") == ""          # collected, not written
+        handler.flush_round()                                  # the flusher's round
+        lines = path.read_text(encoding="utf-8").splitlines()
+        assert [ln.split(" INFO ")[1] for ln in lines] == [
+            f"bot.access: POST /wechat {s} 1 ms client 203.0.113.9" for s in (200, 403, 200)]
+        log_access("GET", "/", 200, 2.0, None)
+        logging.getLogger("bot.test").warning("after the request")
+        log_access("GET", "/last", 404, 3.0, None)
+    finally:
+        configure_logging(LoggingSettings(level="INFO"))     # closes our file handler
+    tail = [ln.split(" ", 3)[3] for ln in path.read_text(encoding="utf-8").splitlines()[3:]]
+    assert tail == ["bot.access: GET / 200 2 ms client -", "bot.test: after the request",
+                    "bot.access: GET /last 404 3 ms client -"]
+
+
+def test_collected_access_lines_go_to_the_new_file_after_logrotate(tmp_path, monkeypatch):
+    path = tmp_path / "bot.log"
+    try:
+        configure_logging(LoggingSettings(level="INFO", file=str(path)))
+        monkeypatch.setattr(_our_handler(), "batch_seconds", 3600)
+        log_access("GET", "/before", 200, 1.0, None)
+        _our_handler().flush_round()
+        path.rename(tmp_path / "bot.log.1")                   # what logrotate does
+        log_access("GET", "/after", 200, 1.0, None)
+        _our_handler().flush_round()
+    finally:
+        configure_logging(LoggingSettings(level="INFO"))
+    assert "GET /before" in (tmp_path / "bot.log.1").read_text(encoding="utf-8")
+    assert "GET /after" in path.read_text(encoding="utf-8")
+
+
+def test_access_lines_reach_stderr_through_the_flusher(capfd):
+    """Without a log file: stderr, written by the flusher thread within its interval."""
+    try:
+        root = logging.getLogger()
+        others = [h for h in root.handlers if not getattr(h, "_bot_handler", False)]
+        for h in others:                    # as in production: nobody else collects logs
+            root.removeHandler(h)
+        try:
+            configure_logging(LoggingSettings(level="INFO"))
+            handler = _our_handler()
+            log_access("POST", "/wechat", 200, 1.0, "203.0.113.9")
+            deadline = time.monotonic() + 10
+            while handler._batch and time.monotonic() < deadline:
+                threading.Event().wait(0.01)      # until the flusher thread has written
+        finally:
+            for h in others:
+                root.addHandler(h)
+    finally:
+        configure_logging(LoggingSettings(level="INFO"))
+    assert "bot.access: POST /wechat 200 1 ms client 203.0.113.9" in capfd.readouterr().err
 
 
 # -- the client address behind one proxy -----------------------------------------------------

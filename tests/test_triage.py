@@ -241,3 +241,11 @@ def test_explain_prints_why(tmp_path, content_dir):
                    "最相近的例句 (nearest examples)", '"urgent_kind": "in_progress"',
                    "是否与诈骗有关 (scope view): "):
         assert needle in r.output, needle
+
+
+def test_explain_names_the_fraud_words_that_kept_the_menu_away(service):
+    from bot.answering.explain import explain
+    text = "那个自称客服的人是不是骗子"
+    assert service.engine.views_of(service.engine.normalize(text))["verdict"].urgency.fraud_words
+    assert "涉诈词 (fraud words)" in explain(service.engine, text)
+    assert "涉诈词" not in explain(service.engine, "今天天气怎么样")

@@ -109,10 +109,13 @@ class NgramFeatures:
         idf = np.asarray([math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32)
         return cls(kept, idf)
 
-    def ids(self, normalized: str) -> np.ndarray:
-        """Feature ids of every known n-gram of the message, one per occurrence (unsorted)."""
+    def ids(self, normalized: str, masked: str | None = None) -> np.ndarray:
+        """Feature ids of every known n-gram of the message, one per occurrence (unsorted).
+        ``masked``: ``mask_for_matching(normalized)`` if the caller has it."""
         cjk, found = [], []
-        for run in _RUN_RE.findall(mask_for_matching(normalized)):
+        if masked is None:
+            masked = mask_for_matching(normalized)
+        for run in _RUN_RE.findall(masked):
             if not run.isascii():
                 cjk.append(run)
             elif run in self.words:
@@ -124,10 +127,10 @@ class NgramFeatures:
         hits = self.key_ids[pos[self.keys[pos] == keys]]
         return np.concatenate((hits, np.asarray(found, dtype=np.int32))) if found else hits
 
-    def vector(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+    def vector(self, normalized: str, masked: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(ids ascending, weights): sublinear TF-IDF of unit length. Counting by sorting
         (np.unique costs ~25 µs on a short message; this ~5)."""
-        ids = self.ids(normalized)
+        ids = self.ids(normalized, masked)
         n = len(ids)
         if not n:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
@@ -216,9 +219,9 @@ class NgramViews:
                    LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS),
                    LinearModel.fit(x, urgency, sharpness=URGENCY_SHARPNESS, balanced=True))
 
-    def judge(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+    def judge(self, normalized: str, masked: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(category probabilities in ``category.classes`` order, urgency probabilities)."""
-        return self.judge_vector(*self.features.vector(normalized))
+        return self.judge_vector(*self.features.vector(normalized, masked))
 
     def judge_vector(self, ids: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``judge`` of a message's ``features.vector`` (computed once, shared with the scope

@@ -34,7 +34,7 @@ from ..content.model import Article
 from .classifier import NgramViews
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
-from .text import Normalizer, Segmenter, tokenize
+from .text import Normalizer, Segmenter, mask_for_matching, tokenize
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -154,6 +154,7 @@ class Engine:
         self.scope = ScopeView.from_arrays(self.views.features,
                                            {k[len(VIEW_PREFIX):]: v for k, v in a.items()
                                             if k.startswith(VIEW_PREFIX + "scope_")})
+        self._view_known = self._view_order >= 0
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     def document(self, i: int) -> Document:
@@ -173,10 +174,12 @@ class Engine:
     def _normalize_and_match(self, text: str) -> Match:
         return self._match_uncached(self.normalize(text)[:2000])
 
-    def query_vector(self, normalized: str) -> tuple[np.ndarray, np.ndarray]:
+    def query_vector(self, normalized: str,
+                     masked: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, weights) of a message: sublinear TF-IDF, bigrams down-weighted, unit
-        length; words the index does not know are left out."""
-        counts = Counter(tokenize(normalized, self.segmenter))
+        length; words the index does not know are left out. ``masked``: the message through
+        ``mask_for_matching``, if the caller has it."""
+        counts = Counter(tokenize(normalized, self.segmenter, masked))
         terms = [t for t in counts if len(t) <= self._width]
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0)
@@ -207,11 +210,12 @@ class Engine:
         """Every view of a normalised message and the verdict combining them (for match and
         for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
-        retrieval, doc_scores = self._retrieval(normalized)
-        ids, w = self.views.features.vector(normalized)   # once, for both n-gram views
+        masked = mask_for_matching(normalized)   # both views read the masked text
+        retrieval, doc_scores = self._retrieval(normalized, masked)
+        ids, w = self.views.features.vector(normalized, masked)   # once, for all n-gram models
         p_model, p_urgency = self.views.judge_vector(ids, w)
-        model = np.where(self._view_order >= 0, p_model[self._view_order], 0.0)
-        urgent_probs = dict(zip(self.views.urgency.classes, (float(p) for p in p_urgency)))
+        model = np.where(self._view_known, p_model[self._view_order], 0.0)
+        urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
         off_topic = self.scope.off_topic_probability(normalized, ids, w)
         if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
@@ -221,10 +225,10 @@ class Engine:
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
                 "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
 
-    def _retrieval(self, normalized: str):
+    def _retrieval(self, normalized: str, masked: str | None = None):
         """Per-category retrieval scores (nearest document mixed with the centroid) and the
         per-document scores (None for an empty query)."""
-        tids, qw = self.query_vector(normalized)
+        tids, qw = self.query_vector(normalized, masked)
         n_cat = len(self.categories)
         if not len(tids):
             return np.zeros(n_cat), None
@@ -247,11 +251,12 @@ class Engine:
             scores = doc_scores[lo:hi]
             k = min(64, len(scores) - 1)
             top = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
-            doc_article = self.arrays["doc_article"]
-            for i in top[np.argsort(-scores[top], kind="stable")]:
-                if scores[i] <= 0:
+            order = top[np.argsort(-scores[top], kind="stable")]
+            for score, ai in zip(scores[order].tolist(),
+                                 self.arrays["doc_article"][lo + order].tolist()):
+                if score <= 0:
                     break
-                aid = self._article_ids[doc_article[lo + i]] if doc_article[lo + i] >= 0 else None
+                aid = self._article_ids[ai] if ai >= 0 else None
                 if aid is not None and aid not in ids:
                     ids.append(aid)
                     if len(ids) == limit:
@@ -267,12 +272,10 @@ class Engine:
 def _gather(ptr, index, weight, tids, qw, size: int) -> np.ndarray:
     """Sum of the query terms' posting rows (CSR), each scaled by its query weight: every
     row gathered in one go instead of one numpy call per term."""
-    starts = ptr[tids].astype(np.int64)
-    lens = ptr[tids + 1].astype(np.int64) - starts
-    total = int(lens.sum())
-    if not total:
-        return np.zeros(size)
-    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    starts = ptr[tids]
+    lens = ptr[tids + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(lens) - lens), lens)
+    offsets += np.arange(len(offsets))
     return np.bincount(index[offsets], weights=weight[offsets] * np.repeat(qw, lens),
                        minlength=size)
 

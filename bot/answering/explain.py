@@ -27,6 +27,8 @@ def explain(engine: Engine, text: str, top: int = 5) -> str:
              f"  P(urgent)={v.urgent_probability:.3f} (threshold {engine.triage.urgent_threshold})"]
     if v.money_request:
         lines.append(f"  要钱/要验证码 (money request): '{v.money_request}' -> never the menu")
+    if u.fraud_words:
+        lines.append(f"  涉诈词 (fraud words): '{u.fraud_words}' -> never the menu")
     t = engine.triage
     off_topic = views["off_topic"]
     lines += ["", "是否与诈骗有关 (scope view): " + (

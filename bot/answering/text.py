@@ -49,6 +49,40 @@ STOPWORDS = frozenset("""
 """.split())
 
 
+class Simplifier:
+    """``zhconv.convert(text, "zh-cn")``, exactly, in about half the time for a usual message.
+
+    zhconv converts greedily, the longest key of its table at each position first. When no
+    key of two or more characters occurs anywhere in the text, every step converts one
+    character by itself, which is what ``str.translate`` with the one-character keys does.
+    Messages that contain a longer key (身份证 is one; about 7% of the bank's lines) are
+    converted by zhconv itself. Tested against zhconv on every line of the bank and of the
+    development sets."""
+
+    def __init__(self):
+        table = zhconv.zhconv.getdict("zh-cn")
+        phrases = [k for k in table if len(k) > 1]
+        self._table = table
+        self._longest = {}   # first character -> length of the longest phrase it starts
+        for k in phrases:
+            self._longest[k[0]] = max(self._longest.get(k[0], 0), len(k))
+        self._pairs = {k[:2] for k in phrases}
+        self._starts = re.compile("[" + "".join(re.escape(c) for c in sorted(self._longest)) + "]")
+        self._chars = str.maketrans({k: v for k, v in table.items() if len(k) == 1 and k != v})
+
+    def __call__(self, text: str) -> str:
+        table, pairs = self._table, self._pairs
+        for m in self._starts.finditer(text):
+            i = m.start()
+            if text[i:i + 2] in pairs and any(text[i:i + n] in table
+                                             for n in range(2, self._longest[text[i]] + 1)):
+                return zhconvert(text, "zh-cn")
+        return text.translate(self._chars)
+
+
+simplify = Simplifier()
+
+
 class Normalizer:
     """Maps variant spellings to one form; built once from content/engine/normalize.tsv."""
 
@@ -72,7 +106,7 @@ class Normalizer:
     def __call__(self, text: str) -> str:
         """Simplified, half-width, lower-case text with variants fixed (links/numbers kept)."""
         text = unicodedata.normalize("NFKC", text or "")
-        text = zhconvert(text, "zh-cn").lower()
+        text = simplify(text).lower()
         if self._re is not None:
             text = self._re.sub(lambda m: self._map[m.group()], text)
         return _SPACE_RE.sub(" ", text).strip()
@@ -297,10 +331,11 @@ def plain_segmenter() -> Segmenter:
     return _plain
 
 
-def tokenize(normalized: str, segmenter: Segmenter | None = None) -> list[str]:
+def tokenize(normalized: str, segmenter: Segmenter | None = None,
+             masked: str | None = None) -> list[str]:
     """Words (jieba with the index's terms) plus CJK character bigrams prefixed with '~',
-    stopwords dropped."""
-    text = mask_for_matching(normalized)
+    stopwords dropped. ``masked``: ``mask_for_matching(normalized)`` if the caller has it."""
+    text = mask_for_matching(normalized) if masked is None else masked
     segmenter = segmenter or plain_segmenter()
     # Single characters are left to the bigrams: alone (块, 转, 钱) they say little.
     tokens = [w for w in segmenter.cut(text)

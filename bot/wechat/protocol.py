@@ -169,7 +169,10 @@ def parse_xml(body: bytes) -> dict:
         raise BadRequest("malformed XML") from None
     if root.tag != "xml" or len(root) == 0:
         raise BadRequest("XML root must be <xml> with child elements")
-    return {child.tag: "".join(child.itertext()).strip() for child in root}
+    # A field without elements inside (all that WeChat sends) is its text; itertext joins
+    # the texts of nested elements, as before, for anything else.
+    return {child.tag: (child.text or "" if not len(child) else "".join(child.itertext())).strip()
+            for child in root}
 
 
 def parse_inbound(xml: bytes) -> InboundMessage:

@@ -14,7 +14,6 @@ import logging
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.datastructures import ImmutableMultiDict
 
 from ..campaign.residents import bind_follower
 from ..content.render import fit_bytes
@@ -57,15 +56,19 @@ def receive():
     return Response(text, mimetype="application/xml") if is_xml else _plain(text)
 
 
-def query_args(environ) -> ImmutableMultiDict:
-    """The query string as werkzeug's ``request.args`` parses it; a query string that is not
-    UTF-8 (werkzeug would raise UnicodeDecodeError: a 500) is a bad request."""
+def query_args(environ) -> dict[str, str]:
+    """The query string as werkzeug's ``request.args`` reads it (first value of a repeated
+    name wins, as ``MultiDict.get`` does), as a plain dict: a push reads it a dozen times. A
+    query string that is not UTF-8 (werkzeug would raise UnicodeDecodeError: a 500) is a bad
+    request."""
     try:
         query = environ.get("QUERY_STRING", "").encode("latin1").decode()
     except UnicodeError:
         raise BadRequest("query string is not UTF-8") from None
-    return ImmutableMultiDict(parse_qsl(query, keep_blank_values=True,
-                                        errors="werkzeug.url_quote"))
+    args: dict[str, str] = {}
+    for name, value in parse_qsl(query, keep_blank_values=True, errors="werkzeug.url_quote"):
+        args.setdefault(name, value)
+    return args
 
 
 def receive_push(extensions, args, content_length: int | None, read_body) -> tuple[str, bool]:

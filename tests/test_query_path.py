@@ -1,0 +1,72 @@
+"""The faster paths of answering a message give what the plain ones give: zhconv's conversion,
+the masked text made once, werkzeug's query args, the XML fields."""
+from __future__ import annotations
+
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+from zhconv import convert as zhconvert
+
+from bot.answering.engine import _documents, load_offtopic
+from bot.answering.text import mask_for_matching, simplify, tokenize
+from bot.content.model import load_content
+from bot.errors import BadRequest
+from bot.wechat.protocol import parse_xml
+from bot.wechat.webhook import query_args
+
+DEV_SETS = Path(__file__).resolve().parents[2] / "shared" / "eval"
+EDGES = ["", "ａｂｃ１２３", "我幹什麼不干你事。", "乾隆皇帝", "他是家里的一份子", "身份證和身份证",
+         "人工智慧換臉", "有著很多錢", "么女打電話來", "驗證碼別告訴別人", "囧犇骉", "A型肝炎",
+         "發髮髮發", "后台後台", "台灣臺灣", "15%的人\r\n", "😀表情"]
+
+
+@pytest.fixture(scope="module")
+def texts(content_dir):
+    """Every document of the bank, the development sets' messages and some edges."""
+    articles = load_content(content_dir).articles
+    lines = [d[3] for d in _documents(articles, load_offtopic(content_dir / "engine"))]
+    for name in ("dev.jsonl", "dev2.jsonl"):
+        path = DEV_SETS / name
+        if path.exists():
+            lines += [json.loads(ln)["q"] for ln in path.read_text("utf-8").splitlines()
+                      if ln.strip()]
+    return lines + EDGES
+
+
+def test_simplifier_converts_exactly_as_zhconv(texts):
+    for text in texts:
+        for variant in (text, unicodedata.normalize("NFKC", text)):
+            assert simplify(variant) == zhconvert(variant, "zh-cn"), variant
+    assert simplify("我幹什麼不干你事。") == "我干什么不干你事。"
+
+
+def test_views_get_the_same_masked_text_they_would_make(content_answers, texts):
+    engine = content_answers.engine
+    for text in texts[::11]:
+        normalized = engine.normalize(text)
+        masked = mask_for_matching(normalized)
+        assert tokenize(normalized, engine.segmenter, masked) == \
+            tokenize(normalized, engine.segmenter)
+        ids = engine.views.features.ids(normalized, masked)
+        assert ids.tolist() == engine.views.features.ids(normalized).tolist()
+
+
+def test_query_args_read_as_werkzeug_reads_them():
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    for query in ["timestamp=1&nonce=a&signature=x", "nonce=first&nonce=second&x=",
+                  "a=%E4%BD%A0%E5%A5%BD&b=+c+&c", "broken=%zz&e=%E4"]:
+        environ = EnvironBuilder(path="/wechat", query_string=query).get_environ()
+        expected = Request(environ).args
+        assert query_args(environ) == {k: expected.get(k) for k in expected}, query
+    with pytest.raises(BadRequest):
+        query_args({"QUERY_STRING": b"a=\xff".decode("latin1")})   # not UTF-8
+
+
+def test_xml_fields_read_as_their_text_or_all_nested_text():
+    assert parse_xml(b"<xml><A><![CDATA[ x ]]></A><B>1<i>2</i>3</B><C/><D>a<!-- c -->b</D>"
+                     b"<E> <![CDATA[]]]]><![CDATA[>]]> </E></xml>") == \
+        {"A": "x", "B": "123", "C": "", "D": "ab", "E": "]]>"}
