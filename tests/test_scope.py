@@ -52,6 +52,13 @@ def test_a_scam_dressed_as_a_procedure_does_not_get_the_menu(service, text):
     assert service.ask(text)["category"] != "none"
 
 
+@pytest.mark.parametrize("text", ["金钟罩在哪里开通", "反诈APP的来电预警要怎么打开"])
+def test_a_how_to_about_an_anti_fraud_tool_keeps_its_answer(service, text):
+    # a procedure too, but one both category views are sure of: the scope view does not
+    # overrule them (scope_min_none)
+    assert service.ask(text)["category"] == "official_channels"
+
+
 def test_the_scope_view_tells_the_two_sides_apart(service):
     engine = service.engine
     errand = engine.views_of(engine.normalize("航班延误了 航空公司会赔钱吗 在哪申请"))

@@ -48,9 +48,17 @@ class TriageParams:
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
     scope_threshold: float = 0.6   # the scope view (scope.py): a scam type no rule demands
     #                                gives the menu when P(off-topic) is at least this …
-    scope_min_none: float = 0.0    # … and the category views give `none` at least this
+    scope_min_none: float = 0.01   # … and the category views give `none` at least this (bank
+    #                                CV: 0.0 59 off-topic as scam, 87 scam lines to the menu;
+    #                                0.01 61 and 82; and 金钟罩怎么开, which both category views
+    #                                name official_channels at 0.998, keeps its answer)
     scope_scam_threshold: float = 0.3  # … and the menu becomes a scam type (or `general`)
     #                                when P(off-topic) is at most this
+    scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
+    #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
+    #                                procedures too, and in scope: the view never sends them to
+    #                                the menu (bank CV: no off-topic line more answered as scam,
+    #                                one scam line fewer given the menu)
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,7 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
     top = categories[order[0]]
     # The scope view's second opinion on "about a scam at all?", both ways.
     out_of_scope = off_topic is not None and off_topic >= params.scope_threshold and \
-        p_none >= params.scope_min_none
+        p_none >= params.scope_min_none and scam_type not in params.scope_spares
     in_scope = off_topic is not None and off_topic <= params.scope_scam_threshold
     if top == NONE or p_type < params.min_probability or out_of_scope:
         scam = money_request or urgency.fraud_words or in_scope
