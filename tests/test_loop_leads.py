@@ -117,9 +117,41 @@ def test_a_conversation_abandoned_for_good_reaches_staff_without_another_message
         [("冒充快递客服要退款", 0)]
     assert rows(loop_app, "SELECT COUNT(*) FROM lead_items li JOIN leads l ON l.id = li.lead_id "
                           "WHERE l.user_hash = 'gone1'") == [(1,)]
-    assert rows(loop_app, "SELECT user_hash FROM lead_sessions WHERE user_hash IN "
-                          "('gone1', 'still1')") == [("still1",)]
+    assert rows(loop_app, "SELECT user_hash, step FROM lead_sessions WHERE user_hash IN "
+                          "('gone1', 'still1') ORDER BY user_hash") == \
+        [("gone1", "expired"), ("still1", "what")]
     assert desk.expire_abandoned(T0 + timedelta(minutes=33)) == 0   # never stored twice
+
+
+def test_a_resident_whose_report_the_scheduler_stored_is_told_once(loop_app):
+    user = "oLeadGoneAway"
+    assert say(loop_app, "举报", user=user) == ASK_WHAT
+    assert say(loop_app, "有人冒充客服让我退款", user=user) == ASK_DETAIL
+    desk = LeadDesk(loop_app.extensions["db"](), session_minutes=30, max_leads_per_day=5)
+    desk.expire_abandoned(datetime.now(timezone.utc) + timedelta(minutes=31))
+    assert rows(loop_app, f"SELECT step FROM lead_sessions WHERE user_hash = '{uh(user)}'") == \
+        [("expired",)]
+    first = say(loop_app, "今天天气怎么样", user=user)
+    assert first.startswith("（您上次的举报没有填完")
+    assert "没有填完" not in say(loop_app, "明天呢", user=user)   # once
+    assert rows(loop_app, f"SELECT COUNT(*) FROM lead_sessions WHERE user_hash = '{uh(user)}'") \
+        == [(0,)]
+
+
+def test_an_unseen_expiry_marker_is_forgotten_and_an_empty_report_leaves_none(loop_app):
+    desk = LeadDesk(loop_app.extensions["db"](), session_minutes=30, max_leads_per_day=5)
+    desk.start("empty1", T0)                       # 举报, then nothing typed
+    desk.start("typed1", T0)
+    desk.answer("typed1", "有人收购银行卡", T0 + timedelta(minutes=1))
+    assert desk.expire_abandoned(T0 + timedelta(minutes=40)) == 2
+    assert rows(loop_app, "SELECT user_hash FROM lead_sessions WHERE user_hash IN "
+                          "('empty1', 'typed1')") == [("typed1",)]
+    desk.expire_abandoned(T0 + timedelta(days=29))
+    assert rows(loop_app, "SELECT COUNT(*) FROM lead_sessions WHERE user_hash = 'typed1'") == \
+        [(1,)]
+    desk.expire_abandoned(T0 + timedelta(days=31))   # retention: the marker holds a hash only
+    assert rows(loop_app, "SELECT COUNT(*) FROM lead_sessions WHERE user_hash = 'typed1'") == \
+        [(0,)]
 
 
 def test_one_resident_cannot_inflate_a_count(loop_app):

@@ -43,6 +43,12 @@ CANCELLED = "已取消举报，什么都没有保存。需要时再回复“举�
 EXPIRED = ("（您上次的举报没有填完，已经过期，已填的内容我们先收下了。需要补充的话请重新回复“举报”。）")
 
 
+# A conversation the scheduler stored leaves this marker (user hash and time only), so the
+# resident's next message says what became of it; unseen markers are dropped after this long.
+EXPIRED_STEP = "expired"
+EXPIRED_NOTICE_DAYS = 30
+
+
 def _now_iso(now: datetime) -> str:
     return now.isoformat(timespec="seconds")
 
@@ -77,6 +83,12 @@ class LeadDesk:
         if session is None:
             return None
         step, data, updated = session
+        if step == EXPIRED_STEP:   # the scheduler stored it: say so once, then forget it
+            with write_transaction(self.db):
+                self.db.execute("DELETE FROM lead_sessions WHERE user_hash = ? AND step = ?",
+                                [user_hash, EXPIRED_STEP])
+            self.expired_notice = True
+            return None
         if datetime.fromisoformat(updated) + timedelta(minutes=self.session_minutes) >= now:
             return step, data
         self._finish(user_hash, data, now, complete=False)
@@ -88,10 +100,17 @@ class LeadDesk:
         scheduler), so a 举报 left half-way reaches staff even if the resident never writes
         again. Returns how many were closed."""
         cutoff = _now_iso(now - timedelta(minutes=self.session_minutes))
-        idle = self.db.execute("SELECT user_hash, data FROM lead_sessions WHERE updated_at < ?",
-                               [cutoff]).fetchall()
+        idle = self.db.execute("SELECT user_hash, data FROM lead_sessions WHERE updated_at < ? "
+                               "AND step != ?", [cutoff, EXPIRED_STEP]).fetchall()
         for user_hash, data in idle:
-            self._finish(user_hash, json.loads(data), now, complete=False)
+            lead_id, _, _ = self._finish(user_hash, json.loads(data), now, complete=False)
+            if lead_id is not None:
+                # Kept so that the resident's next message is told what became of it.
+                self._save(user_hash, EXPIRED_STEP, {}, now)
+        forget = _now_iso(now - timedelta(days=EXPIRED_NOTICE_DAYS))
+        with write_transaction(self.db):
+            self.db.execute("DELETE FROM lead_sessions WHERE step = ? AND updated_at < ?",
+                            [EXPIRED_STEP, forget])
         return len(idle)
 
     def start(self, user_hash: str, now: datetime) -> str:
