@@ -32,7 +32,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
-from .text import Normalizer, Segmenter, tokenize
+from .text import Normalizer, Segmenter, tokenize, tokenize_many
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -292,19 +292,30 @@ def _documents(articles, offtopic):
 
 
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
+TOKENIZE_BATCH = 4000           # texts cut together (Segmenter.cut_many)
 
 
 def _count_terms(texts, normalize, segmenter) -> tuple[list[str], array, array, array]:
     """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
     not lists of Python ints (at 10,000 articles there are millions of entries)."""
-    vocab: dict[str, int] = {}
+    vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    for text in texts:
-        counts = Counter(tokenize(normalize(text), segmenter))
-        lengths.append(len(counts))
-        term_of.extend([vocab.setdefault(t, len(vocab)) for t in counts])
-        tf_of.extend(counts.values())
+    for start in range(0, len(texts), TOKENIZE_BATCH):
+        batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
+        for tokens in tokenize_many(batch, segmenter):
+            counts = Counter(tokens)
+            lengths.append(len(counts))
+            term_of.extend(map(vocab.__getitem__, counts))
+            tf_of.extend(counts.values())
     return list(vocab), lengths, term_of, tf_of
+
+
+class _Vocabulary(dict):
+    """term -> id, a new term getting the next id."""
+
+    def __missing__(self, term: str) -> int:
+        i = self[term] = len(self)
+        return i
 
 
 _worker_tools = None   # (normalize, segmenter, training) inherited by forked build processes
@@ -337,6 +348,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
     vocab: dict[str, int] = {}
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    segmenter.lexicon()   # built once, before forking: the processes share it
     _worker_tools = (normalize, segmenter, training)
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
