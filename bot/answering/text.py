@@ -391,13 +391,15 @@ class _Lexicon:
 
     @staticmethod
     def keys(words: list[str], length: int) -> np.ndarray:
-        if not words:
-            return np.zeros(0, np.uint64)
+        """The keys of words that all have ``length`` characters."""
         cp = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32)
-        cp = cp.reshape(len(words), length).astype(np.uint64)
-        key = np.zeros(len(words), np.uint64)
+        return _Lexicon._keys_at(cp, np.arange(len(words), dtype=np.int64) * length, length)
+
+    @staticmethod
+    def _keys_at(cp: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+        key = np.zeros(len(starts), np.uint64)
         for i in range(length):
-            key = _Lexicon.extend(key, cp[:, i], i + 1)
+            key = _Lexicon.extend(key, cp[starts + i], i + 1)
         return key
 
     @staticmethod
@@ -410,17 +412,25 @@ class _Lexicon:
 
     @classmethod
     def of(cls, freq: dict) -> "_Lexicon":
-        by_length: dict[int, list[str]] = {}
-        for word in freq:
-            by_length.setdefault(len(word), []).append(word)
+        """From a word -> frequency dict (jieba's FREQ), in numpy: no Python work per word
+        but its length (log f is computed once per distinct frequency, with math.log as
+        jieba does)."""
+        words = list(freq)
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        starts = np.zeros(len(words), np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        cp = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32)
+        freqs, where = np.unique(np.fromiter(freq.values(), np.int64, len(words)),
+                                 return_inverse=True)
+        logf = np.asarray([math.log(f) if f else math.nan for f in freqs.tolist()])[where]
         tables, collisions = {}, False
-        for length, words in by_length.items():
-            keys = cls.keys(words, length)
-            logf = np.asarray([math.log(f) if f else math.nan for f in map(freq.get, words)])
+        for length in np.unique(lengths).tolist():
+            these = np.flatnonzero(lengths == length)
+            keys = cls._keys_at(cp, starts[these], length)
             order = np.argsort(keys, kind="stable")
-            keys, logf = keys[order], logf[order]
+            keys = keys[order]
             collisions |= bool(len(keys) > 1 and (keys[1:] == keys[:-1]).any())
-            tables[length] = (keys, logf)
+            tables[length] = (keys, logf[these][order])
         return cls(tables, collisions)
 
     def with_overlay(self, overlay: dict[str, int]) -> "_Lexicon":
