@@ -120,10 +120,9 @@ def test_a_hashed_word_is_confirmed_by_its_string():
     order = np.argsort(np.concatenate((keys, fake)), kind="stable")
     tables[4] = (np.concatenate((keys, fake))[order],
                  np.concatenate((logf, [math.log(USER_WORD_FREQ)]))[order])
-    segmenter._lexicon = _Lexicon(tables, collisions=False)
-    assert segmenter.cut_many([text]) == [expected]
-    segmenter._lexicon = _Lexicon(lexicon.tables, collisions=True)   # the exact fallback
-    assert segmenter.cut_many([text, "甲乙丙丁"]) == [expected, ["甲乙丙丁"]]
+    assert segmenter.cut_many([text], _Lexicon(tables, collisions=False)) == [expected]
+    exact = _Lexicon(lexicon.tables, collisions=True)   # the per-block fallback
+    assert segmenter.cut_many([text, "甲乙丙丁"], exact) == [expected, ["甲乙丙丁"]]
 
 
 def test_batch_hmm_cut_matches_jieba_finalseg():

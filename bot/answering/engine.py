@@ -291,22 +291,28 @@ def _documents(articles, offtopic):
         yield -1, NONE, FIELD_WEIGHTS["example"], q, DOC_KINDS.index("example"), part
 
 
+_mark = lambda label: None
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
 TOKENIZE_BATCH = 4000           # texts cut together (Segmenter.cut_many)
 
 
-def _count_terms(texts, normalize, segmenter) -> tuple[list[str], array, array, array]:
+def _count_terms(texts, normalize, segmenter,
+                 lexicon=None) -> tuple[list[str], array, array, array]:
     """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
     not lists of Python ints (at 10,000 articles there are millions of entries)."""
+    lexicon = lexicon or segmenter.lexicon()
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
         batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
-        for tokens in tokenize_many(batch, segmenter):
+        terms, tfs = [], []
+        for tokens in tokenize_many(batch, segmenter, lexicon):
             counts = Counter(tokens)
             lengths.append(len(counts))
-            term_of.extend(map(vocab.__getitem__, counts))
-            tf_of.extend(counts.values())
+            terms += counts
+            tfs += counts.values()
+        term_of.extend(array("i", map(vocab.__getitem__, terms)))
+        tf_of.extend(array("i", tfs))
     return list(vocab), lengths, term_of, tf_of
 
 
@@ -318,16 +324,17 @@ class _Vocabulary(dict):
         return i
 
 
-_worker_tools = None   # (normalize, segmenter, training) inherited by forked build processes
+_worker_tools = None   # (normalize, segmenter, lexicon, training), inherited by forked build
+#                        processes
 
 
 def _count_terms_in_worker(texts):
-    normalize, segmenter, _ = _worker_tools
-    return _count_terms(texts, normalize, segmenter)
+    normalize, segmenter, lexicon, _ = _worker_tools
+    return _count_terms(texts, normalize, segmenter, lexicon)
 
 
 def _train_in_worker():
-    return _worker_tools[2]()
+    return _worker_tools[3]()
 
 
 def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
@@ -361,21 +368,24 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     _fixed_mmap_threshold()
     size = -(-len(texts) // (processes * 8))
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-    vocab: dict[str, int] = {}
+    vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    segmenter.lexicon()   # built once, before forking: the processes share it
-    _worker_tools = (normalize, segmenter, training)
+    # The segmenter's dictionary as arrays, built once before forking (the processes share
+    # it) and dropped with the pool.
+    _worker_tools = (normalize, segmenter, segmenter.lexicon(), training)
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             trained = pool.apply_async(_train_in_worker)   # queued first: one worker takes it
+            _mark("pool started")
             for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
                                                                        chunks):
-                ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in words],
-                                 dtype=np.int32)
+                ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
                 tf_of.extend(part_tfs)
+            _mark("all chunks merged")
             trained = trained.get()
+            _mark("trained")
     finally:
         _worker_tools = None
     return list(vocab), lengths, term_of, tf_of, trained
@@ -394,6 +404,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
         texts, normalize, segmenter, processes,
         lambda: train_views(articles, offtopic, normalize).to_arrays())
     del texts
+    _mark(f"counted vocab {len(vocab)} entries {len(term_of)}")
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
     n = len(kept_docs)
@@ -422,6 +433,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     vocab_sorted = np.asarray([vocab[i] for i in kept_ids], dtype=f"<U{width}")
     del vocab, kept_ids
     n_terms = len(vocab_sorted)
+    _mark("vocab sorted")
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
     term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
 
@@ -463,6 +475,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     post_ptr = by_term.indptr.astype(np.int64)
     docs, w = by_term.indices.astype(np.int32, copy=False), by_term.data
     del by_term
+    _mark("postings")
 
     # Centroids: per (term, category), the field-weighted sum of its documents, then unit
     # length per category. Postings are already ordered by (term, category); summed a block
@@ -492,6 +505,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
     del sums, key_term
 
+    _mark("numpy done")
     arrays = {
         "vocab": vocab_sorted,
         "term_scale": term_scale,

@@ -142,7 +142,6 @@ class Segmenter:
         self._overlay_initials = frozenset(w[0] for w in overlay)
         self._logtotal = math.log(base.total + USER_WORD_FREQ * len(self.words))
         self._hmm = lru_cache(maxsize=1 << 16)(_hmm_cut)
-        self._lexicon: _Lexicon | None = None
 
     def cut(self, text: str) -> list[str]:
         """``jieba.Tokenizer.lcut(text, HMM=True)`` with this segmenter's dictionary."""
@@ -160,10 +159,11 @@ class Segmenter:
                         out.extend(x)
         return out
 
-    def cut_many(self, texts) -> list[list[str]]:
+    def cut_many(self, texts, lexicon: "_Lexicon | None" = None) -> list[list[str]]:
         """``[self.cut(t) for t in texts]``, token for token, for an index build: the best
         routes of every distinct CJK block of the texts are found at once in numpy
-        (``_routes``) instead of character by character; the rest is ``cut``'s."""
+        (``_routes``, looking words up in ``lexicon``, by default ``self.lexicon()``)
+        instead of character by character; the rest is ``cut``'s."""
         blocks: dict[str, int] = {}
         plans = []
         for text in texts:
@@ -187,7 +187,8 @@ class Segmenter:
 
         cuts: list[list] = []
         marked: list[int] = []
-        for i, (block, ends) in enumerate(zip(order, self._routes(order))):
+        routes = self._routes(order, lexicon or self.lexicon())
+        for i, (block, ends) in enumerate(zip(order, routes)):
             words: list = []
             waiting = len(deferred)
             self._walk(block, ends, words, defer)
@@ -212,13 +213,12 @@ class Segmenter:
             out.append(tokens)
         return out
 
-    def _routes(self, blocks: list[str]) -> list[list[int]]:
+    def _routes(self, blocks: list[str], lex: "_Lexicon") -> list[list[int]]:
         """``[self._route(b) for b in blocks]`` in numpy: every block's codepoints side by
         side (one empty slot after each block, where a route's score is 0), the word graph
         one word length at a time (dictionary lookups as sorted integer keys: ``_Lexicon``),
         then jieba's backward pass over all blocks together, one distance from the block's
         end at a time, with its float operations in its order and its ties."""
-        lex = self.lexicon()
         if not blocks or lex.collisions:   # (two dictionary words with one hashed key)
             return [self._route(b) for b in blocks]
         lengths = np.fromiter(map(len, blocks), np.int64, len(blocks))
@@ -300,11 +300,9 @@ class Segmenter:
         return routes
 
     def lexicon(self) -> "_Lexicon":
-        """This segmenter's dictionary as sorted integer keys (for ``cut_many``); built on
-        first use (a build calls it before forking, so its processes share it)."""
-        if self._lexicon is None:
-            self._lexicon = _base_lexicon().with_overlay(self._overlay)
-        return self._lexicon
+        """This segmenter's dictionary as sorted integer keys, for ``cut_many`` (0.2 s, 8 MB:
+        a build makes one and drops it when done)."""
+        return _Lexicon.of(self._base_freq).with_overlay(self._overlay)
 
     def _freq(self, word: str) -> int | None:
         f = self._overlay.get(word)
@@ -416,13 +414,13 @@ class _Lexicon:
         but its length (log f is computed once per distinct frequency, with math.log as
         jieba does)."""
         words = list(freq)
+        freqs, where = np.unique(np.fromiter(freq.values(), np.int64, len(words)),
+                                 return_inverse=True)
+        logf = np.asarray([math.log(f) if f else math.nan for f in freqs.tolist()])[where]
         lengths = np.fromiter(map(len, words), np.int64, len(words))
         starts = np.zeros(len(words), np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
         cp = np.frombuffer("".join(words).encode("utf-32-le"), np.uint32)
-        freqs, where = np.unique(np.fromiter(freq.values(), np.int64, len(words)),
-                                 return_inverse=True)
-        logf = np.asarray([math.log(f) if f else math.nan for f in freqs.tolist()])[where]
         tables, collisions = {}, False
         for length in np.unique(lengths).tolist():
             these = np.flatnonzero(lengths == length)
@@ -458,19 +456,6 @@ class _Lexicon:
         keys, logf = table
         at = np.minimum(keys.searchsorted(key), len(keys) - 1)
         return keys[at] == key, logf[at]
-
-
-_base_lexicon_value: _Lexicon | None = None
-
-
-def _base_lexicon() -> _Lexicon:
-    """jieba's dictionary as a ``_Lexicon``, built once per process."""
-    global _base_lexicon_value
-    base = _base_dictionary()
-    with _base_lock:
-        if _base_lexicon_value is None:
-            _base_lexicon_value = _Lexicon.of(base.FREQ)
-        return _base_lexicon_value
 
 
 def _hmm_cut(run: str) -> tuple[str, ...]:
@@ -693,13 +678,14 @@ class _Kept(dict):
         return kept
 
 
-def tokenize_many(normalized_texts, segmenter: Segmenter) -> list[list[str]]:
+def tokenize_many(normalized_texts, segmenter: Segmenter,
+                  lexicon: "_Lexicon | None" = None) -> list[list[str]]:
     """``[tokenize(t, segmenter) for t in normalized_texts]``, token for token, faster: the
     texts are cut together (``Segmenter.cut_many``) and the word filter is remembered."""
     texts = [mask_for_matching(t) for t in normalized_texts]
     kept = _Kept()
     out = []
-    for text, words in zip(texts, segmenter.cut_many(texts)):
+    for text, words in zip(texts, segmenter.cut_many(texts, lexicon)):
         tokens = [w for w in words if kept[w]]
         for run in _CJK_RUN_RE.findall(text):
             tokens += ["~" + a + b for a, b in zip(run, run[1:])]
