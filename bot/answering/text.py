@@ -159,23 +159,20 @@ class Segmenter:
                         out.extend(x)
         return out
 
-    def cut_many(self, texts, lexicon: "_Lexicon | None" = None) -> list[list[str]]:
+    def cut_many(self, texts, lexicon: "_Lexicon | None" = None,
+                 blocks_only: bool = False) -> list[list[str]]:
         """``[self.cut(t) for t in texts]``, token for token, for an index build: the best
         routes of every distinct CJK block of the texts are found at once in numpy
         (``_routes``, looking words up in ``lexicon``, by default ``self.lexicon()``)
-        instead of character by character; the rest is ``cut``'s."""
+        instead of character by character; the rest is ``cut``'s. ``blocks_only`` leaves
+        out what lies between the blocks (single characters and whitespace, all of which
+        ``tokenize`` drops)."""
         blocks: dict[str, int] = {}
         plans = []
         for text in texts:
-            plan = []
-            for block in _RE_HAN.split(text):
-                if not block:
-                    continue
-                if _RE_HAN.match(block):
-                    plan.append(blocks.setdefault(block, len(blocks)))
-                else:
-                    plan.append(block)
-            plans.append(plan)
+            parts = _RE_HAN.split(text)   # other, block, other, block, ..., other
+            parts[1::2] = [blocks.setdefault(b, len(blocks)) for b in parts[1::2]]
+            plans.append(parts)
         order = list(blocks)
         # Walk every block's route; the runs that go to the HMM are marked ((run,) in the
         # block's words) and cut all at once afterwards (``_hmm_cut_many``).
@@ -199,17 +196,25 @@ class Segmenter:
         for i in marked:
             cuts[i] = [t for w in cuts[i] for t in (hmm[w[0]] if w.__class__ is tuple else (w,))]
         out = []
-        for plan in plans:
-            tokens: list[str] = []
-            for part in plan:
-                if part.__class__ is int:
-                    tokens.extend(cuts[part])
-                else:
-                    for x in _RE_SKIP.split(part):
-                        if _RE_SKIP.match(x):
-                            tokens.append(x)
-                        else:
-                            tokens.extend(x)
+        if blocks_only:
+            for parts in plans:
+                tokens: list[str] = []
+                for i in parts[1::2]:
+                    tokens += cuts[i]
+                out.append(tokens)
+            return out
+        between: dict[str, list[str]] = {}
+        for parts in plans:
+            tokens = []
+            for j, part in enumerate(parts):
+                if j & 1:
+                    tokens += cuts[part]
+                elif part:
+                    cut = between.get(part)
+                    if cut is None:
+                        cut = between[part] = [y for x in _RE_SKIP.split(part) if x for y in
+                                               ((x,) if _RE_SKIP.match(x) else x)]
+                    tokens += cut
             out.append(tokens)
         return out
 
@@ -685,7 +690,7 @@ def tokenize_many(normalized_texts, segmenter: Segmenter,
     texts = [mask_for_matching(t) for t in normalized_texts]
     kept = _Kept()
     out = []
-    for text, words in zip(texts, segmenter.cut_many(texts, lexicon)):
+    for text, words in zip(texts, segmenter.cut_many(texts, lexicon, blocks_only=True)):
         tokens = [w for w in words if kept[w]]
         for run in _CJK_RUN_RE.findall(text):
             tokens += ["~" + a + b for a, b in zip(run, run[1:])]
