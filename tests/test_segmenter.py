@@ -14,8 +14,9 @@ import pytest
 from bot.answering.engine import TRAIN_LINES_PER_CLASS, _documents, _training_sample, \
     load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
+from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, _hmm_cut_many, _Lexicon, mask_for_matching, tokenize, tokenize_many
+    _hmm_cut, mask_for_matching, tokenize
 from bot.content.model import load_content
 
 ODD_TEXTS = [
@@ -90,10 +91,10 @@ def test_segmenter_cuts_many_texts_at_once_as_jieba_does(bank_texts):
     words, texts = bank_texts
     segmenter = Segmenter(words)
     reference = jieba_with(segmenter.words)
-    assert segmenter.cut_many(texts) == [reference.lcut(t, HMM=True) for t in texts]
+    assert cut_many(segmenter, texts) == [reference.lcut(t, HMM=True) for t in texts]
     plain = jieba_with(())
-    assert Segmenter().cut_many(texts[::5]) == [plain.lcut(t) for t in texts[::5]]
-    assert segmenter.cut_many([]) == [] and segmenter.cut_many(["", " "]) == [[], [" "]]
+    assert cut_many(Segmenter(), texts[::5]) == [plain.lcut(t) for t in texts[::5]]
+    assert cut_many(segmenter, []) == [] and cut_many(segmenter, ["", " "]) == [[], [" "]]
 
 
 def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
@@ -113,16 +114,16 @@ def test_a_hashed_word_is_confirmed_by_its_string():
     assert "甲乙丙丁" in expected
     # Were 计算机猫 a word, the cut would change: the test below can fail.
     assert "计算机猫" in jieba_with(["甲乙丙丁", "计算机猫"]).lcut(text)
-    lexicon = segmenter.lexicon()
+    lexicon = lexicon_of(segmenter)
     keys, logf = lexicon.tables[4]
     fake = _Lexicon.keys(["计算机猫"], 4)     # not a word: pretend its key is one
     tables = dict(lexicon.tables)
     order = np.argsort(np.concatenate((keys, fake)), kind="stable")
     tables[4] = (np.concatenate((keys, fake))[order],
                  np.concatenate((logf, [math.log(USER_WORD_FREQ)]))[order])
-    assert segmenter.cut_many([text], _Lexicon(tables, collisions=False)) == [expected]
+    assert cut_many(segmenter, [text], _Lexicon(tables, collisions=False)) == [expected]
     exact = _Lexicon(lexicon.tables, collisions=True)   # the per-block fallback
-    assert segmenter.cut_many([text, "甲乙丙丁"], exact) == [expected, ["甲乙丙丁"]]
+    assert cut_many(segmenter, [text, "甲乙丙丁"], exact) == [expected, ["甲乙丙丁"]]
 
 
 def test_batch_hmm_cut_matches_jieba_finalseg():

@@ -32,7 +32,8 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
-from .text import Normalizer, Segmenter, tokenize, tokenize_many
+from .bulk import lexicon_of, tokenize_many
+from .text import Normalizer, Segmenter, tokenize
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -293,14 +294,14 @@ def _documents(articles, offtopic):
 
 _mark = lambda label: None
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
-TOKENIZE_BATCH = 4000           # texts cut together (Segmenter.cut_many)
+TOKENIZE_BATCH = 4000           # texts cut together (bulk.cut_many)
 
 
 def _count_terms(texts, normalize, segmenter,
                  lexicon=None) -> tuple[list[str], array, array, array]:
     """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
     not lists of Python ints (at 10,000 articles there are millions of entries)."""
-    lexicon = lexicon or segmenter.lexicon()
+    lexicon = lexicon or lexicon_of(segmenter)
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
@@ -372,7 +373,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     # The segmenter's dictionary as arrays, built once before forking (the processes share
     # it) and dropped with the pool.
-    _worker_tools = (normalize, segmenter, segmenter.lexicon(), training)
+    _worker_tools = (normalize, segmenter, lexicon_of(segmenter), training)
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             trained = pool.apply_async(_train_in_worker)   # queued first: one worker takes it
