@@ -11,8 +11,8 @@ import jieba.finalseg
 import numpy as np
 import pytest
 
-from bot.answering.engine import TRAIN_LINES_PER_CLASS, _documents, _training_sample, \
-    load_offtopic, load_terms
+from bot.answering.engine import BULK_MIN_TEXTS, TRAIN_LINES_PER_CLASS, _count_terms, \
+    _documents, _training_sample, load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
 from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
@@ -103,6 +103,17 @@ def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
     normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
     normalized = [normalize(t) for t in texts]
     assert tokenize_many(normalized, segmenter) == [tokenize(t, segmenter) for t in normalized]
+
+
+def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, content_dir):
+    """Big builds tokenise in batches (bulk), small ones text by text: same vocabulary, same
+    term ids and counts, in the same order."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    one_by_one = _count_terms(texts, normalize, segmenter)
+    assert len(texts) < BULK_MIN_TEXTS
+    assert _count_terms(texts, normalize, segmenter, lexicon_of(segmenter)) == one_by_one
 
 
 def test_a_hashed_word_is_confirmed_by_its_string():

@@ -295,19 +295,30 @@ def _documents(articles, offtopic):
 _mark = lambda label: None
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
 TOKENIZE_BATCH = 4000           # texts cut together (bulk.cut_many)
+BULK_MIN_TEXTS = 20000          # from here, tokenising in batches pays for its arrays
 
 
 def _count_terms(texts, normalize, segmenter,
                  lexicon=None) -> tuple[list[str], array, array, array]:
     """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
-    not lists of Python ints (at 10,000 articles there are millions of entries)."""
-    lexicon = lexicon or lexicon_of(segmenter)
+    not lists of Python ints (at 10,000 articles there are millions of entries). A big build
+    tokenises in batches (``bulk.tokenize_many``, with the segmenter's dictionary as arrays:
+    ``lexicon``); below ``BULK_MIN_TEXTS`` making those arrays costs more time and memory
+    than they save, and the texts are tokenised one by one (the same tokens)."""
+    if lexicon is None and len(texts) >= BULK_MIN_TEXTS:
+        lexicon = lexicon_of(segmenter)
+
+    def tokenized(batch):
+        if lexicon is None:
+            return [tokenize(t, segmenter) for t in batch]
+        return tokenize_many(batch, segmenter, lexicon)
+
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
         batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
         terms, tfs = [], []
-        for tokens in tokenize_many(batch, segmenter, lexicon):
+        for tokens in tokenized(batch):
             counts = Counter(tokens)
             lengths.append(len(counts))
             terms += counts
