@@ -2,16 +2,21 @@
 jieba's accurate mode with HMM for speed, so it is checked token for token against jieba
 itself; the n-gram models' training sample bounds the build's cost at 10,000 articles without
 touching the bank's models."""
+import math
 import random
+from collections import Counter
 
 import jieba
 import jieba.finalseg
+import numpy as np
 import pytest
 
-from bot.answering.engine import TRAIN_LINES_PER_CLASS, _documents, _training_sample, \
-    load_offtopic, load_terms
+from bot.answering.engine import BULK_MIN_TEXTS, TRAIN_LINES_PER_CLASS, _count_terms, \
+    _documents, _training_sample, load_offtopic, load_terms
+from bot.answering.classifier import NgramFeatures, char_ngrams
+from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching
+    _hmm_cut, mask_for_matching, tokenize
 from bot.content.model import load_content
 
 ODD_TEXTS = [
@@ -78,6 +83,92 @@ def test_hmm_cut_of_unknown_runs_matches_jieba_finalseg():
     runs = ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 12)))
             for _ in range(3000)]
     assert [_hmm_cut(r) for r in runs] == [tuple(jieba.finalseg.cut(r)) for r in runs]
+
+
+def test_segmenter_cuts_many_texts_at_once_as_jieba_does(bank_texts):
+    """The build's batch path (routes and HMM in numpy over every distinct block) gives
+    jieba's tokens, with our words and without."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    reference = jieba_with(segmenter.words)
+    assert cut_many(segmenter, texts) == [reference.lcut(t, HMM=True) for t in texts]
+    plain = jieba_with(())
+    assert cut_many(Segmenter(), texts[::5]) == [plain.lcut(t) for t in texts[::5]]
+    assert cut_many(segmenter, []) == [] and cut_many(segmenter, ["", " "]) == [[], [" "]]
+
+
+def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    normalized = [normalize(t) for t in texts]
+    assert tokenize_many(normalized, segmenter) == [tokenize(t, segmenter) for t in normalized]
+
+
+def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, content_dir):
+    """Big builds tokenise in batches (bulk), small ones text by text: same vocabulary, same
+    term ids and counts, in the same order."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    one_by_one = _count_terms(texts, normalize, segmenter)
+    assert len(texts) < BULK_MIN_TEXTS
+    assert _count_terms(texts, normalize, segmenter, lexicon_of(segmenter)) == one_by_one
+
+
+def test_a_hashed_word_is_confirmed_by_its_string():
+    """Words longer than three characters are looked up by a hash of their code points: a
+    fragment whose hash is a word's is no word unless its string is."""
+    segmenter = Segmenter(["甲乙丙丁"])
+    text = "他说甲乙丙丁然后计算机猫坏了"
+    expected = segmenter.cut(text)
+    assert "甲乙丙丁" in expected
+    # Were 计算机猫 a word, the cut would change: the test below can fail.
+    assert "计算机猫" in jieba_with(["甲乙丙丁", "计算机猫"]).lcut(text)
+    lexicon = lexicon_of(segmenter)
+    keys, logf = lexicon.tables[4]
+    fake = _Lexicon.keys(["计算机猫"], 4)     # not a word: pretend its key is one
+    tables = dict(lexicon.tables)
+    order = np.argsort(np.concatenate((keys, fake)), kind="stable")
+    tables[4] = (np.concatenate((keys, fake))[order],
+                 np.concatenate((logf, [math.log(USER_WORD_FREQ)]))[order])
+    assert cut_many(segmenter, [text], _Lexicon(tables, collisions=False)) == [expected]
+    exact = _Lexicon(lexicon.tables, collisions=True)   # the per-block fallback
+    assert cut_many(segmenter, [text, "甲乙丙丁"], exact) == [expected, ["甲乙丙丁"]]
+
+
+def test_batch_hmm_cut_matches_jieba_finalseg():
+    rng = random.Random(9)
+    alphabet = "的一是了我不人在他有这个上们来到时大地为子中你说生国年着就那和要她出也得里后" \
+               "犇骉猋囧嘚嫑孬甭氼靐龘爨" + "ab1２.%"
+    runs = {"".join(rng.choice(alphabet) for _ in range(rng.randint(1, 30)))
+            for _ in range(3000)}
+    assert _hmm_cut_many(runs) == {r: tuple(jieba.finalseg.cut(r)) for r in runs}
+    assert _hmm_cut_many(set()) == {}
+
+
+def test_ngram_features_are_fitted_as_char_ngrams_defines(content_dir):
+    """The training features (document frequencies and matrix computed over integer keys in
+    numpy) are what ``char_ngrams`` and ``NgramFeatures.vector`` define, line by line."""
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    texts = [normalize(e) for a in load_content(content_dir).articles for e in a.examples]
+    texts += ["", "qty", "转了500块 app", "我", "<>《》", "骗" * 40, "验证码 验证码 qq qq"] * 2
+    features = NgramFeatures.fit(texts)
+    df = Counter(g for t in texts for g in set(char_ngrams(t)))
+    kept = sorted(g for g, d in df.items() if d >= 2)
+    assert features.vocab_list == kept
+    n = len(texts)
+    assert features.idf.tolist() == np.asarray(
+        [math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], np.float32).tolist()
+    reference = NgramFeatures(kept, features.idf)
+    assert np.array_equal(features.keys, reference.keys)
+    assert np.array_equal(features.key_ids, reference.key_ids)
+    x = features.matrix(texts)
+    for i, t in enumerate(texts):
+        ids, w = features.vector(t)
+        row = slice(x.indptr[i], x.indptr[i + 1])
+        assert x.indices[row].tolist() == ids.tolist()
+        assert x.data[row].tobytes() == w.tobytes()
 
 
 def lines_of(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:

@@ -102,12 +102,24 @@ class NgramFeatures:
         return {g: i for i, g in enumerate(self.vocab_list)}
 
     @classmethod
-    def fit(cls, texts: list[str], min_df: int = 2) -> "NgramFeatures":
-        df = Counter(g for t in texts for g in set(char_ngrams(t)))
-        kept = sorted(g for g, d in df.items() if d >= min_df)
+    def fit(cls, texts: list[str], min_df: int = 2,
+            table: "_GramTable | None" = None) -> "NgramFeatures":
+        """The n-grams of at least ``min_df`` texts (document frequency as ``char_ngrams``
+        counts it), found as integer keys in numpy (``_GramTable``), not as strings."""
+        table = table or _GramTable(texts)
+        keys, df = table.document_frequency()
+        keys, df = keys[df >= min_df], df[df >= min_df]
+        cjk = _grams_of(keys)
+        grams = dict(zip(cjk, df.tolist()))
+        words = Counter(w for ws in table.words for w in set(ws))
+        grams.update((w, d) for w, d in words.items() if d >= min_df)
+        kept = sorted(grams)
         n = len(texts)
-        idf = np.asarray([math.log((1 + n) / (1 + df[g])) + 1.0 for g in kept], dtype=np.float32)
-        return cls(kept, idf)
+        idf = np.asarray([math.log((1 + n) / (1 + grams[g])) + 1.0 for g in kept],
+                         dtype=np.float32)
+        index = {g: i for i, g in enumerate(kept)}
+        key_ids = np.asarray([index[g] for g in cjk] + [-1], dtype=np.int32)
+        return cls(kept, idf, np.append(keys, _SENTINEL).astype(np.int64), key_ids)
 
     def ids(self, normalized: str, masked: str | None = None) -> np.ndarray:
         """Feature ids of every known n-gram of the message, one per occurrence (unsorted).
@@ -145,19 +157,95 @@ class NgramFeatures:
         w /= np.float32(math.sqrt(float(w @ w)))
         return ids, w
 
-    def matrix(self, texts: list[str]):
-        """The training matrix (scipy CSR), built with ``vector`` so training and answering
-        see exactly the same numbers."""
+    def matrix(self, texts: list[str], table: "_GramTable | None" = None):
+        """The training matrix (scipy CSR): row i is ``vector(texts[i])``, the same numbers
+        training and answering see, computed for all texts at once (each row's length is
+        still one ``w @ w`` of its own, as ``vector`` rounds it)."""
         from scipy.sparse import csr_matrix
 
-        indptr, indices, data = [0], [], []
+        table = table or _GramTable(texts)
+        pos = self.keys.searchsorted(table.keys)
+        known = self.keys[pos] == table.keys
+        ids = self.key_ids[pos[known]]
+        rows = table.rows[known]
+        extra = [(r, self.words[w]) for r, ws in enumerate(table.words) for w in ws
+                 if w in self.words]
+        if extra:
+            rows = np.concatenate((rows, np.asarray([r for r, _ in extra], np.int64)))
+            ids = np.concatenate((ids, np.asarray([i for _, i in extra], np.int32)))
+        entry = np.lexsort((ids, rows))             # by row, then feature id
+        rows, ids = rows[entry], ids[entry]
+        n = len(ids)
+        starts = np.empty(n + 1, bool)              # where a run of one (row, id) starts
+        starts[0] = starts[n] = True
+        np.not_equal(ids[1:], ids[:-1], out=starts[1:n])
+        starts[1:n] |= rows[1:] != rows[:-1]
+        bounds = np.flatnonzero(starts)
+        tf = bounds[1:] - bounds[:-1]
+        rows, ids = rows[bounds[:-1]], ids[bounds[:-1]]
+        data = _SUBLINEAR_TF[np.minimum(tf, len(_SUBLINEAR_TF) - 1)] * self.idf[ids]
+        indptr = np.zeros(len(texts) + 1, np.int64)
+        np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])
+        for lo, hi in zip(indptr[:-1].tolist(), indptr[1:].tolist()):
+            if hi > lo:
+                w = data[lo:hi]
+                w /= np.float32(math.sqrt(float(w @ w)))
+        return csr_matrix((data, ids.astype(np.int32), indptr),
+                          shape=(len(texts), len(self.vocab_list)), dtype=np.float32)
+
+
+class _GramTable:
+    """Every CJK n-gram occurrence of some texts as (row, key), in numpy, and each text's
+    ASCII words: what ``char_ngrams`` lists, for fitting and building the training matrix
+    without a string per n-gram. The texts' runs are padded and joined as in
+    ``_gram_keys``; the n-grams that cross an edge (they contain '><') or are a bare edge
+    are dropped."""
+
+    def __init__(self, texts: list[str]):
+        joined, lengths, self.words = [], [], []
         for t in texts:
-            ids, w = self.vector(t)
-            indices.append(ids)
-            data.append(w)
-            indptr.append(indptr[-1] + len(ids))
-        return csr_matrix((np.concatenate(data), np.concatenate(indices), np.asarray(indptr)),
-                          shape=(len(texts), len(self.vocab)), dtype=np.float32)
+            cjk, words = [], []
+            for run in _RUN_RE.findall(mask_for_matching(t)):
+                (words if run.isascii() else cjk).append(run)
+            padded = "<" + "><".join(cjk) + ">" if cjk else ""
+            joined.append(padded)
+            lengths.append(len(padded))
+            self.words.append(words)
+        cp = np.frombuffer("".join(joined).encode("utf-32-le"), np.uint32).astype(np.int64)
+        row = np.repeat(np.arange(len(texts), dtype=np.int64), lengths)
+        bi = (cp[:-1] << _BITS) | cp[1:]
+        edge = (cp[:-1] == _CLOSE) & (cp[1:] == _OPEN)     # '><': between two runs or texts
+        uni_ok = (cp != _OPEN) & (cp != _CLOSE)
+        tri_ok = ~(edge[:-1] | edge[1:])
+        self.keys = np.concatenate((cp[uni_ok], bi[~edge], ((bi[:-1] << _BITS) | cp[2:])[tri_ok]))
+        self.rows = np.concatenate((row[uni_ok], row[:-1][~edge], row[:-2][tri_ok]))
+
+    def document_frequency(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys ascending, number of texts each occurs in)."""
+        order = np.argsort(self.keys, kind="stable")
+        sorted_keys = self.keys[order]
+        first = np.ones(len(sorted_keys), bool)
+        np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
+        keys = sorted_keys[first]
+        dense = np.empty(len(order), np.int64)      # each occurrence's index in keys
+        dense[order] = np.cumsum(first) - 1
+        pairs = np.sort(self.rows * max(len(keys), 1) + dense)   # (row, key) pairs, sorted
+        once = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
+        return keys, np.bincount(once % max(len(keys), 1), minlength=len(keys))
+
+
+def _grams_of(keys: np.ndarray) -> list[str]:
+    """The n-grams of ascending keys (``gram_key`` inverted): 1-grams, then 2-, then 3-grams,
+    as keys of different lengths sort."""
+    out: list[str] = []
+    mask = (1 << _BITS) - 1
+    bounds = np.searchsorted(keys, [0, 1 << _BITS, 1 << (2 * _BITS), np.iinfo(np.int64).max])
+    for n in NGRAM_SIZES:
+        group = keys[bounds[n - 1]:bounds[n]]
+        cp = np.stack([(group >> (_BITS * (n - 1 - i))) & mask for i in range(n)], axis=1)
+        text = cp.astype(np.uint32).tobytes().decode("utf-32-le")
+        out += [text[i:i + n] for i in range(0, len(text), n)]
+    return out
 
 
 @dataclass
@@ -213,8 +301,10 @@ class NgramViews:
               urgency: list[str]) -> "NgramViews":
         """Normalised lines with their category and urgency labels (``no``, ``in_progress``,
         ``lost``). Deterministic: same lines, same arrays."""
-        features = NgramFeatures.fit(texts)
-        x = features.matrix(texts)
+        table = _GramTable(texts)
+        features = NgramFeatures.fit(texts, table=table)
+        x = features.matrix(texts, table=table)
+        del table
         return cls(features,
                    LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS),
                    LinearModel.fit(x, urgency, sharpness=URGENCY_SHARPNESS, balanced=True))

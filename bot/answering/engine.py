@@ -16,6 +16,7 @@ loads an index answers with numpy alone (scikit-learn is imported only by a buil
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import math
@@ -32,6 +33,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
+from .bulk import lexicon_of, tokenize_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize
@@ -306,31 +308,75 @@ def _documents(articles, offtopic):
 
 
 PARALLEL_MIN_DOCUMENTS = 20000   # below this, starting processes costs more than it saves
+TOKENIZE_BATCH = 4000           # texts cut together (bulk.cut_many)
+BULK_MIN_TEXTS = 20000          # from here, tokenising in batches pays for its arrays
 
 
-def _count_terms(texts, normalize, segmenter) -> tuple[list[str], array, array, array]:
+def _count_terms(texts, normalize, segmenter,
+                 lexicon=None) -> tuple[list[str], array, array, array]:
     """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
-    not lists of Python ints (at 10,000 articles there are millions of entries)."""
-    vocab: dict[str, int] = {}
+    not lists of Python ints (at 10,000 articles there are millions of entries). A big build
+    tokenises in batches (``bulk.tokenize_many``, with the segmenter's dictionary as arrays:
+    ``lexicon``); below ``BULK_MIN_TEXTS`` making those arrays costs more time and memory
+    than they save, and the texts are tokenised one by one (the same tokens)."""
+    if lexicon is None and len(texts) >= BULK_MIN_TEXTS:
+        lexicon = lexicon_of(segmenter)
+
+    def tokenized(batch):
+        if lexicon is None:
+            return [tokenize(t, segmenter) for t in batch]
+        return tokenize_many(batch, segmenter, lexicon)
+
+    vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    for text in texts:
-        counts = Counter(tokenize(normalize(text), segmenter))
-        lengths.append(len(counts))
-        term_of.extend([vocab.setdefault(t, len(vocab)) for t in counts])
-        tf_of.extend(counts.values())
+    for start in range(0, len(texts), TOKENIZE_BATCH):
+        batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
+        terms, tfs = [], []
+        for tokens in tokenized(batch):
+            counts = Counter(tokens)
+            lengths.append(len(counts))
+            terms += counts
+            tfs += counts.values()
+        term_of.extend(array("i", map(vocab.__getitem__, terms)))
+        tf_of.extend(array("i", tfs))
     return list(vocab), lengths, term_of, tf_of
 
 
-_worker_tools = None   # (normalize, segmenter, training) inherited by forked build processes
+class _Vocabulary(dict):
+    """term -> id, a new term getting the next id."""
+
+    def __missing__(self, term: str) -> int:
+        i = self[term] = len(self)
+        return i
+
+
+_worker_tools = None   # (normalize, segmenter, lexicon, training), inherited by forked build
+#                        processes
 
 
 def _count_terms_in_worker(texts):
-    normalize, segmenter, _ = _worker_tools
-    return _count_terms(texts, normalize, segmenter)
+    gc.disable()   # see _count_all_terms; this process does nothing else
+    normalize, segmenter, lexicon, _ = _worker_tools
+    return _count_terms(texts, normalize, segmenter, lexicon)
 
 
 def _train_in_worker():
-    return _worker_tools[2]()
+    gc.disable()
+    return _worker_tools[3]()
+
+
+def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
+    """Make glibc give freed big blocks back at once in this (single-threaded, building)
+    process. By default it raises its mmap threshold to the size of each big block freed
+    (up to 32 MB), so the build's large numpy temporaries come from the heap afterwards, and
+    a heap keeps its freed pages: about 50 MB of peak RSS at 10,000 articles. Elsewhere
+    (another libc) this does nothing."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-3, size)   # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
 
 
 def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None, training):
@@ -347,24 +393,33 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         return (*_count_terms(texts, normalize, segmenter), trained)
     import multiprocessing
 
+    _fixed_mmap_threshold()
+    # Python's cyclic garbage collector walks the build's many young containers (token
+    # lists, cuts, tuples) again and again for cycles the build does not make: 12% of the
+    # tokenising CPU in one process. Off in the forked processes (they do nothing else);
+    # here everything built so far is frozen (not walked, and not written to by the
+    # collector in the children's copies).
+    gc.freeze()
     size = -(-len(texts) // (processes * 8))
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-    vocab: dict[str, int] = {}
+    vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    _worker_tools = (normalize, segmenter, training)
+    # The segmenter's dictionary as arrays, built once before forking (the processes share
+    # it) and dropped with the pool.
+    _worker_tools = (normalize, segmenter, lexicon_of(segmenter), training)
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             trained = pool.apply_async(_train_in_worker)   # queued first: one worker takes it
             for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
                                                                        chunks):
-                ids = np.asarray([vocab.setdefault(t, len(vocab)) for t in words],
-                                 dtype=np.int32)
+                ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
                 tf_of.extend(part_tfs)
             trained = trained.get()
     finally:
         _worker_tools = None
+        gc.unfreeze()
     return list(vocab), lengths, term_of, tf_of, trained
 
 
@@ -372,11 +427,15 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
                   processes: int | None = None) -> tuple[dict, dict]:
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
     grouped by category (a stable sort), so a category's best one is one reduceat away and
-    the postings come out ordered by (term, category, document) with a single sort."""
+    the postings come out ordered by (term, category, document) from one transposition."""
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
+    texts = [d[3] for d in documents]
+    # The other columns as compact lists; the texts are given away (the build frees them).
+    documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
     vocab, lengths, term_of, tf_of, views = _count_all_terms(
-        [d[3] for d in documents], normalize, segmenter, processes,
+        texts, normalize, segmenter, processes,
         lambda: train_models(articles, offtopic, normalize))
+    del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
     n = len(kept_docs)
@@ -385,8 +444,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
     doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
     doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
-    doc_kind = np.asarray([documents[i][4] for i in kept_docs], dtype=np.int8)
-    doc_part = np.asarray([documents[i][5] for i in kept_docs], dtype=np.int32)
+    doc_kind = np.asarray([documents[i][3] for i in kept_docs], dtype=np.int8)
+    doc_part = np.asarray([documents[i][4] for i in kept_docs], dtype=np.int32)
     del documents
 
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
@@ -408,47 +467,79 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
     term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
 
-    # Document vectors: sublinear TF-IDF, unit length.
-    entry = keep_term[terms]
-    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])[entry]
-    tf = np.frombuffer(tf_of, dtype=np.int32)[entry]
-    terms = term_id[terms[entry]]
-    del entry, term_of, tf_of
-    w = (1.0 + np.log(tf)) * term_scale[terms]
-    del tf
-    norms = np.sqrt(np.bincount(docs, weights=w * w, minlength=n))
-    w /= np.where(norms > 0, norms, 1.0)[docs]
-    del norms
+    # Document vectors: sublinear TF-IDF, unit length. These arrays have an entry per
+    # (document, term): weighed a block of whole documents at a time, so the temporaries
+    # stay small (a document's entries are summed in the same order either way).
+    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])
+    tf = np.frombuffer(tf_of, dtype=np.int32)
+    if not keep_term.all():
+        entry = keep_term[terms]
+        docs, tf, terms = docs[entry], tf[entry], terms[entry]
+        del entry
+    terms = term_id[terms]
+    del term_of
+    w = np.empty(len(terms))
+    bounds = np.searchsorted(docs, np.linspace(0, n, 17).astype(np.int64))
+    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        part = tf[lo:hi].astype(np.float64)
+        np.log(part, out=part)
+        part += 1.0
+        part *= term_scale[terms[lo:hi]]
+        first = int(docs[lo]) if hi > lo else 0
+        local = docs[lo:hi] - first
+        norms = np.sqrt(np.bincount(local, weights=np.square(part)))
+        part /= np.where(norms > 0, norms, 1.0)[local]
+        w[lo:hi] = part
+    del tf, tf_of, part, local, norms
 
-    # Postings (CSR by term): a stable sort keeps documents ascending within a term.
-    # One array at a time, so each old copy is freed before the next is made (peak memory).
-    by_term = np.argsort(terms, kind="stable")
-    terms = terms[by_term]
-    docs = docs[by_term]
-    w = w[by_term]
+    # Postings (CSR by term): the document-major matrix transposed by scipy's counting sort
+    # (csr_tocsc), which keeps documents ascending within a term, as a stable sort by term
+    # would, without a permutation array or a copy per array.
+    from scipy.sparse import csr_matrix
+
+    doc_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(docs, minlength=n), out=doc_ptr[1:])
+    del docs
+    by_term = csr_matrix((w, terms, doc_ptr), shape=(n, n_terms)).tocsc()
+    del w, terms, doc_ptr
+    post_ptr = by_term.indptr.astype(np.int64)
+    docs, w = by_term.indices.astype(np.int32, copy=False), by_term.data
     del by_term
-    post_ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(terms, minlength=n_terms), out=post_ptr[1:])
 
     # Centroids: per (term, category), the field-weighted sum of its documents, then unit
-    # length per category. Postings are already ordered by (term, category).
-    cats = doc_cat[docs]
-    starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
-                                            (cats[1:] != cats[:-1]))))
-    sums = np.add.reduceat(w * doc_weight[docs], starts) if len(starts) else np.zeros(0)
-    key_term, key_cat = terms[starts], cats[starts]
-    del cats
+    # length per category. Postings are already ordered by (term, category); summed a block
+    # of whole terms at a time (each sum over the same entries in the same order).
+    sums, key_term, key_cat = [np.zeros(0)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    targets = np.searchsorted(post_ptr, np.linspace(0, int(post_ptr[-1]), 17))
+    term_bounds = np.unique(np.concatenate(([0], targets, [n_terms])).clip(0, n_terms))
+    for t0, t1 in zip(term_bounds[:-1].tolist(), term_bounds[1:].tolist()):
+        lo, hi = int(post_ptr[t0]), int(post_ptr[t1])
+        if hi == lo:
+            continue
+        terms = np.repeat(np.arange(t0, t1, dtype=np.int32), np.diff(post_ptr[t0:t1 + 1]))
+        cats = doc_cat[docs[lo:hi]]
+        starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
+                                                (cats[1:] != cats[:-1]))))
+        weighted = doc_weight[docs[lo:hi]]
+        weighted *= w[lo:hi]
+        sums.append(np.add.reduceat(weighted, starts))
+        key_term.append(terms[starts])
+        key_cat.append(cats[starts])
+    sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
+    post_w = w.astype(np.float32)
+    del w
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
+    del sums, key_term
 
     arrays = {
         "vocab": vocab_sorted,
         "term_scale": term_scale,
         "post_ptr": post_ptr,
-        "post_doc": docs.astype(np.int32),
-        "post_w": w.astype(np.float32),
+        "post_doc": docs,
+        "post_w": post_w,
         "cent_ptr": cent_ptr,
         "cent_cat": key_cat.astype(np.int32),
         "cent_w": cent_w.astype(np.float32),

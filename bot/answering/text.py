@@ -157,7 +157,7 @@ class Segmenter:
     lists and a generator per character; the HMM's cut of an unknown run of single characters
     is remembered (the same runs recur). Scores are computed with the same float operations in
     the same order, and ties go the same way, so the tokens are identical (tested against jieba
-    itself)."""
+    itself). An index build cuts its texts many at once in numpy (``bulk.cut_many``)."""
 
     def __init__(self, words=()):
         self.words = user_words(words)
@@ -231,24 +231,29 @@ class Segmenter:
     def _cut_block(self, block: str, out: list[str]) -> None:
         """jieba's __cut_DAG: the best route; runs of single characters that do not form a
         known word go to the HMM (jieba.finalseg)."""
-        ends = self._route(block)
+        self._walk(block, self._route(block), out)
+
+    def _walk(self, block: str, ends, out: list, hmm=None) -> None:
+        """Follow a block's best route (``ends[x]``: end of the best word starting at x);
+        ``hmm`` cuts unknown runs (default: this segmenter's cached ``_hmm_cut``)."""
+        hmm = hmm or self._hmm
         x, start, n = 0, 0, len(block)   # block[start:x] is the pending run of single characters
         while x < n:
             y = ends[x]
             if y - x > 1:
                 if x > start:
-                    self._flush(block[start:x], out)
+                    self._flush(block[start:x], out, hmm)
                 out.append(block[x:y])
                 start = y
             x = y
         if n > start:
-            self._flush(block[start:n], out)
+            self._flush(block[start:n], out, hmm)
 
-    def _flush(self, run: str, out: list[str]) -> None:
+    def _flush(self, run: str, out: list, hmm) -> None:
         if len(run) == 1:
             out.append(run)
         elif not self._freq(run):
-            out.extend(self._hmm(run))
+            out.extend(hmm(run))
         else:
             out.extend(run)
 
@@ -343,3 +348,4 @@ def tokenize(normalized: str, segmenter: Segmenter | None = None,
     for run in _CJK_RUN_RE.findall(text):
         tokens.extend("~" + run[i:i + 2] for i in range(len(run) - 1))
     return tokens
+
