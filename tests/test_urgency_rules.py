@@ -133,8 +133,15 @@ def test_more_kinds_the_rules_read(text, kind, signal):
 @pytest.mark.parametrize("text, veto", [
     ("差一点就填了密码 我儿子看见了把手机抢过去了", "negation"),
     ("那个自称客服的一直叫我开共享 我已经把那个号拉黑了", "stopped"),
+    # "keep it secret" is live only while the writer goes along
+    ("说是公安局的 不让我跟家里人说 现在还要我配合调查 我没敢照他说的做", "negation"),
 ])
 def test_the_writer_ended_it(service, text, veto):
     u = detect_urgency(service.normalizer(text))
     assert not u.urgent and veto in u.message_vetoes, u
     assert not service.ask(text)["urgent"]
+
+
+def test_keep_it_secret_while_the_other_side_presses_is_in_progress(service):
+    u = detect_urgency(service.normalizer("说是公安局的 不让我跟家里人说 现在还要我配合调查 我该怎么办"))
+    assert u.kind == "in_progress" and "keep_secret_now" in u.signals, u

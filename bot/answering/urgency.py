@@ -206,7 +206,7 @@ _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
 _LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "pay_again", "extortion",
-                 "family_controlled"}
+                 "family_controlled", "keep_secret_now"}
 
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
