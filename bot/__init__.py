@@ -52,7 +52,10 @@ def create_app(settings=None, lean_webhook: bool = True):
     warn_if_placeholders(settings)
     app = Flask(__name__)
     app.config["SETTINGS"] = settings
-    app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024)
+    # One byte past the webhook's own limit: a chunked body (no Content-Length) is cut by
+    # werkzeug at this size, and a cut body must still read as too large (413), not as
+    # malformed XML (400).
+    app.config["MAX_CONTENT_LENGTH"] = max(settings.wechat.max_body_bytes, 64 * 1024) + 1
     app.json.ensure_ascii = False
 
     db_factory = make_db_factory(settings.database.path)

@@ -141,11 +141,17 @@ def test_size_limits_are_the_same(apps):
     big = message("骗" * 30000).encode()                   # past wechat.max_body_bytes
     assert same(lean, flask, signed_query(), big).status_code == 413
     # No Content-Length (chunked, the server ends the stream): werkzeug stops reading at
-    # MAX_CONTENT_LENGTH, and the cut XML is a 400 on both paths.
+    # MAX_CONTENT_LENGTH, one byte past the webhook's limit, so the cut body is still too
+    # large (413) on both paths, not malformed XML.
     huge = message("骗" * 40000).encode()
     response = same(lean, flask, signed_query(), huge, headers={"Transfer-Encoding": "chunked"},
                     environ_overrides={"wsgi.input_terminated": True})
-    assert response.status_code == 400
+    assert response.status_code == 413
+    # A chunked body within the limit is read whole and answered.
+    fits = message("我刚转了五百块 对方把我拉黑了").encode()
+    response = same(lean, flask, signed_query(), fits, headers={"Transfer-Encoding": "chunked"},
+                    environ_overrides={"wsgi.input_terminated": True})
+    assert response.status_code == 200
 
 
 def test_safe_mode_replies_open_to_the_same_text(apps):
