@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .text import _CJK_RUN_RE, _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, \
-    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching
+    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, words_of_states
 
 
 def cut_many(segmenter: Segmenter, texts, lexicon: "_Lexicon | None" = None,
@@ -271,7 +271,7 @@ def _hmm_cut_many(runs) -> dict[str, tuple[str, ...]]:
                 plan.extend(x for x in _HMM_SKIP.split(block) if x)
         plans[run] = plan
     order = list(blocks)
-    words = [_words_of_states(chars, states) for chars, states in zip(order, _hmm_states(order))]
+    words = [words_of_states(chars, states) for chars, states in zip(order, _hmm_states(order))]
     return {run: tuple(t for part in plan for t in (words[part] if part.__class__ is int
                                                     else (part,)))
             for run, plan in plans.items()}
@@ -361,21 +361,6 @@ def _hmm_states(blocks: list[str]) -> list[str]:
     return out
 
 
-def _words_of_states(chars: str, states: str) -> list[str]:
-    """finalseg's cut from the Viterbi states (as ``_hmm_words`` ends)."""
-    words, begin, after = [], 0, 0
-    for i, pos in enumerate(states):
-        if pos == "B":
-            begin = i
-        elif pos == "E":
-            words.append(chars[begin:i + 1])
-            after = i + 1
-        elif pos == "S":
-            words.append(chars[i])
-            after = i + 1
-    if after < len(chars):
-        words.append(chars[after:])
-    return words
 class _Kept(dict):
     """word -> whether ``tokenize`` keeps it (memo of its filter)."""
 

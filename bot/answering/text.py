@@ -303,6 +303,12 @@ def _hmm_words(chars: str) -> list[str]:
         state = pointers[state]
         states.append(state)
     states.reverse()
+    return words_of_states(chars, states)
+
+
+def words_of_states(chars: str, states) -> list[str]:
+    """finalseg's cut of ``chars`` from their B/M/E/S states (also the build's batch
+    tokeniser's, bulk.py)."""
     words, begin, after = [], 0, 0
     for i, pos in enumerate(states):
         if pos == "B":
