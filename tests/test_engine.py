@@ -48,6 +48,20 @@ def test_a_wish_to_call_the_police_is_answered_with_110_first(service, text):
     assert "110" in answer["answer"].split("识别要点")[0]
 
 
+@pytest.mark.parametrize("text, case", [
+    ("96110", "official-96110-call"), ("12381", "official-12381-sms"),
+    ("12381发的短信是真的吗", "official-12381-sms"), ("刚才96110给我打电话了", "official-96110-call"),
+])
+def test_an_official_number_keeps_its_meaning(service, text, case):
+    # amounts and codes are masked for matching, the official numbers are not
+    assert service.ask(text)["case_ids"][0] == case
+
+
+@pytest.mark.parametrize("text", ["1", "888", "666", "5201314", "95588"])
+def test_a_bare_number_gets_the_menu(service, text):
+    assert service.ask(text)["category"] == "none"
+
+
 @pytest.mark.parametrize("text", [
     "同村的人拉我入股种核桃 每年保底给两成收益 拉人还有提成",
     "有个公司说投钱养羊 一只羊三千 年底连本带利还四千五",

@@ -46,8 +46,8 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 5   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
-#                     5: the scope view (ngram_scope_*)
+ENGINE_FORMAT = 6   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
+#                     5: the scope view (ngram_scope_*); 6: official numbers keep their digits
 
 
 @dataclass(frozen=True)

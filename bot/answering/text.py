@@ -31,7 +31,11 @@ _LINK_RE = re.compile(r"(?:https?://|www\.)\S+|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?
                       r"xyz|vip|org|info|shop|app|io|me|icu|club)\b(?:/\S*)?", re.I)
 _PHONE_RE = re.compile(r"(?<![\da-z])(?:1[3-9][\dx*]{9}|0\d{2,3}-?[\dx*]{7,8}|[49]00[\dx*]{7}|"
                        r"\d{3}[x*]{3,4}\d{2,4})(?![\da-z])", re.I)
-_AMOUNT_RE = re.compile(r"\d+(?:\.\d+)?|[一二两三四五六七八九十几]+[百千万]+[一二两三四五六七八九]?")
+# The official numbers keep their digits (they name what is asked: 96110 打来的电话, 12381 的
+# 短信, 打110); every other number is an amount or a code and says nothing about the scam.
+OFFICIAL_NUMBERS = ("96110", "12381", "12321", "110")
+_AMOUNT_RE = re.compile(r"(?<![\d.])(?!(?:" + "|".join(OFFICIAL_NUMBERS) + r")(?![\d.]))\d+(?:\.\d+)?|"
+                        r"[一二两三四五六七八九十几]+[百千万]+[一二两三四五六七八九]?")
 _SPACE_RE = re.compile(r"\s+")
 _CJK_RUN_RE = re.compile(r"[\u4e00-\u9fff]+")
 _DROP_RE = re.compile(r"[^\w\u4e00-\u9fff]+")
