@@ -145,3 +145,12 @@ def test_the_writer_ended_it(service, text, veto):
 def test_keep_it_secret_while_the_other_side_presses_is_in_progress(service):
     u = detect_urgency(service.normalizer("说是公安局的 不让我跟家里人说 现在还要我配合调查 我该怎么办"))
     assert u.kind == "in_progress" and "keep_secret_now" in u.signals, u
+
+
+@pytest.mark.parametrize("text", ["上当了怎么办", "被骗了怎么办", "我被骗了"])
+def test_a_bare_i_was_scammed_gets_the_lost_steps_and_the_default_case(service, text):
+    # short as they are, the category views may lean to the menu: the rule's loss holds
+    # because the words are of the fraud domain, and no other case's line is nearer
+    answer = service.ask(text)
+    assert answer["urgent"] and answer["urgent_kind"] == "lost"
+    assert answer["case_ids"][0] == "emergency-just-transferred"

@@ -111,7 +111,8 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
         urgent_probs.get("lost", 0.0) else "lost"
     kind = urgency.kind
     p_none = _none_probability(categories, probs)
-    if kind == "lost" and not money_request and p_none >= params.rules_max_none:
+    if kind == "lost" and not (money_request or urgency.fraud_words) and \
+            p_none >= params.rules_max_none:
         kind = None   # 交了电费一百二: a payment in everyday life, not a loss to a scam
     if kind is None and p_urgent >= params.urgent_threshold and \
             chars >= params.model_min_chars and \

@@ -426,7 +426,7 @@ def detect_urgency(normalized: str) -> Urgency:
 # who claims to be someone. Such a message gets a scam type or the general advice, never the
 # menu (bank CV: scam lines answered with the menu 93 -> 76, off-topic lines unchanged). Not 报案
 # (a stolen bike), not 骗 alone (孩子骗我说写完作业了).
-_FRAUD_WORDS = re.compile(r"被骗|骗子|诈骗|骗局|骗钱|骗人|电诈|反诈|报警|96110|12381|12321|可疑|冒充|自称|安全账户|"
+_FRAUD_WORDS = re.compile(r"被骗|上当|受骗|骗子|诈骗|骗局|骗钱|骗人|电诈|反诈|报警|96110|12381|12321|可疑|冒充|自称|安全账户|"
                           r"涉嫌|通缉|洗钱|刷单|返利|勒索|敲诈|传销|黑户|钓鱼|木马|是真的吗|真的假的|靠谱吗|正规吗|能信吗|可信吗")
 _REQUEST = re.compile(
     r"(?:让|叫|要|请|需要|需|得|必须|要求|催)(?:我|你|您|本人|她|他|我妈|我爸|老人)?(?:先|再|马上|立即|尽快|赶紧)?"
