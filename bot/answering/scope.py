@@ -5,28 +5,36 @@ The category views ask "which of 95 categories", and their ``none`` is one class
 real procedure that shares words with a scam (学校让交伙食费, 征信报告怎么打, 快递丢件理赔) often
 has a scam category just above it. This view is trained on the only question that matters for
 the menu: every case line (plain and urgent) against every off-topic line, classes balanced,
-over the category model's character n-grams plus a few cues of who acts in the message: a
-stranger contacting the writer (对方/他说/让我/打电话来/发来链接) or the writer's own errand
+over the category model's character n-grams, the words of our segmenter (unigrams and
+bigrams of the words ``text.tokenize`` gives the retrieval: 让我 下载 and 下载 app read who
+acts better than characters do), plus a few cues of who acts in the message: a stranger
+contacting the writer (对方/他说/让我/打电话来/发来链接) or the writer's own errand
 (我想办/去哪办/在…APP里/柜台). triage.decide uses its probability as a second opinion before
 naming a scam type that no rule (money request, fraud words) already demands.
 
-Trained with scikit-learn at build time (with the n-gram views, on their feature space: no
-second vocabulary), answered with numpy: one gather over the message's n-gram ids, the cue
-regexes, one logistic squash. Nothing but arrays (``to_arrays`` / ``from_arrays``).
+Trained with scikit-learn at build time (with the n-gram views, on their feature space plus a
+word vocabulary of its own), answered with numpy: one gather over the message's n-gram ids,
+one lookup of its word features in a sorted array (the tokens are the ones the retrieval
+made: no second segmentation), the cue regexes, one logistic squash. Nothing but arrays
+(``to_arrays`` / ``from_arrays``).
 """
 from __future__ import annotations
 
 import hashlib
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
 from .classifier import NgramFeatures
+from .text import Segmenter, tokenize
 
 SCOPE_C = 0.5           # SVM regularisation (bench/cv_engine.py --scope)
 SCOPE_SHARPNESS = 3.0   # logistic sharpness of the margin: P(none) = σ(s·margin)
 CUE_WEIGHT = 0.3        # a cue's feature value beside the unit-length n-gram vector
+WORD_WEIGHT = 1.0       # length of the word features' vector beside the n-gram vector
+WORD_MIN_DF = 2         # a word feature of fewer training lines is dropped
 KNOWN_LINE_SCORE = 0.9  # a message this close to a line of the bank (best document's cosine)
 #                         is answered as that line is labelled: an editor's 加为例句 must hold
 MAX_CASE_LINES = 8000   # case lines trained on (the bank has ~5,800: all of them); at 10,000
@@ -53,60 +61,148 @@ def cue_vector(normalized: str) -> np.ndarray:
                       dtype=np.float32)
 
 
-class ScopeView:
-    """A linear SVM over (n-gram TF-IDF, cues); margin > 0 means off-topic."""
+def word_features(tokens: list[str]) -> list[str]:
+    """The word features of a message's ``tokenize`` tokens: its words (not the '~' character
+    bigrams, which the n-gram vector covers) and each pair of neighbouring words, 'a b'
+    (a word never holds a space)."""
+    words = [t for t in tokens if t[0] != "~"]
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
-    def __init__(self, features: NgramFeatures, weights: np.ndarray, cue_weights: np.ndarray,
-                 bias: float, sharpness: float = SCOPE_SHARPNESS):
+
+class WordFeatures:
+    """Word unigrams and bigrams: a sorted vocabulary (an array a worker maps, found by binary
+    search) and IDF; a message becomes (ids ascending, weights), sublinear TF-IDF of unit
+    length, like the n-gram vector."""
+
+    def __init__(self, vocab: np.ndarray, idf: np.ndarray):
+        self.vocab = vocab    # sorted, fixed width ('<U…')
+        self.idf = idf        # float32
+        self.width = vocab.dtype.itemsize // 4 if len(vocab) else 0
+
+    @classmethod
+    def fit(cls, features: list[list[str]], min_df: int = WORD_MIN_DF) -> "WordFeatures":
+        df = Counter(f for fs in features for f in set(fs))
+        kept = sorted(f for f, d in df.items() if d >= min_df)
+        n = len(features)
+        idf = np.asarray([math.log((1 + n) / (1 + df[f])) + 1.0 for f in kept], np.float32)
+        width = max([len(f) for f in kept] + [1])
+        return cls(np.asarray(kept, dtype=f"<U{width}"), idf)
+
+    def vector(self, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        counts = Counter(f for f in features if len(f) <= self.width)
+        if not counts:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        wanted = np.asarray(list(counts), dtype=self.vocab.dtype)
+        pos = np.minimum(self.vocab.searchsorted(wanted), len(self.vocab) - 1)
+        known = self.vocab[pos] == wanted
+        if not known.any():
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        ids = pos[known]
+        tf = np.fromiter(counts.values(), np.float32, len(counts))[known]
+        w = (np.float32(1.0) + np.log(tf)) * self.idf[ids]
+        order = np.argsort(ids)
+        ids, w = ids[order], w[order]
+        return ids, w / np.float32(math.sqrt(float(w @ w)))
+
+    def matrix(self, features: list[list[str]]):
+        """The training matrix (scipy CSR): row i is ``vector(features[i])``."""
+        from scipy.sparse import csr_matrix
+
+        data, indices, indptr = [], [], [0]
+        for fs in features:
+            ids, w = self.vector(fs)
+            data.append(w)
+            indices.append(ids)
+            indptr.append(indptr[-1] + len(ids))
+        return csr_matrix((np.concatenate(data or [np.zeros(0, np.float32)]),
+                           np.concatenate(indices or [np.zeros(0, np.int64)]), indptr),
+                          shape=(len(features), len(self.vocab)), dtype=np.float32)
+
+
+class ScopeView:
+    """A linear SVM over (n-gram TF-IDF, word TF-IDF, cues); margin > 0 means off-topic."""
+
+    def __init__(self, features: NgramFeatures, words: WordFeatures, weights: np.ndarray,
+                 word_weights: np.ndarray, cue_weights: np.ndarray, bias: float,
+                 sharpness: float = SCOPE_SHARPNESS, segmenter: Segmenter | None = None):
         self.features = features
+        self.words = words
         self.weights = weights            # (n-gram features,) float32
+        self.word_weights = word_weights  # (word features,) float32, WORD_WEIGHT folded in
         self.cue_weights = cue_weights    # (cues,) float32
         self.bias = float(bias)
         self.sharpness = sharpness
+        self.segmenter = segmenter        # the index's: tokens when the caller has none
 
     @classmethod
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
-              c: float = SCOPE_C) -> "ScopeView":
-        """Normalised lines and whether each is off-topic. Deterministic (liblinear, fixed
-        seed). Imports scikit-learn (build only)."""
+              tokens: list[list[str]], c: float | None = None,
+              word_weight: float | None = None,
+              segmenter: Segmenter | None = None) -> "ScopeView":
+        """Normalised lines, whether each is off-topic, and each line's ``tokenize`` tokens
+        (the same segmenter as the queries'). ``c`` and ``word_weight``: ``SCOPE_C`` and
+        ``WORD_WEIGHT`` unless given. Deterministic (liblinear, fixed seed). Imports
+        scikit-learn (build only)."""
         from scipy.sparse import csr_matrix, hstack
         from sklearn.svm import LinearSVC
 
+        c = SCOPE_C if c is None else c
+        word_weight = WORD_WEIGHT if word_weight is None else word_weight
+
         x = features.matrix(texts)
+        per_line = [word_features(t) if t else [] for t in tokens]
+        words = WordFeatures.fit(per_line)
+        xw = words.matrix(per_line) * word_weight
         cues = csr_matrix(np.vstack([cue_vector(t) for t in texts]) * CUE_WEIGHT)
         y = np.asarray(off_topic, dtype=int)
         model = LinearSVC(C=c, max_iter=5000, random_state=0,
-                          class_weight="balanced").fit(hstack([x, cues]).tocsr(), y)
+                          class_weight="balanced").fit(hstack([x, xw, cues]).tocsr(), y)
         coef = np.asarray(model.coef_[0], dtype=np.float32)
-        n = x.shape[1]
-        return cls(features, np.ascontiguousarray(coef[:n]), coef[n:] * CUE_WEIGHT,
-                   float(model.intercept_[0]))
+        n, m = x.shape[1], xw.shape[1]
+        return cls(features, words, np.ascontiguousarray(coef[:n]),
+                   np.ascontiguousarray(coef[n:n + m] * np.float32(word_weight)),
+                   coef[n + m:] * CUE_WEIGHT, float(model.intercept_[0]), segmenter=segmenter)
 
     def margin(self, normalized: str, ids: np.ndarray | None = None,
-               w: np.ndarray | None = None) -> float:
-        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` if already made (the
-        engine makes it once for the n-gram views and this one)."""
+               w: np.ndarray | None = None, tokens: list[str] | None = None) -> float:
+        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` and ``tokens`` its
+        ``tokenize`` tokens, if already made (the engine makes the vector once for the n-gram
+        views and this one, and the tokens once for the retrieval and this one)."""
         if ids is None:
             ids, w = self.features.vector(normalized)
+        if tokens is None:
+            tokens = tokenize(normalized, self.segmenter)
         z = self.bias
         for (_, pattern), weight in zip(CUES, self.cue_weights):
             if pattern.search(normalized):
                 z += float(weight)
-        return z + float(w @ self.weights[ids]) if len(ids) else z
+        if len(ids):
+            z += float(w @ self.weights[ids])
+        if tokens and len(self.words.vocab):
+            wids, ww = self.words.vector(word_features(tokens))
+            if len(wids):
+                z += float(ww @ self.word_weights[wids])
+        return z
 
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
-                              w: np.ndarray | None = None) -> float:
-        return probability(self.margin(normalized, ids, w), self.sharpness)
+                              w: np.ndarray | None = None,
+                              tokens: list[str] | None = None) -> float:
+        return probability(self.margin(normalized, ids, w, tokens), self.sharpness)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"scope_weights": self.weights, "scope_cue_weights": self.cue_weights,
+                "scope_word_vocab": self.words.vocab, "scope_word_idf": self.words.idf,
+                "scope_word_weights": self.word_weights,
                 "scope_bias": np.asarray([self.bias]),
                 "scope_sharpness": np.asarray([self.sharpness])}
 
     @classmethod
-    def from_arrays(cls, features: NgramFeatures, arrays) -> "ScopeView":
-        return cls(features, arrays["scope_weights"], arrays["scope_cue_weights"],
-                   float(arrays["scope_bias"][0]), float(arrays["scope_sharpness"][0]))
+    def from_arrays(cls, features: NgramFeatures, arrays,
+                    segmenter: Segmenter | None = None) -> "ScopeView":
+        return cls(features, WordFeatures(arrays["scope_word_vocab"], arrays["scope_word_idf"]),
+                   arrays["scope_weights"], arrays["scope_word_weights"],
+                   arrays["scope_cue_weights"], float(arrays["scope_bias"][0]),
+                   float(arrays["scope_sharpness"][0]), segmenter)
 
 
 def training_lines(lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
