@@ -40,7 +40,7 @@ from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # no
 from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
 from bot.answering import scope as scope_module  # noqa: E402
 from bot.answering.scope import KNOWN_LINE_SCORE, SCOPE_SHARPNESS, probability  # noqa: E402
-from bot.answering.text import Normalizer, tokenize  # noqa: E402
+from bot.answering.text import Normalizer, words_and_tokens  # noqa: E402
 from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
 from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
 from bot.content.model import load_content  # noqa: E402
@@ -75,7 +75,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
         cat_model, urg_model = engine.views.category, engine.views.urgency
         for text, label, kind in held:
             norm = normalizer(text)[:2000]
-            tokens = tokenize(norm, engine.segmenter)   # as views_of: once, for both views
+            words, tokens = words_and_tokens(norm, engine.segmenter)   # once, as views_of
             retrieval, doc_scores = engine._retrieval(norm, None, tokens)
             ids, w = engine.views.features.vector(norm)
             cm = cat_model.margins(ids, w)
@@ -84,7 +84,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
                 urgency=detect_urgency(norm), money=money_request(norm),
-                chars=cjk_chars(norm), scope=engine.scope.margin(norm, ids, w, tokens),
+                chars=cjk_chars(norm), scope=engine.scope.margin(norm, ids, w, words),
                 known=doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE,
                 categories=engine.categories))
     return rows
@@ -249,22 +249,24 @@ def scope_grid(rows, p: TriageParams) -> None:
     print(f"ranking: {scope_ranking(rows, p)}")
     print(f"shipped without scope_spares: "
           f"{summary(score(rows, dataclasses.replace(p, scope_spares=()))[0])}")
-    results = []
-    for on, off, mn in itertools.product([0.55, 0.6, 0.65, 0.7, 0.75, 1.1],
+    results = {}
+    for on, off, mn in itertools.product([0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 1.1],
                                          [-0.1, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4],
-                                         [0.0, 0.01, 0.02, 0.05, 0.1]):
+                                         [0.0, 0.002, 0.005, 0.01, 0.02, 0.05]):
         q = dataclasses.replace(p, scope_threshold=on, scope_scam_threshold=off,
                                 scope_min_none=mn)
         mm, _ = score(rows, q)
-        off_errors = mm["none_true"] - mm["none_true_ok"]
-        to_menu = mm["none_pred"] - mm["none_pred_ok"]
-        base_menu = base["none_pred"] - base["none_pred_ok"]
-        results.append(((to_menu <= base_menu, -off_errors - to_menu),
-                        f"scope_threshold={on} scope_scam_threshold={off} scope_min_none={mn}",
-                        mm))
-    results.sort(key=lambda x: x[0], reverse=True)
-    for _, name, mm in results[:8]:
-        print(f"{name}\n    {summary(mm)}")
+        point = (mm["none_true"] - mm["none_true_ok"], mm["none_pred"] - mm["none_pred_ok"])
+        results.setdefault(point, (f"scope_threshold={on} scope_scam_threshold={off} "
+                                   f"scope_min_none={mn}", mm))
+    # The frontier: settings that no other beats on both counts (off-topic lines answered
+    # as a scam, scam lines given the menu), fewest off-topic errors first.
+    front = [pt for pt in sorted(results) if not any(
+        o[0] <= pt[0] and o[1] <= pt[1] and o != pt for o in results)]
+    print("frontier (off-topic answered as a scam, scam lines given the menu):")
+    for pt in front[:30]:
+        name, mm = results[pt]
+        print(f"{pt}: {name}\n    {summary(mm)}")
 
 
 def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
@@ -288,12 +290,12 @@ def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
     rules = best(lambda t: (detect_urgency(t), money_request(t)))
     views = best(engine.views.judge)
     vectors = {t: engine.views.features.vector(t) for t in texts}
-    tokens = {t: tokenize(t, engine.segmenter) for t in texts}
-    scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t], tokens[t]))
-    query = best(lambda t: engine.query_vector(t, None, tokens[t]))
+    cut = {t: words_and_tokens(t, engine.segmenter) for t in texts}
+    scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t], cut[t][0]))
+    query = best(lambda t: engine.query_vector(t, None, cut[t][1]))
     print(f"speed over {len(texts)} distinct lines, CPU µs per message (best of {rounds}): "
           f"rules {rules:.1f}, n-gram views {views:.1f}, scope view on their n-gram vector and "
-          f"the retrieval's tokens {scope:.1f}, together {rules + views + scope:.1f}; "
+          f"the retrieval's cut {scope:.1f}, together {rules + views + scope:.1f}; "
           f"(retrieval's query vector from its tokens {query:.1f})")
 
 

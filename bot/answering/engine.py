@@ -36,7 +36,7 @@ from .classifier import NgramViews
 from .bulk import lexicon_of, tokenize_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
-from .text import Normalizer, Segmenter, mask_for_matching, tokenize
+from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -216,13 +216,14 @@ class Engine:
         for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
         masked = mask_for_matching(normalized)   # both views read the masked text
-        tokens = tokenize(normalized, self.segmenter, masked)   # once: retrieval and scope
+        # One segmentation: its tokens for the retrieval, its words for the scope view.
+        words, tokens = words_and_tokens(normalized, self.segmenter, masked)
         retrieval, doc_scores = self._retrieval(normalized, masked, tokens)
         ids, w = self.views.features.vector(normalized, masked)   # once, for all n-gram models
         p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
-        off_topic = self.scope.off_topic_probability(normalized, ids, w, tokens)
+        off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
@@ -581,7 +582,7 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
                  segmenter: Segmenter | None = None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
-    words of ``tokenize`` with the index's segmenter, as queries are cut: every case line
+    words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
     against every off-topic line, same sample), as arrays."""
     views = train_views(articles, offtopic, normalize)
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
@@ -590,7 +591,8 @@ def train_models(articles: list[Article], offtopic: list[str], normalize: Normal
     lines = scope_training_lines([(t, c == NONE) for t, c, _ in lines])
     texts = [normalize(t) for t, _ in lines]
     scope = ScopeView.train(views.features, texts, [off for _, off in lines],
-                            [tokenize(t, segmenter) for t in texts], segmenter=segmenter)
+                            [words_and_tokens(t, segmenter)[0] for t in texts],
+                            segmenter=segmenter)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 

@@ -6,15 +6,15 @@ real procedure that shares words with a scam (学校让交伙食费, 征信报�
 has a scam category just above it. This view is trained on the only question that matters for
 the menu: every case line (plain and urgent) against every off-topic line, classes balanced,
 over the category model's character n-grams, the words of our segmenter (unigrams and
-bigrams of the words ``text.tokenize`` gives the retrieval: 让我 下载 and 下载 app read who
-acts better than characters do), plus a few cues of who acts in the message: a stranger
+bigrams of the cut the retrieval makes, single characters and stopwords kept: 他 让 我 and
+我 想 tell who acts), plus a few cues of who acts in the message: a stranger
 contacting the writer (对方/他说/让我/打电话来/发来链接) or the writer's own errand
 (我想办/去哪办/在…APP里/柜台). triage.decide uses its probability as a second opinion before
 naming a scam type that no rule (money request, fraud words) already demands.
 
 Trained with scikit-learn at build time (with the n-gram views, on their feature space plus a
 word vocabulary of its own), answered with numpy: one gather over the message's n-gram ids,
-one lookup of its word features in a sorted array (the tokens are the ones the retrieval
+one lookup of its word features in a sorted array (the words are the cut the retrieval
 made: no second segmentation), the cue regexes, one logistic squash. Nothing but arrays
 (``to_arrays`` / ``from_arrays``).
 """
@@ -28,7 +28,7 @@ from collections import Counter
 import numpy as np
 
 from .classifier import NgramFeatures
-from .text import Segmenter, tokenize
+from .text import Segmenter, words_and_tokens
 
 SCOPE_C = 0.5           # SVM regularisation (bench/cv_engine.py --scope)
 SCOPE_SHARPNESS = 3.0   # logistic sharpness of the margin: P(none) = σ(s·margin)
@@ -61,11 +61,9 @@ def cue_vector(normalized: str) -> np.ndarray:
                       dtype=np.float32)
 
 
-def word_features(tokens: list[str]) -> list[str]:
-    """The word features of a message's ``tokenize`` tokens: its words (not the '~' character
-    bigrams, which the n-gram vector covers) and each pair of neighbouring words, 'a b'
-    (a word never holds a space)."""
-    words = [t for t in tokens if t[0] != "~"]
+def word_features(words: list[str]) -> list[str]:
+    """The word features of a message's words (``text.words_and_tokens``): each word and
+    each pair of neighbouring words, 'a b' (a word never holds a space)."""
     return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
 
@@ -132,15 +130,15 @@ class ScopeView:
         self.cue_weights = cue_weights    # (cues,) float32
         self.bias = float(bias)
         self.sharpness = sharpness
-        self.segmenter = segmenter        # the index's: tokens when the caller has none
+        self.segmenter = segmenter        # the index's: words when the caller has none
 
     @classmethod
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
-              tokens: list[list[str]], c: float | None = None,
+              words: list[list[str]], c: float | None = None,
               word_weight: float | None = None,
               segmenter: Segmenter | None = None) -> "ScopeView":
-        """Normalised lines, whether each is off-topic, and each line's ``tokenize`` tokens
-        (the same segmenter as the queries'). ``c`` and ``word_weight``: ``SCOPE_C`` and
+        """Normalised lines, whether each is off-topic, and each line's words
+        (``words_and_tokens`` with the queries' segmenter). ``c`` and ``word_weight``: ``SCOPE_C`` and
         ``WORD_WEIGHT`` unless given. Deterministic (liblinear, fixed seed). Imports
         scikit-learn (build only)."""
         from scipy.sparse import csr_matrix, hstack
@@ -150,44 +148,45 @@ class ScopeView:
         word_weight = WORD_WEIGHT if word_weight is None else word_weight
 
         x = features.matrix(texts)
-        per_line = [word_features(t) if t else [] for t in tokens]
-        words = WordFeatures.fit(per_line)
-        xw = words.matrix(per_line) * word_weight
+        per_line = [word_features(ws) for ws in words]
+        vocabulary = WordFeatures.fit(per_line)
+        xw = vocabulary.matrix(per_line) * word_weight
         cues = csr_matrix(np.vstack([cue_vector(t) for t in texts]) * CUE_WEIGHT)
         y = np.asarray(off_topic, dtype=int)
         model = LinearSVC(C=c, max_iter=5000, random_state=0,
                           class_weight="balanced").fit(hstack([x, xw, cues]).tocsr(), y)
         coef = np.asarray(model.coef_[0], dtype=np.float32)
         n, m = x.shape[1], xw.shape[1]
-        return cls(features, words, np.ascontiguousarray(coef[:n]),
+        return cls(features, vocabulary, np.ascontiguousarray(coef[:n]),
                    np.ascontiguousarray(coef[n:n + m] * np.float32(word_weight)),
                    coef[n + m:] * CUE_WEIGHT, float(model.intercept_[0]), segmenter=segmenter)
 
     def margin(self, normalized: str, ids: np.ndarray | None = None,
-               w: np.ndarray | None = None, tokens: list[str] | None = None) -> float:
-        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` and ``tokens`` its
-        ``tokenize`` tokens, if already made (the engine makes the vector once for the n-gram
-        views and this one, and the tokens once for the retrieval and this one)."""
+               w: np.ndarray | None = None, words: list[str] | None = None) -> float:
+        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` and ``words`` its
+        words (``words_and_tokens``), if already made (the engine makes the vector once for
+        the n-gram views and this one, and cuts the message once for the retrieval and this
+        one)."""
         if ids is None:
             ids, w = self.features.vector(normalized)
-        if tokens is None:
-            tokens = tokenize(normalized, self.segmenter)
+        if words is None:
+            words = words_and_tokens(normalized, self.segmenter)[0]
         z = self.bias
         for (_, pattern), weight in zip(CUES, self.cue_weights):
             if pattern.search(normalized):
                 z += float(weight)
         if len(ids):
             z += float(w @ self.weights[ids])
-        if tokens and len(self.words.vocab):
-            wids, ww = self.words.vector(word_features(tokens))
+        if words and len(self.words.vocab):
+            wids, ww = self.words.vector(word_features(words))
             if len(wids):
                 z += float(ww @ self.word_weights[wids])
         return z
 
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
                               w: np.ndarray | None = None,
-                              tokens: list[str] | None = None) -> float:
-        return probability(self.margin(normalized, ids, w, tokens), self.sharpness)
+                              words: list[str] | None = None) -> float:
+        return probability(self.margin(normalized, ids, w, words), self.sharpness)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"scope_weights": self.weights, "scope_cue_weights": self.cue_weights,
