@@ -68,14 +68,18 @@ def word_features(words: list[str]) -> list[str]:
 
 
 class WordFeatures:
-    """Word unigrams and bigrams: a sorted vocabulary (an array a worker maps, found by binary
-    search) and IDF; a message becomes (ids ascending, weights), sublinear TF-IDF of unit
-    length, like the n-gram vector."""
+    """Word unigrams and bigrams: a sorted vocabulary (saved as an array) and IDF; a message
+    becomes {feature id: weight}, sublinear TF-IDF of unit length, like the n-gram vector.
+    Looked up in a dict and weighed in plain Python: a message has a dozen or two features,
+    and numpy's per-call cost (string arrays, binary search) was ~25 µs a message. The dict
+    and lists cost a worker about 2 MB for the bank's 15,000 features (the training sample is
+    capped, so the vocabulary is too)."""
 
     def __init__(self, vocab: np.ndarray, idf: np.ndarray):
-        self.vocab = vocab    # sorted, fixed width ('<U…')
+        self.vocab = vocab    # sorted ('<U…')
         self.idf = idf        # float32
-        self.width = vocab.dtype.itemsize // 4 if len(vocab) else 0
+        self._index = {f: i for i, f in enumerate(vocab.tolist())}
+        self._idf = idf.tolist()
 
     @classmethod
     def fit(cls, features: list[list[str]], min_df: int = WORD_MIN_DF) -> "WordFeatures":
@@ -86,35 +90,41 @@ class WordFeatures:
         width = max([len(f) for f in kept] + [1])
         return cls(np.asarray(kept, dtype=f"<U{width}"), idf)
 
-    def vector(self, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        counts = Counter(f for f in features if len(f) <= self.width)
-        if not counts:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        wanted = np.asarray(list(counts), dtype=self.vocab.dtype)
-        pos = np.minimum(self.vocab.searchsorted(wanted), len(self.vocab) - 1)
-        known = self.vocab[pos] == wanted
-        if not known.any():
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        ids = pos[known]
-        tf = np.fromiter(counts.values(), np.float32, len(counts))[known]
-        w = (np.float32(1.0) + np.log(tf)) * self.idf[ids]
-        order = np.argsort(ids)
-        ids, w = ids[order], w[order]
-        return ids, w / np.float32(math.sqrt(float(w @ w)))
+    def _counts(self, words: list[str]) -> Counter:
+        """Feature id -> count of a message's words (``word_features`` of them, known ones)."""
+        get = self._index.get
+        return Counter(i for i in map(get, word_features(words)) if i is not None)
 
-    def matrix(self, features: list[list[str]]):
-        """The training matrix (scipy CSR): row i is ``vector(features[i])``."""
+    def vector(self, words: list[str]) -> dict[int, float]:
+        """{feature id: weight} of a message's words (training; ``dot`` answers)."""
+        idf = self._idf
+        weights = {i: idf[i] if tf == 1 else (1.0 + math.log(tf)) * idf[i]
+                   for i, tf in self._counts(words).items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) if weights else 1.0
+        return {i: w / norm for i, w in weights.items()}
+
+    def dot(self, words: list[str], coef: list[float]) -> float:
+        """``vector(words)`` · ``coef`` in one pass: what answering needs."""
+        idf = self._idf
+        num = square = 0.0
+        for i, tf in self._counts(words).items():
+            x = idf[i] if tf == 1 else (1.0 + math.log(tf)) * idf[i]
+            num += x * coef[i]
+            square += x * x
+        return num / math.sqrt(square) if square else 0.0
+
+    def matrix(self, words: list[list[str]]):
+        """The training matrix (scipy CSR): row i is ``vector(words[i])``."""
         from scipy.sparse import csr_matrix
 
         data, indices, indptr = [], [], [0]
-        for fs in features:
-            ids, w = self.vector(fs)
-            data.append(w)
-            indices.append(ids)
-            indptr.append(indptr[-1] + len(ids))
-        return csr_matrix((np.concatenate(data or [np.zeros(0, np.float32)]),
-                           np.concatenate(indices or [np.zeros(0, np.int64)]), indptr),
-                          shape=(len(features), len(self.vocab)), dtype=np.float32)
+        for ws in words:
+            row = self.vector(ws)
+            data += row.values()
+            indices += row.keys()
+            indptr.append(len(indices))
+        return csr_matrix((np.asarray(data, np.float64), np.asarray(indices, np.int64),
+                           indptr), shape=(len(words), len(self.vocab)))
 
 
 class ScopeView:
@@ -127,6 +137,7 @@ class ScopeView:
         self.words = words
         self.weights = weights            # (n-gram features,) float32
         self.word_weights = word_weights  # (word features,) float32, WORD_WEIGHT folded in
+        self._word_weights = word_weights.tolist()   # read a dozen at a time, in Python
         self.cue_weights = cue_weights    # (cues,) float32
         self.bias = float(bias)
         self.sharpness = sharpness
@@ -148,9 +159,8 @@ class ScopeView:
         word_weight = WORD_WEIGHT if word_weight is None else word_weight
 
         x = features.matrix(texts)
-        per_line = [word_features(ws) for ws in words]
-        vocabulary = WordFeatures.fit(per_line)
-        xw = vocabulary.matrix(per_line) * word_weight
+        vocabulary = WordFeatures.fit([word_features(ws) for ws in words])
+        xw = vocabulary.matrix(words) * word_weight
         cues = csr_matrix(np.vstack([cue_vector(t) for t in texts]) * CUE_WEIGHT)
         y = np.asarray(off_topic, dtype=int)
         model = LinearSVC(C=c, max_iter=5000, random_state=0,
@@ -177,10 +187,8 @@ class ScopeView:
                 z += float(weight)
         if len(ids):
             z += float(w @ self.weights[ids])
-        if words and len(self.words.vocab):
-            wids, ww = self.words.vector(word_features(words))
-            if len(wids):
-                z += float(ww @ self.word_weights[wids])
+        if words:
+            z += self.words.dot(words, self._word_weights)
         return z
 
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
