@@ -16,11 +16,14 @@ message, and the scope view on the n-gram vector the views made (CPU time over ~
 bank lines, best of 5 rounds: the load of a shared machine moves wall time, far less CPU
 time).
 
-``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones and the same
-decision without the view are printed first).
+``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones, the same
+decision without the view, how well the view ranks whatever the thresholds, and the shipped
+ones without ``scope_spares`` are printed first, then the frontier of off-topic lines answered
+as a scam against scam lines given the menu). ``--word-weight`` and ``--scope-c`` train the
+view with another weight of its word features (0: none) or SVM C.
 
 usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views] [--errors N]
-       [--speed] [--scope]
+       [--speed] [--scope] [--word-weight W] [--scope-c C]
 """
 from __future__ import annotations
 
