@@ -72,7 +72,7 @@ class WordFeatures:
     becomes {feature id: weight}, sublinear TF-IDF of unit length, like the n-gram vector.
     Looked up in a dict and weighed in plain Python: a message has a dozen or two features,
     and numpy's per-call cost (string arrays, binary search) was ~25 µs a message. The dict
-    and lists cost a worker about 2 MB for the bank's 15,000 features (the training sample is
+    and lists cost a worker about 3 MB for the bank's 15,000 features (the training sample is
     capped, so the vocabulary is too)."""
 
     def __init__(self, vocab: np.ndarray, idf: np.ndarray):
