@@ -16,11 +16,14 @@ message, and the scope view on the n-gram vector the views made (CPU time over ~
 bank lines, best of 5 rounds: the load of a shared machine moves wall time, far less CPU
 time).
 
-``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones and the same
-decision without the view are printed first).
+``--scope`` sweeps the scope view's thresholds (scope.py; the shipped ones, the same
+decision without the view, how well the view ranks whatever the thresholds, and the shipped
+ones without ``scope_spares`` are printed first, then the frontier of off-topic lines answered
+as a scam against scam lines given the menu). ``--word-weight`` and ``--scope-c`` train the
+view with another weight of its word features (0: none) or SVM C.
 
 usage: .venv/bin/python bench/cv_engine.py [--folds 5] [--grid] [--curve] [--views] [--errors N]
-       [--speed] [--scope]
+       [--speed] [--scope] [--word-weight W] [--scope-c C]
 """
 from __future__ import annotations
 
@@ -38,8 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.answering.classifier import CATEGORY_SHARPNESS, URGENCY_SHARPNESS  # noqa: E402
 from bot.answering.engine import NONE, Engine, load_offtopic, load_terms  # noqa: E402
+from bot.answering import scope as scope_module  # noqa: E402
 from bot.answering.scope import KNOWN_LINE_SCORE, SCOPE_SHARPNESS, probability  # noqa: E402
-from bot.answering.text import Normalizer  # noqa: E402
+from bot.answering.text import Normalizer, words_and_tokens  # noqa: E402
 from bot.answering.triage import TriageParams, cjk_chars, decide  # noqa: E402
 from bot.answering.urgency import detect_urgency, money_request  # noqa: E402
 from bot.content.model import load_content  # noqa: E402
@@ -74,7 +78,8 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
         cat_model, urg_model = engine.views.category, engine.views.urgency
         for text, label, kind in held:
             norm = normalizer(text)[:2000]
-            retrieval, doc_scores = engine._retrieval(norm)
+            words, tokens = words_and_tokens(norm, engine.segmenter)   # once, as views_of
+            retrieval, doc_scores = engine._retrieval(norm, None, tokens)
             ids, w = engine.views.features.vector(norm)
             cm = cat_model.margins(ids, w)
             rows.append(dict(
@@ -82,7 +87,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
                 urgency=detect_urgency(norm), money=money_request(norm),
-                chars=cjk_chars(norm), scope=engine.scope.margin(norm),
+                chars=cjk_chars(norm), scope=engine.scope.margin(norm, ids, w, words),
                 known=doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE,
                 categories=engine.categories))
     return rows
@@ -210,26 +215,61 @@ def grid(rows, p: TriageParams) -> None:
         print(f"{name}\n    {summary(mm)}")
 
 
+def scope_ranking(rows, p: TriageParams) -> str:
+    """How well the scope view ranks, whatever the thresholds: among the lines that the
+    decision without it answers with a scam type and no rule demands one (not urgent, no money
+    request, no fraud words, not a line of the bank), sorted by P(off-topic), the off-topic
+    lines found above the 2nd and the 5th scam line."""
+    candidates = []
+    for r in rows:
+        model = softmax(r["cat_margins"], CATEGORY_SHARPNESS)
+        up = dict(zip(r["urg_classes"], softmax(r["urg_margins"], URGENCY_SHARPNESS)))
+        v = decide(r["categories"], r["retrieval"], model, r["urgency"], up, r["money"], p,
+                   r["chars"], None)
+        if v.urgent or v.category in (NONE, "general") or r["money"] or \
+                r["urgency"].fraud_words or r["known"]:
+            continue
+        candidates.append((-r["scope"], r["label"] == NONE and not r["kind"]))
+    candidates.sort(key=lambda c: c[0])
+    found, cost, at = 0, 0, {}
+    for _, off in candidates:
+        if off:
+            found += 1
+        else:
+            cost += 1
+            at.setdefault(cost, found)
+    n_off = sum(off for _, off in candidates)
+    return (f"{len(candidates)} lines answered with a scam type no rule demands ({n_off} "
+            f"off-topic): by P(off-topic), {at.get(2, found)} off-topic lines above the 2nd scam "
+            f"line, {at.get(5, found)} above the 5th")
+
+
 def scope_grid(rows, p: TriageParams) -> None:
     """Sweep the scope view's thresholds (scope.py): fewer off-topic lines answered as a scam
     and no more scam lines sent to the menu than without the view."""
     base, _ = score(rows, p, scope=False)
     print(f"without the scope view: {summary(base)}")
-    results = []
-    for on, off, mn in itertools.product([0.55, 0.6, 0.65, 0.7, 0.75, 1.1],
-                                         [-0.1, 0.1, 0.15, 0.2, 0.25, 0.3], [0.0, 0.05, 0.1]):
+    print(f"ranking: {scope_ranking(rows, p)}")
+    print(f"shipped without scope_spares: "
+          f"{summary(score(rows, dataclasses.replace(p, scope_spares=()))[0])}")
+    results = {}
+    for on, off, mn in itertools.product([0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 1.1],
+                                         [-0.1, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4],
+                                         [0.0, 0.002, 0.005, 0.01, 0.02, 0.05]):
         q = dataclasses.replace(p, scope_threshold=on, scope_scam_threshold=off,
                                 scope_min_none=mn)
         mm, _ = score(rows, q)
-        off_errors = mm["none_true"] - mm["none_true_ok"]
-        to_menu = mm["none_pred"] - mm["none_pred_ok"]
-        base_menu = base["none_pred"] - base["none_pred_ok"]
-        results.append(((to_menu <= base_menu, -off_errors - to_menu),
-                        f"scope_threshold={on} scope_scam_threshold={off} scope_min_none={mn}",
-                        mm))
-    results.sort(key=lambda x: x[0], reverse=True)
-    for _, name, mm in results[:8]:
-        print(f"{name}\n    {summary(mm)}")
+        point = (mm["none_true"] - mm["none_true_ok"], mm["none_pred"] - mm["none_pred_ok"])
+        results.setdefault(point, (f"scope_threshold={on} scope_scam_threshold={off} "
+                                   f"scope_min_none={mn}", mm))
+    # The frontier: settings that no other beats on both counts (off-topic lines answered
+    # as a scam, scam lines given the menu), fewest off-topic errors first.
+    front = [pt for pt in sorted(results) if not any(
+        o[0] <= pt[0] and o[1] <= pt[1] and o != pt for o in results)]
+    print("frontier (off-topic answered as a scam, scam lines given the menu):")
+    for pt in front[:30]:
+        name, mm = results[pt]
+        print(f"{pt}: {name}\n    {summary(mm)}")
 
 
 def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
@@ -253,10 +293,13 @@ def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
     rules = best(lambda t: (detect_urgency(t), money_request(t)))
     views = best(engine.views.judge)
     vectors = {t: engine.views.features.vector(t) for t in texts}
-    scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t]))
+    cut = {t: words_and_tokens(t, engine.segmenter) for t in texts}
+    scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t], cut[t][0]))
+    query = best(lambda t: engine.query_vector(t, None, cut[t][1]))
     print(f"speed over {len(texts)} distinct lines, CPU µs per message (best of {rounds}): "
-          f"rules {rules:.1f}, n-gram views {views:.1f}, scope view on their n-gram vector "
-          f"{scope:.1f}, together {rules + views + scope:.1f}")
+          f"rules {rules:.1f}, n-gram views {views:.1f}, scope view on their n-gram vector and "
+          f"the retrieval's cut {scope:.1f}, together {rules + views + scope:.1f}; "
+          f"(retrieval's query vector from its tokens {query:.1f})")
 
 
 def main():
@@ -269,7 +312,14 @@ def main():
                     help="print up to this many errors of each kind")
     ap.add_argument("--speed", action="store_true", help="time the rules and the n-gram views")
     ap.add_argument("--scope", action="store_true", help="sweep the scope view's thresholds")
+    ap.add_argument("--scope-c", type=float, help="train the scope view with this SVM C")
+    ap.add_argument("--word-weight", type=float,
+                    help="train the scope view with this weight of its word features (0: none)")
     a = ap.parse_args()
+    if a.scope_c is not None:
+        scope_module.SCOPE_C = a.scope_c
+    if a.word_weight is not None:
+        scope_module.WORD_WEIGHT = a.word_weight
     content = ROOT / "content"
     bank = load_content(content)
     normalizer = Normalizer.from_file(content / "engine" / "normalize.tsv")

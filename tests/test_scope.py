@@ -9,6 +9,7 @@ import pytest
 from bot.answering import scope
 from bot.answering.engine import NONE, load_offtopic
 from bot.answering.scope import ScopeView
+from bot.answering.text import STOPWORDS, tokenize, words_and_tokens
 from bot.answering.triage import TriageParams, decide
 from bot.answering.urgency import detect_urgency, money_request
 
@@ -109,20 +110,58 @@ def test_training_is_deterministic_and_the_index_carries_it(service, content_dir
     lines = [(t, False) for a in list(engine.articles.values())[::4] for t in a.examples]
     lines += [(q, True) for q in offtopic[::4]]
     texts, labels = [normalize(t) for t, _ in lines], [off for _, off in lines]
-    first = ScopeView.train(engine.views.features, texts, labels)
-    again = ScopeView.train(engine.views.features, texts, labels)
+    words = [words_and_tokens(t, engine.segmenter)[0] for t in texts]
+    first = ScopeView.train(engine.views.features, texts, labels, words)
+    again = ScopeView.train(engine.views.features, texts, labels,
+                            [words_and_tokens(t, engine.segmenter)[0] for t in texts])
     for name, array in first.to_arrays().items():
         assert np.array_equal(again.to_arrays()[name], array), name
+    assert len(first.words.vocab) > 1000   # the words are features: unigrams and bigrams
+    assert any(" " in f for f in first.words.vocab.tolist())
     # The index's own view is made of its arrays, and answers like one rebuilt from them.
     assert {f"ngram_{k}" for k in first.to_arrays()} <= set(engine.arrays)
     copy = ScopeView.from_arrays(engine.views.features,
                                  {k[len("ngram_"):]: v for k, v in engine.arrays.items()
-                                  if k.startswith("ngram_scope_")})
+                                  if k.startswith("ngram_scope_")}, engine.segmenter)
     for text in ("社保卡丢了 去哪补办", "有人打电话说我的社保卡要升级"):
         n = normalize(text)
         assert copy.off_topic_probability(n) == engine.scope.off_topic_probability(n)
         ids, w = engine.views.features.vector(n)
-        assert engine.scope.margin(n, ids, w) == engine.scope.margin(n)
+        words = words_and_tokens(n, engine.segmenter)[0]
+        assert engine.scope.margin(n, ids, w, words) == engine.scope.margin(n)
+
+
+def test_the_query_path_cuts_a_message_once_and_the_retrieval_is_unchanged(service,
+                                                                          monkeypatch):
+    """views_of cuts a message once, for the retrieval (its tokens) and the scope view (its
+    words); the retrieval's vector is the one it makes from the text itself, and its tokens
+    are ``tokenize``'s."""
+    from bot.answering import engine as engine_module
+    from bot.answering.text import mask_for_matching
+
+    engine = service.engine
+    n = engine.normalize("有个自称社保局的人打电话说我的社保卡要升级 让我点他发的链接")
+    masked = mask_for_matching(n)
+    words, tokens = words_and_tokens(n, engine.segmenter, masked)
+    assert tokens == tokenize(n, engine.segmenter)
+    assert [w for w in words if len(w) > 1 and w not in STOPWORDS] == \
+        [t for t in tokens if not t.startswith("~")]
+    tids, w = engine.query_vector(n, masked, tokens)
+    alone_tids, alone_w = engine.query_vector(n)
+    assert np.array_equal(tids, alone_tids) and np.array_equal(w, alone_w)
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return words_and_tokens(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "words_and_tokens", counted)
+    monkeypatch.setattr(engine_module, "tokenize", None)   # never called on this path
+    monkeypatch.setattr(scope, "words_and_tokens", None)
+    views = engine.views_of(n)
+    assert calls == [n]
+    monkeypatch.undo()
+    assert views["off_topic"] == engine.scope.off_topic_probability(n)
 
 
 def test_the_bank_trains_on_every_line_and_a_big_one_on_a_stable_sample(service, monkeypatch):
@@ -152,6 +191,33 @@ def test_a_line_an_editor_added_to_a_case_is_answered_with_it(content_dir):
         engine_dir / "normalize.tsv"), extra_terms=load_terms(engine_dir / "terms.txt"))
     views = engine.views_of(engine.normalize(taught))
     assert views["off_topic"] is None   # not consulted for a line of the bank
-    assert engine.scope.off_topic_probability(engine.normalize(taught)) >= \
-        engine.triage.scope_threshold
+    # (With its word features the view learns this line too, P(off-topic) about 0.37: the
+    # exception no longer has to carry it, but holds for lines the view does not learn.)
     assert engine.match(taught).category == first.category
+
+
+def test_words_not_characters_tell_these_apart():
+    """下载app (an app to download: what a scammer asks) and app下载 (the app's download: an
+    errand) have the same character n-grams and cues, runs in another order; only the word
+    bigrams differ. Trained on lines where that order carries the label, the view without
+    words cannot tell the two apart, the view with them can."""
+    from bot.answering.classifier import NgramFeatures
+    from bot.answering.text import words_and_tokens
+
+    scam = ["对方让我 下载app 开会", "他叫我 下载app 看直播", "客服让我 下载app 办退款",
+            "有人让我 下载app 领补贴", "老师在群里让家长 下载app 交资料费"]
+    errand = ["app下载 太慢 怎么办", "app下载 失败了", "app下载 不了 是手机的问题吗",
+              "app下载 以后找不到图标", "app下载 要用流量吗"]
+    texts = scam + errand
+    labels = [False] * len(scam) + [True] * len(errand)
+    words = [words_and_tokens(t)[0] for t in texts]
+    features = NgramFeatures.fit(texts)
+    a, b = "下载app 怎么登录", "app下载 怎么登录"
+    ids_a, w_a = features.vector(a)
+    ids_b, w_b = features.vector(b)
+    assert np.array_equal(ids_a, ids_b) and np.array_equal(w_a, w_b)
+    assert np.array_equal(scope.cue_vector(a), scope.cue_vector(b))
+    chars_only = ScopeView.train(features, texts, labels, words, word_weight=0.0)
+    assert chars_only.margin(a) == chars_only.margin(b)
+    with_words = ScopeView.train(features, texts, labels, words)
+    assert with_words.margin(a) < 0 < with_words.margin(b)

@@ -36,7 +36,7 @@ from .classifier import NgramViews
 from .bulk import lexicon_of, tokenize_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
-from .text import Normalizer, Segmenter, mask_for_matching, tokenize
+from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
 from .triage import TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -46,8 +46,9 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 6   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
-#                     5: the scope view (ngram_scope_*); 6: official numbers keep their digits
+ENGINE_FORMAT = 7   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
+#                     5: the scope view (ngram_scope_*); 6: its word features
+#                     (ngram_scope_word_*); 7: official numbers keep their digits
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class Engine:
                                        for c in self.categories])
         self.scope = ScopeView.from_arrays(self.views.features,
                                            {k[len(VIEW_PREFIX):]: v for k, v in a.items()
-                                            if k.startswith(VIEW_PREFIX + "scope_")})
+                                            if k.startswith(VIEW_PREFIX + "scope_")},
+                                           self.segmenter)
         self._view_known = self._view_order >= 0
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
@@ -176,12 +178,14 @@ class Engine:
     def _normalize_and_match(self, text: str) -> Match:
         return self._match_uncached(self.normalize(text)[:2000])
 
-    def query_vector(self, normalized: str,
-                     masked: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def query_vector(self, normalized: str, masked: str | None = None,
+                     tokens: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(term ids, weights) of a message: sublinear TF-IDF, bigrams down-weighted, unit
         length; words the index does not know are left out. ``masked``: the message through
-        ``mask_for_matching``, if the caller has it."""
-        counts = Counter(tokenize(normalized, self.segmenter, masked))
+        ``mask_for_matching``, and ``tokens`` its ``tokenize``, if the caller has them."""
+        if tokens is None:
+            tokens = tokenize(normalized, self.segmenter, masked)
+        counts = Counter(tokens)
         terms = [t for t in counts if len(t) <= self._width]
         if not terms:
             return np.zeros(0, np.int64), np.zeros(0)
@@ -213,12 +217,14 @@ class Engine:
         for ``ask --explain``)."""
         urgency = detect_urgency(normalized)
         masked = mask_for_matching(normalized)   # both views read the masked text
-        retrieval, doc_scores = self._retrieval(normalized, masked)
+        # One segmentation: its tokens for the retrieval, its words for the scope view.
+        words, tokens = words_and_tokens(normalized, self.segmenter, masked)
+        retrieval, doc_scores = self._retrieval(normalized, masked, tokens)
         ids, w = self.views.features.vector(normalized, masked)   # once, for all n-gram models
         p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
-        off_topic = self.scope.off_topic_probability(normalized, ids, w)
+        off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
@@ -227,10 +233,11 @@ class Engine:
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
                 "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
 
-    def _retrieval(self, normalized: str, masked: str | None = None):
+    def _retrieval(self, normalized: str, masked: str | None = None,
+                   tokens: list[str] | None = None):
         """Per-category retrieval scores (nearest document mixed with the centroid) and the
         per-document scores (None for an empty query)."""
-        tids, qw = self.query_vector(normalized, masked)
+        tids, qw = self.query_vector(normalized, masked, tokens)
         n_cat = len(self.categories)
         if not len(tids):
             return np.zeros(n_cat), None
@@ -434,7 +441,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
     vocab, lengths, term_of, tf_of, views = _count_all_terms(
         texts, normalize, segmenter, processes,
-        lambda: train_models(articles, offtopic, normalize))
+        lambda: train_models(articles, offtopic, normalize, segmenter))
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
@@ -573,17 +580,20 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
                             [u for _, _, u in lines])
 
 
-def train_models(articles: list[Article], offtopic: list[str],
-                 normalize: Normalizer) -> dict[str, np.ndarray]:
-    """The n-gram views and the scope view (scope.py, on the views' n-gram features: every
-    case line against every off-topic line, same sample), as arrays."""
+def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
+                 segmenter: Segmenter | None = None) -> dict[str, np.ndarray]:
+    """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
+    words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
+    against every off-topic line, same sample), as arrays."""
     views = train_views(articles, offtopic, normalize)
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
     lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
     lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
     lines = scope_training_lines([(t, c == NONE) for t, c, _ in lines])
-    scope = ScopeView.train(views.features, [normalize(t) for t, _ in lines],
-                            [off for _, off in lines])
+    texts = [normalize(t) for t, _ in lines]
+    scope = ScopeView.train(views.features, texts, [off for _, off in lines],
+                            [words_and_tokens(t, segmenter)[0] for t in texts],
+                            segmenter=segmenter)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 

@@ -5,28 +5,36 @@ The category views ask "which of 95 categories", and their ``none`` is one class
 real procedure that shares words with a scam (学校让交伙食费, 征信报告怎么打, 快递丢件理赔) often
 has a scam category just above it. This view is trained on the only question that matters for
 the menu: every case line (plain and urgent) against every off-topic line, classes balanced,
-over the category model's character n-grams plus a few cues of who acts in the message: a
-stranger contacting the writer (对方/他说/让我/打电话来/发来链接) or the writer's own errand
+over the category model's character n-grams, the words of our segmenter (unigrams and
+bigrams of the cut the retrieval makes, single characters and stopwords kept: 他 让 我 and
+我 想 tell who acts), plus a few cues of who acts in the message: a stranger
+contacting the writer (对方/他说/让我/打电话来/发来链接) or the writer's own errand
 (我想办/去哪办/在…APP里/柜台). triage.decide uses its probability as a second opinion before
 naming a scam type that no rule (money request, fraud words) already demands.
 
-Trained with scikit-learn at build time (with the n-gram views, on their feature space: no
-second vocabulary), answered with numpy: one gather over the message's n-gram ids, the cue
-regexes, one logistic squash. Nothing but arrays (``to_arrays`` / ``from_arrays``).
+Trained with scikit-learn at build time (with the n-gram views, on their feature space plus a
+word vocabulary of its own), answered with numpy: one gather over the message's n-gram ids,
+one lookup of its word features in a sorted array (the words are the cut the retrieval
+made: no second segmentation), the cue regexes, one logistic squash. Nothing but arrays
+(``to_arrays`` / ``from_arrays``).
 """
 from __future__ import annotations
 
 import hashlib
 import math
 import re
+from collections import Counter
 
 import numpy as np
 
 from .classifier import NgramFeatures
+from .text import Segmenter, words_and_tokens
 
 SCOPE_C = 0.5           # SVM regularisation (bench/cv_engine.py --scope)
 SCOPE_SHARPNESS = 3.0   # logistic sharpness of the margin: P(none) = σ(s·margin)
 CUE_WEIGHT = 0.3        # a cue's feature value beside the unit-length n-gram vector
+WORD_WEIGHT = 1.0       # length of the word features' vector beside the n-gram vector
+WORD_MIN_DF = 2         # a word feature of fewer training lines is dropped
 KNOWN_LINE_SCORE = 0.9  # a message this close to a line of the bank (best document's cosine)
 #                         is answered as that line is labelled: an editor's 加为例句 must hold
 MAX_CASE_LINES = 8000   # case lines trained on (the bank has ~5,800: all of them); at 10,000
@@ -53,60 +61,155 @@ def cue_vector(normalized: str) -> np.ndarray:
                       dtype=np.float32)
 
 
-class ScopeView:
-    """A linear SVM over (n-gram TF-IDF, cues); margin > 0 means off-topic."""
+def word_features(words: list[str]) -> list[str]:
+    """The word features of a message's words (``text.words_and_tokens``): each word and
+    each pair of neighbouring words, 'a b' (a word never holds a space)."""
+    return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
-    def __init__(self, features: NgramFeatures, weights: np.ndarray, cue_weights: np.ndarray,
-                 bias: float, sharpness: float = SCOPE_SHARPNESS):
+
+class WordFeatures:
+    """Word unigrams and bigrams: a sorted vocabulary (saved as an array) and IDF; a message
+    becomes {feature id: weight}, sublinear TF-IDF of unit length, like the n-gram vector.
+    Looked up in a dict and weighed in plain Python: a message has a dozen or two features,
+    and numpy's per-call cost (string arrays, binary search) was ~25 µs a message. The dict
+    and lists cost a worker about 3 MB for the bank's 15,000 features (the training sample is
+    capped, so the vocabulary is too)."""
+
+    def __init__(self, vocab: np.ndarray, idf: np.ndarray):
+        self.vocab = vocab    # sorted ('<U…')
+        self.idf = idf        # float32
+        self._index = {f: i for i, f in enumerate(vocab.tolist())}
+        self._idf = idf.tolist()
+
+    @classmethod
+    def fit(cls, features: list[list[str]], min_df: int = WORD_MIN_DF) -> "WordFeatures":
+        df = Counter(f for fs in features for f in set(fs))
+        kept = sorted(f for f, d in df.items() if d >= min_df)
+        n = len(features)
+        idf = np.asarray([math.log((1 + n) / (1 + df[f])) + 1.0 for f in kept], np.float32)
+        width = max([len(f) for f in kept] + [1])
+        return cls(np.asarray(kept, dtype=f"<U{width}"), idf)
+
+    def _counts(self, words: list[str]) -> Counter:
+        """Feature id -> count of a message's words (``word_features`` of them, known ones)."""
+        get = self._index.get
+        return Counter(i for i in map(get, word_features(words)) if i is not None)
+
+    def vector(self, words: list[str]) -> dict[int, float]:
+        """{feature id: weight} of a message's words (training; ``dot`` answers)."""
+        idf = self._idf
+        weights = {i: idf[i] if tf == 1 else (1.0 + math.log(tf)) * idf[i]
+                   for i, tf in self._counts(words).items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) if weights else 1.0
+        return {i: w / norm for i, w in weights.items()}
+
+    def dot(self, words: list[str], coef: list[float]) -> float:
+        """``vector(words)`` · ``coef`` in one pass: what answering needs."""
+        idf = self._idf
+        num = square = 0.0
+        for i, tf in self._counts(words).items():
+            x = idf[i] if tf == 1 else (1.0 + math.log(tf)) * idf[i]
+            num += x * coef[i]
+            square += x * x
+        return num / math.sqrt(square) if square else 0.0
+
+    def matrix(self, words: list[list[str]]):
+        """The training matrix (scipy CSR): row i is ``vector(words[i])``."""
+        from scipy.sparse import csr_matrix
+
+        data, indices, indptr = [], [], [0]
+        for ws in words:
+            row = self.vector(ws)
+            data += row.values()
+            indices += row.keys()
+            indptr.append(len(indices))
+        return csr_matrix((np.asarray(data, np.float64), np.asarray(indices, np.int64),
+                           indptr), shape=(len(words), len(self.vocab)))
+
+
+class ScopeView:
+    """A linear SVM over (n-gram TF-IDF, word TF-IDF, cues); margin > 0 means off-topic."""
+
+    def __init__(self, features: NgramFeatures, words: WordFeatures, weights: np.ndarray,
+                 word_weights: np.ndarray, cue_weights: np.ndarray, bias: float,
+                 sharpness: float = SCOPE_SHARPNESS, segmenter: Segmenter | None = None):
         self.features = features
+        self.words = words
         self.weights = weights            # (n-gram features,) float32
+        self.word_weights = word_weights  # (word features,) float32, WORD_WEIGHT folded in
+        self._word_weights = word_weights.tolist()   # read a dozen at a time, in Python
         self.cue_weights = cue_weights    # (cues,) float32
         self.bias = float(bias)
         self.sharpness = sharpness
+        self.segmenter = segmenter        # the index's: words when the caller has none
 
     @classmethod
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
-              c: float = SCOPE_C) -> "ScopeView":
-        """Normalised lines and whether each is off-topic. Deterministic (liblinear, fixed
-        seed). Imports scikit-learn (build only)."""
+              words: list[list[str]], c: float | None = None,
+              word_weight: float | None = None,
+              segmenter: Segmenter | None = None) -> "ScopeView":
+        """Normalised lines, whether each is off-topic, and each line's words
+        (``words_and_tokens`` with the queries' segmenter). ``c`` and ``word_weight``: ``SCOPE_C`` and
+        ``WORD_WEIGHT`` unless given. Deterministic (liblinear, fixed seed). Imports
+        scikit-learn (build only)."""
         from scipy.sparse import csr_matrix, hstack
         from sklearn.svm import LinearSVC
 
+        c = SCOPE_C if c is None else c
+        word_weight = WORD_WEIGHT if word_weight is None else word_weight
+
         x = features.matrix(texts)
+        vocabulary = WordFeatures.fit([word_features(ws) for ws in words])
+        xw = vocabulary.matrix(words) * word_weight
         cues = csr_matrix(np.vstack([cue_vector(t) for t in texts]) * CUE_WEIGHT)
         y = np.asarray(off_topic, dtype=int)
         model = LinearSVC(C=c, max_iter=5000, random_state=0,
-                          class_weight="balanced").fit(hstack([x, cues]).tocsr(), y)
+                          class_weight="balanced").fit(hstack([x, xw, cues]).tocsr(), y)
         coef = np.asarray(model.coef_[0], dtype=np.float32)
-        n = x.shape[1]
-        return cls(features, np.ascontiguousarray(coef[:n]), coef[n:] * CUE_WEIGHT,
-                   float(model.intercept_[0]))
+        n, m = x.shape[1], xw.shape[1]
+        return cls(features, vocabulary, np.ascontiguousarray(coef[:n]),
+                   np.ascontiguousarray(coef[n:n + m] * np.float32(word_weight)),
+                   coef[n + m:] * CUE_WEIGHT, float(model.intercept_[0]), segmenter=segmenter)
 
     def margin(self, normalized: str, ids: np.ndarray | None = None,
-               w: np.ndarray | None = None) -> float:
-        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` if already made (the
-        engine makes it once for the n-gram views and this one)."""
+               w: np.ndarray | None = None, words: list[str] | None = None) -> float:
+        """> 0: off-topic. ``ids, w``: the message's ``features.vector`` and ``words`` its
+        words (``words_and_tokens``), if already made (the engine makes the vector once for
+        the n-gram views and this one, and cuts the message once for the retrieval and this
+        one)."""
         if ids is None:
             ids, w = self.features.vector(normalized)
+        if words is None:
+            words = words_and_tokens(normalized, self.segmenter)[0]
         z = self.bias
         for (_, pattern), weight in zip(CUES, self.cue_weights):
             if pattern.search(normalized):
                 z += float(weight)
-        return z + float(w @ self.weights[ids]) if len(ids) else z
+        if len(ids):
+            z += float(w @ self.weights[ids])
+        if words:
+            z += self.words.dot(words, self._word_weights)
+        return z
 
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
-                              w: np.ndarray | None = None) -> float:
-        return probability(self.margin(normalized, ids, w), self.sharpness)
+                              w: np.ndarray | None = None,
+                              words: list[str] | None = None) -> float:
+        return probability(self.margin(normalized, ids, w, words), self.sharpness)
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"scope_weights": self.weights, "scope_cue_weights": self.cue_weights,
+                "scope_word_vocab": self.words.vocab, "scope_word_idf": self.words.idf,
+                "scope_word_weights": self.word_weights,
                 "scope_bias": np.asarray([self.bias]),
                 "scope_sharpness": np.asarray([self.sharpness])}
 
     @classmethod
-    def from_arrays(cls, features: NgramFeatures, arrays) -> "ScopeView":
-        return cls(features, arrays["scope_weights"], arrays["scope_cue_weights"],
-                   float(arrays["scope_bias"][0]), float(arrays["scope_sharpness"][0]))
+    def from_arrays(cls, features: NgramFeatures, arrays,
+                    segmenter: Segmenter | None = None) -> "ScopeView":
+        return cls(features, WordFeatures(arrays["scope_word_vocab"], arrays["scope_word_idf"]),
+                   arrays["scope_weights"], arrays["scope_word_weights"],
+                   arrays["scope_cue_weights"], float(arrays["scope_bias"][0]),
+                   float(arrays["scope_sharpness"][0]), segmenter)
 
 
 def training_lines(lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

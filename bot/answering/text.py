@@ -350,12 +350,20 @@ def tokenize(normalized: str, segmenter: Segmenter | None = None,
              masked: str | None = None) -> list[str]:
     """Words (jieba with the index's terms) plus CJK character bigrams prefixed with '~',
     stopwords dropped. ``masked``: ``mask_for_matching(normalized)`` if the caller has it."""
+    return words_and_tokens(normalized, segmenter, masked)[1]
+
+
+def words_and_tokens(normalized: str, segmenter: Segmenter | None = None,
+                     masked: str | None = None) -> tuple[list[str], list[str]]:
+    """(every word of the cut but spaces and punctuation, ``tokenize``'s tokens) from one
+    segmentation: the retrieval reads the tokens, the scope view the words, whose single
+    characters and stopwords (我 让 他 的) tell who acts."""
     text = mask_for_matching(normalized) if masked is None else masked
     segmenter = segmenter or plain_segmenter()
+    words = [w for w in segmenter.cut(text) if not _DROP_RE.fullmatch(w)]
     # Single characters are left to the bigrams: alone (块, 转, 钱) they say little.
-    tokens = [w for w in segmenter.cut(text)
-              if len(w) > 1 and w not in STOPWORDS and not _DROP_RE.fullmatch(w)]
+    tokens = [w for w in words if len(w) > 1 and w not in STOPWORDS]
     for run in _CJK_RUN_RE.findall(text):
         tokens.extend("~" + run[i:i + 2] for i in range(len(run) - 1))
-    return tokens
+    return words, tokens
 

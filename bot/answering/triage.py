@@ -46,14 +46,16 @@ class TriageParams:
     model_max_none: float = 0.5    # the urgency model alone cannot raise urgency when the
     #                                category views give `none` at least this probability
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
-    scope_threshold: float = 0.6   # the scope view (scope.py): a scam type no rule demands
+    scope_threshold: float = 0.55  # the scope view (scope.py): a scam type no rule demands
     #                                gives the menu when P(off-topic) is at least this …
-    scope_min_none: float = 0.01   # … and the category views give `none` at least this (bank
-    #                                CV: 0.0 59 off-topic as scam, 87 scam lines to the menu;
-    #                                0.01 61 and 82; and 金钟罩怎么开, which both category views
-    #                                name official_channels at 0.998, keeps its answer)
+    scope_min_none: float = 0.002  # … and the category views give `none` at least this (bank
+    #                                CV with the view's word features, off-topic lines answered
+    #                                as a scam / scam lines given the menu: 0.0 60/73, 0.002
+    #                                62/72, 0.01 64/68; views that are sure of a scam type keep
+    #                                it)
     scope_scam_threshold: float = 0.3  # … and the menu becomes a scam type (or `general`)
-    #                                when P(off-topic) is at most this
+    #                                when P(off-topic) is at most this (bank CV: 0.25 57/81,
+    #                                0.3 62/72, 0.35 worse on both)
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
