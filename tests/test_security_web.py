@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from urllib.parse import urlencode
 
@@ -146,8 +147,11 @@ class TracedDatabase:
         migrate(connect(path))
         self.path, self.statements, self.max_pages = path, [], None
         self._factory = make_db_factory(path, 0)
+        self.reachable = threading.Event()   # cleared: the writer waits for its connection
+        self.reachable.set()
 
     def __call__(self):
+        assert self.reachable.wait(30)
         db = self._factory()
         db.conn.set_trace_callback(self.statements.append)
         pages = self.max_pages or 1 << 30
@@ -207,9 +211,14 @@ def test_writer_caps_its_backlog_writes_in_chunks_and_recovers_after_a_full_disk
     db.fill_disk()
     writer = Deliveries(db, flush_seconds=0.01, chunk_rows=100, max_backlog=1000,
                         max_backoff=0.1)
+    # Everything is queued before the writer's first try: a first chunk of a row or two still
+    # fits in the free space of the empty tables' pages, and a loaded machine can let the
+    # writer take one that early.
+    db.reachable.clear()
     for i in range(3000):
         writer.record(f"m:{i}", "<xml/>", _question(i))
     writer.record_questions([_question(i) for i in range(10)])
+    db.reachable.set()
     _wait_for(lambda: db.count("BEGIN IMMEDIATE") >= 2, seconds=20)   # tried, failed, again
     assert db.rows("wechat_deliveries") == 0
     assert writer.dropped == 2010                             # the oldest rows went first
@@ -217,6 +226,10 @@ def test_writer_caps_its_backlog_writes_in_chunks_and_recovers_after_a_full_disk
     assert dropped_logs and all(r.exc_info is None for r in _errors(caplog))
     db.max_pages = None                                       # space is back
     _wait_for(lambda: db.rows("wechat_deliveries") == 990, seconds=20)
+    # The writer logs the recovery after its last chunk is in: on a loaded machine the rows
+    # can be counted before that line is written.
+    _wait_for(lambda: any("written again" in r.getMessage() for r in caplog.records),
+              seconds=20)
     assert db.rows("questions") == 1000                        # 990 deliveries + 10 from the API
     assert connect(tmp_path / "b.db").execute(
         "SELECT MIN(key) FROM wechat_deliveries").fetchone()[0] >= "m:2010"
