@@ -21,6 +21,7 @@ from bot.answering.urgency import detect_urgency
     ("我婆婆已经在去银行的路上了 说要给那个领导汇款", "ready_to_pay"),
     # a family member nobody can stop
     ("我舅要把卖猪的钱全投进那个平台 全家都劝不住", "cannot_stop"),
+    ("我婶子要去给那个专家汇钱买药 咋阻止她", "cannot_stop"),
     # money already in, the withdrawal waits for a fee
     ("我在那个APP里存了四万 现在提现要先交百分之十五的个人所得税", "fee_to_withdraw"),
     ("投进去的钱显示翻倍了 客服说要先补两万保证金才能出金", "fee_to_withdraw"),
@@ -79,6 +80,7 @@ def test_reports_refusals_and_general_questions_are_not_urgent(text, veto):
     "我正在银行排队办社保卡",                        # acting now, but nothing to do with a scam
     "女儿刚才打了我的另一个手机才发现是骗子",        # 打了 a phone is not a payment
     "别人往我卡里打了三千 说是转错了",              # money that came in
+    "老人手机上怎么拦截推销电话",                    # 拦截 a call is a phone setting
 ])
 def test_no_false_alarm(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
