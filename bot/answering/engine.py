@@ -22,9 +22,11 @@ import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 import threading
 from array import array
-from collections import Counter
+from collections import Counter, namedtuple
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -89,21 +91,30 @@ class Engine:
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
                  params: EngineParams = EngineParams(), extra_terms: list[str] = (),
-                 processes: int | None = None, triage: TriageParams = TriageParams()):
+                 processes: int | None = None, triage: TriageParams = TriageParams(),
+                 out_dir: Path | None = None):
+        """``out_dir``: an empty directory to build the index into (``IndexStore.write``):
+        each array is written there as soon as it is finished and mapped when the build is
+        done, so the finished index never sits in this process's memory beside the build's
+        temporaries; ``save(out_dir)`` then adds the rest."""
         self.params = params
         self.triage = triage
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
         self.segmenter = Segmenter([k for a in articles for k in a.keywords] + list(extra_terms))
+        self._directory = Path(out_dir) if out_dir is not None else None
         self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter,
-                                               processes)
+                                               processes, self._directory)
         self._attach()
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write the index into an empty directory (the caller renames it into place)."""
         path = Path(path)
+        built_here = self._directory is not None and path.resolve() == self._directory.resolve()
         for name, array in self.arrays.items():
+            if built_here:   # written by the build (and mapped from that file)
+                continue
             np.save(path / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         with open(path / "articles.pickle", "wb") as f:
             pickle.dump(list(self.articles.values()), f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -121,6 +132,7 @@ class Engine:
         if manifest.get("schema") != index_schema():
             raise ValueError(f"index {path} has schema {manifest.get('schema')!r}")
         engine = cls.__new__(cls)
+        engine._directory = None
         engine.params = EngineParams(**manifest["params"])
         engine.triage = TriageParams()   # the decision is code, not part of the index
         engine.normalize = normalizer
@@ -128,11 +140,7 @@ class Engine:
             engine.articles = {a.id: a for a in pickle.load(f)}
         engine.segmenter = Segmenter(manifest["user_words"])
         engine.meta = manifest["meta"]
-        # Plain ndarray views of the mapped files: indexing a np.memmap costs Python-level
-        # overhead on every query.
-        engine.arrays = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r",
-                                                  allow_pickle=False))
-                         for name in manifest["arrays"]}
+        engine.arrays = {name: _mapped(path, name) for name in manifest["arrays"]}
         engine._attach()
         return engine
 
@@ -271,6 +279,12 @@ class Engine:
         return tuple(ids)
 
 
+def _mapped(path: Path, name: str) -> np.ndarray:
+    """A saved array, mapped read-only. A plain ndarray view of the file: indexing a
+    np.memmap costs Python-level overhead on every query."""
+    return np.asarray(np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False))
+
+
 def _gather(ptr, index, weight, tids, qw, size: int) -> np.ndarray:
     """Sum of the query terms' posting rows (CSR), each scaled by its query weight: every
     row gathered in one go instead of one numpy call per term."""
@@ -350,19 +364,109 @@ class _Vocabulary(dict):
         return i
 
 
-_worker_tools = None   # (normalize, segmenter, lexicon, training), inherited by forked build
-#                        processes
+class _ArraySink:
+    """Where a build puts each array it has finished: kept in a dict, or, building into an
+    index directory, written to its ``.npy`` file at once (as ``Engine.save`` writes it) and
+    dropped, then mapped read-only when the build is done (``arrays``)."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        self._arrays: dict[str, np.ndarray] = {}
+        self._written: list[str] = []
+
+    def put(self, name: str, array: np.ndarray) -> None:
+        if self.directory is None:
+            self._arrays[name] = array
+            return
+        np.save(self.directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        self._written.append(name)
+
+    def written(self, names) -> None:
+        """Arrays another process wrote into the directory (the training process)."""
+        self._written += names
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**self._arrays, **{name: _mapped(self.directory, name) for name in self._written}}
+
+
+# What the n-gram models are trained from (train_models reads no other Article field): small
+# enough to hand to the training process.
+_Labelled = namedtuple("_Labelled", "category examples urgent_examples")
+
+
+class _Training:
+    """Training the n-gram models, a part of the build that needs no tokens: in this process
+    (``run``), or in a fresh Python process (``start``) while this one's forked processes
+    tokenise. A fresh process, not a fork: a fork starts with every page of the builder
+    (jieba's dictionary, the articles' text: about 175 MB at 10,000 articles) and adds
+    scikit-learn and the training matrices to that; a fresh one starts from the imports and
+    is handed the labelled lines only. With an index directory the process writes its arrays
+    there itself; otherwise they come back pickled."""
+
+    def __init__(self, articles, offtopic: list[str], normalize: Normalizer,
+                 directory: Path | None):
+        self.labelled = [_Labelled(a.category, a.examples, a.urgent_examples) for a in articles]
+        self.offtopic = list(offtopic)
+        self.normalize = normalize
+        self.directory = directory
+        self._process: subprocess.Popen | None = None
+
+    def run(self) -> dict[str, np.ndarray]:
+        return train_models(self.labelled, self.offtopic, self.normalize)
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # The child reads all of it before it writes anything: no deadlock on the pipes.
+        self._process.stdin.write(pickle.dumps(
+            (self.labelled, self.offtopic, self.normalize,
+             None if self.directory is None else str(self.directory)),
+            protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.close()
+
+    def finish(self, sink: _ArraySink) -> None:
+        """Wait for the trained models (``start``ed or not) and hand them to the sink."""
+        if self._process is None:
+            for name, array in self.run().items():
+                sink.put(f"{VIEW_PREFIX}{name}", array)
+            return
+        out = self._process.stdout.read()
+        self._process.stdout.close()
+        if self._process.wait() != 0:
+            raise RuntimeError(f"training the n-gram models failed (exit {self._process.returncode})")
+        result = pickle.loads(out)
+        if self.directory is not None:
+            sink.written(result)   # the names it wrote
+        else:
+            for name, array in result.items():
+                sink.put(name, array)
+
+
+def _train_from_stdin() -> None:
+    """The training process (``_Training.start``): labelled lines in on stdin; the arrays
+    written into the index directory (their names out on stdout), or pickled to stdout."""
+    gc.disable()   # it does nothing else; see _count_all_terms
+    labelled, offtopic, normalize, directory = pickle.load(sys.stdin.buffer)
+    trained = {f"{VIEW_PREFIX}{k}": v for k, v in
+               train_models(labelled, offtopic, normalize).items()}
+    if directory is not None:
+        sink = _ArraySink(Path(directory))
+        for name, array in trained.items():
+            sink.put(name, array)
+        trained = list(trained)
+    sys.stdout.buffer.write(pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
+
+
+_worker_tools = None   # (normalize, segmenter, lexicon), inherited by forked build processes
 
 
 def _count_terms_in_worker(texts):
     gc.disable()   # see _count_all_terms; this process does nothing else
-    normalize, segmenter, lexicon, _ = _worker_tools
+    normalize, segmenter, lexicon = _worker_tools
     return _count_terms(texts, normalize, segmenter, lexicon)
-
-
-def _train_in_worker():
-    gc.disable()
-    return _worker_tools[3]()
 
 
 def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
@@ -379,19 +483,23 @@ def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
         pass
 
 
-def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None, training):
-    """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens), the
-    two parts of a build. A big build in a single-threaded process (``build-index``,
-    ``init-db``) forks one process per core: one trains while the others tokenise, then joins
-    them. Forking a threaded process (a web worker, the scheduler) is unsafe, so those do both
-    in one. The result is the same either way: chunks are merged in order."""
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
+                     training: _Training, sink: _ArraySink):
+    """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
+    into ``sink``), the two parts of a build. A big build in a single-threaded process
+    (``build-index``, ``init-db``) trains in a fresh process and forks one process per core
+    to tokenise, then joins them. Forking a threaded process (a web worker, the scheduler) is
+    unsafe, so those do both in one. The result is the same either way: chunks are merged in
+    order."""
     global _worker_tools
     if processes is None:   # automatic: every core for a big build
         processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
     if processes < 2 or threading.active_count() > 1:
-        trained = training()   # first: its transient peak then meets no token arrays
-        return (*_count_terms(texts, normalize, segmenter), trained)
+        training.finish(sink)   # first: its transient peak then meets no token arrays
+        return _count_terms(texts, normalize, segmenter)
     import multiprocessing
+
+    training.start()   # a fresh process: it shares the cores with the tokenising ones
 
     _fixed_mmap_threshold()
     # Python's cyclic garbage collector walks the build's many young containers (token
@@ -406,35 +514,36 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     # The segmenter's dictionary as arrays, built once before forking (the processes share
     # it) and dropped with the pool.
-    _worker_tools = (normalize, segmenter, lexicon_of(segmenter), training)
+    _worker_tools = (normalize, segmenter, lexicon_of(segmenter))
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            trained = pool.apply_async(_train_in_worker)   # queued first: one worker takes it
             for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
                                                                        chunks):
                 ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
                 tf_of.extend(part_tfs)
-            trained = trained.get()
     finally:
         _worker_tools = None
         gc.unfreeze()
-    return list(vocab), lengths, term_of, tf_of, trained
+    training.finish(sink)
+    return list(vocab), lengths, term_of, tf_of
 
 
-def _build_arrays(articles, offtopic, normalize, segmenter,
-                  processes: int | None = None) -> tuple[dict, dict]:
+def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | None = None,
+                  directory: Path | None = None) -> tuple[dict, dict]:
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
     grouped by category (a stable sort), so a category's best one is one reduceat away and
-    the postings come out ordered by (term, category, document) from one transposition."""
+    the postings come out ordered by (term, category, document) from one transposition.
+    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``)."""
+    sink = _ArraySink(directory)
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
     # The other columns as compact lists; the texts are given away (the build frees them).
     documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
-    vocab, lengths, term_of, tf_of, views = _count_all_terms(
+    vocab, lengths, term_of, tf_of = _count_all_terms(
         texts, normalize, segmenter, processes,
-        lambda: train_models(articles, offtopic, normalize))
+        _Training(articles, offtopic, normalize, directory), sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
@@ -466,6 +575,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     n_terms = len(vocab_sorted)
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
     term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
+    sink.put("vocab", vocab_sorted)   # final: out of the way of the big temporaries below
+    del vocab_sorted
 
     # Document vectors: sublinear TF-IDF, unit length. These arrays have an entry per
     # (document, term): weighed a block of whole documents at a time, so the temporaries
@@ -491,6 +602,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
         part /= np.where(norms > 0, norms, 1.0)[local]
         w[lo:hi] = part
     del tf, tf_of, part, local, norms
+    sink.put("term_scale", term_scale)
+    del term_scale
 
     # Postings (CSR by term): the document-major matrix transposed by scipy's counting sort
     # (csr_tocsc), which keeps documents ascending within a term, as a stable sort by term
@@ -526,31 +639,28 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
         key_term.append(terms[starts])
         key_cat.append(cats[starts])
     sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
-    post_w = w.astype(np.float32)
-    del w
+    sink.put("post_doc", docs)
+    sink.put("post_w", w.astype(np.float32))
+    del w, docs
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
     del sums, key_term
 
-    arrays = {
-        "vocab": vocab_sorted,
-        "term_scale": term_scale,
-        "post_ptr": post_ptr,
-        "post_doc": docs,
-        "post_w": post_w,
-        "cent_ptr": cent_ptr,
-        "cent_cat": key_cat.astype(np.int32),
-        "cent_w": cent_w.astype(np.float32),
-        "doc_weight": doc_weight.astype(np.float32),
-        "doc_cat": doc_cat,
-        "doc_article": doc_article,
-        "doc_kind": doc_kind,
-        "doc_part": doc_part,
-        "cat_starts": np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64),
-        **{f"{VIEW_PREFIX}{k}": v for k, v in views.items()},
-    }
+    for name, array in (
+            ("post_ptr", post_ptr),
+            ("cent_ptr", cent_ptr),
+            ("cent_cat", key_cat.astype(np.int32)),
+            ("cent_w", cent_w.astype(np.float32)),
+            ("doc_weight", doc_weight.astype(np.float32)),
+            ("doc_cat", doc_cat),
+            ("doc_article", doc_article),
+            ("doc_kind", doc_kind),
+            ("doc_part", doc_part),
+            ("cat_starts", np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64))):
+        sink.put(name, array)
+    arrays = sink.arrays()
     meta = {"categories": categories, "article_ids": [a.id for a in articles],
             "offtopic": list(offtopic)}
     return arrays, meta
