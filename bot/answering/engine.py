@@ -385,8 +385,48 @@ class _ArraySink:
         """Arrays another process wrote into the directory (the training process)."""
         self._written += names
 
+    def fill(self, name: str, dtype, length: int) -> "_Filling":
+        """An array of ``length`` entries to be written a block at a time (``write``, in
+        order, then ``close``): straight to its file, or into an array kept here."""
+        if self.directory is None:
+            self._arrays[name] = np.empty(length, dtype)
+            return _Filling(self._arrays[name], None)
+        self._written.append(name)
+        return _Filling(np.dtype(dtype), self.directory / f"{name}.npy", length)
+
     def arrays(self) -> dict[str, np.ndarray]:
         return {**self._arrays, **{name: _mapped(self.directory, name) for name in self._written}}
+
+
+class _Filling:
+    """One array written a block at a time: into memory, or to a ``.npy`` file (the header
+    ``np.save`` writes, then the blocks' bytes)."""
+
+    def __init__(self, target, path: Path | None, length: int | None = None):
+        self.at = 0
+        if path is None:
+            self.array, self.file = target, None
+            self.dtype, self.length = target.dtype, len(target)
+            return
+        self.array, self.dtype, self.length = None, target, length
+        self.file = open(path, "wb")
+        np.lib.format.write_array_header_1_0(self.file, {
+            "descr": np.lib.format.dtype_to_descr(target), "fortran_order": False,
+            "shape": (length,)})
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if self.file is None:
+            self.array[self.at:self.at + len(block)] = block
+        else:
+            block.tofile(self.file)
+        self.at += len(block)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.at != self.length:
+            raise ValueError(f"{self.at} entries written of {self.length}")
 
 
 # What the n-gram models are trained from (train_models reads no other Article field): small
@@ -530,6 +570,19 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     return list(vocab), lengths, term_of, tf_of
 
 
+_SLICE = 1 << 20   # entries at a time where numpy would copy a whole int32 array as int64
+
+
+def _bincount(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)`` a slice at a time: bincount converts int32
+    input to int64, a copy of the whole (32 MB for the 4 million entries at 10,000
+    articles)."""
+    counts = np.zeros(length, np.int64)
+    for lo in range(0, len(values), _SLICE):
+        counts += np.bincount(values[lo:lo + _SLICE], minlength=length)
+    return counts
+
+
 def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | None = None,
                   directory: Path | None = None) -> tuple[dict, dict]:
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
@@ -560,7 +613,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
     # terms in too many documents carry no signal, and overlong ones are pasted junk.
     terms = np.frombuffer(term_of, dtype=np.int32)
-    df = np.bincount(terms, minlength=len(vocab))
+    df = _bincount(terms, len(vocab))
     keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
         np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
     # Sorted as Python strings (code points, as numpy compares them): no fixed-width copy of
@@ -569,79 +622,105 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     sorted_kept = np.asarray(kept_ids, dtype=np.int64)
     term_id = np.full(len(vocab), -1, dtype=np.int32)
     term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
-    width = max([len(vocab[i]) for i in kept_ids] + [1])
-    vocab_sorted = np.asarray([vocab[i] for i in kept_ids], dtype=f"<U{width}")
-    del vocab, kept_ids
-    n_terms = len(vocab_sorted)
+    width = max(map(len, map(vocab.__getitem__, kept_ids)), default=1)
+    n_terms = len(kept_ids)
+    bigram = np.fromiter((vocab[i].startswith("~") for i in kept_ids), bool, n_terms)
+    # The fixed-width vocabulary array (27 MB at 10,000 articles) made and written a block
+    # at a time: never whole beside the Python strings it is made from.
+    vocab_sorted = sink.fill("vocab", f"<U{width}", n_terms)
+    for lo in range(0, n_terms, 1 << 14):
+        vocab_sorted.write(np.asarray([vocab[i] for i in kept_ids[lo:lo + (1 << 14)]],
+                                      dtype=f"<U{width}"))
+    vocab_sorted.close()
+    del vocab, kept_ids, vocab_sorted
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
-    term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
-    sink.put("vocab", vocab_sorted)   # final: out of the way of the big temporaries below
-    del vocab_sorted
+    term_scale = idf * np.where(bigram, BIGRAM_WEIGHT, 1.0)
+    del bigram
 
     # Document vectors: sublinear TF-IDF, unit length. These arrays have an entry per
-    # (document, term): weighed a block of whole documents at a time, so the temporaries
-    # stay small (a document's entries are summed in the same order either way).
-    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])
+    # (document, term), in document order (``doc_ptr``: where each document's entries
+    # start): weighed a block of whole documents at a time, so the temporaries stay small
+    # (a document's entries are summed in the same order either way).
+    per_doc = lengths[kept_docs].astype(np.int64)
     tf = np.frombuffer(tf_of, dtype=np.int32)
     if not keep_term.all():
         entry = keep_term[terms]
-        docs, tf, terms = docs[entry], tf[entry], terms[entry]
+        if n:
+            doc_starts = np.zeros(n, np.int64)
+            np.cumsum(per_doc[:-1], out=doc_starts[1:])
+            per_doc = np.add.reduceat(entry, doc_starts, dtype=np.int64)
+        tf, terms = tf[entry], terms[entry]
         del entry
     terms = term_id[terms]
     del term_of
+    doc_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_doc, out=doc_ptr[1:])
     w = np.empty(len(terms))
-    bounds = np.searchsorted(docs, np.linspace(0, n, 17).astype(np.int64))
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+    doc_bounds = np.linspace(0, n, 17).astype(np.int64).tolist()
+    for d0, d1 in zip(doc_bounds[:-1], doc_bounds[1:]):
+        lo, hi = int(doc_ptr[d0]), int(doc_ptr[d1])
         part = tf[lo:hi].astype(np.float64)
         np.log(part, out=part)
         part += 1.0
         part *= term_scale[terms[lo:hi]]
-        first = int(docs[lo]) if hi > lo else 0
-        local = docs[lo:hi] - first
+        local = np.repeat(np.arange(d1 - d0), per_doc[d0:d1])
         norms = np.sqrt(np.bincount(local, weights=np.square(part)))
         part /= np.where(norms > 0, norms, 1.0)[local]
         w[lo:hi] = part
-    del tf, tf_of, part, local, norms
+    del tf, tf_of, part, local, norms, per_doc
     sink.put("term_scale", term_scale)
     del term_scale
 
-    # Postings (CSR by term): the document-major matrix transposed by scipy's counting sort
-    # (csr_tocsc), which keeps documents ascending within a term, as a stable sort by term
-    # would, without a permutation array or a copy per array.
-    from scipy.sparse import csr_matrix
-
-    doc_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(docs, minlength=n), out=doc_ptr[1:])
-    del docs
-    by_term = csr_matrix((w, terms, doc_ptr), shape=(n, n_terms)).tocsc()
-    del w, terms, doc_ptr
-    post_ptr = by_term.indptr.astype(np.int64)
-    docs, w = by_term.indices.astype(np.int32, copy=False), by_term.data
-    del by_term
-
-    # Centroids: per (term, category), the field-weighted sum of its documents, then unit
-    # length per category. Postings are already ordered by (term, category); summed a block
-    # of whole terms at a time (each sum over the same entries in the same order).
+    # Postings (CSR by term, documents ascending within a term) and centroids, a block of
+    # whole terms at a time: the block's entries picked from the document-major arrays in
+    # their order and put in term order by a stable sort, so no term-major copy of the
+    # entries is ever whole in memory (post_doc and post_w go to their files block by
+    # block). Centroids: per (term, category), the field-weighted sum of its documents,
+    # then unit length per category; postings are ordered by (term, category), and each
+    # sum runs over the same entries in the same order whatever the blocks.
+    post_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(_bincount(terms, n_terms), out=post_ptr[1:])
+    post_doc = sink.fill("post_doc", np.int32, len(terms))
+    post_w = sink.fill("post_w", np.float32, len(terms))
     sums, key_term, key_cat = [np.zeros(0)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
     targets = np.searchsorted(post_ptr, np.linspace(0, int(post_ptr[-1]), 17))
-    term_bounds = np.unique(np.concatenate(([0], targets, [n_terms])).clip(0, n_terms))
-    for t0, t1 in zip(term_bounds[:-1].tolist(), term_bounds[1:].tolist()):
-        lo, hi = int(post_ptr[t0]), int(post_ptr[t1])
-        if hi == lo:
+    # (At most 65,536 terms a block: the stable sort of 16-bit keys is numpy's radix sort.)
+    term_bounds = np.unique(np.concatenate(([0], targets, np.arange(0, n_terms, 1 << 16),
+                                            [n_terms])).clip(0, n_terms))
+    # Each entry's block (one byte each, through a table per term).
+    block_of_term = np.repeat(np.arange(len(term_bounds) - 1, dtype=np.uint16),
+                              np.diff(term_bounds))
+    if len(term_bounds) <= 256:
+        block_of_term = block_of_term.astype(np.uint8)
+    block_of = np.empty(len(terms), block_of_term.dtype)
+    for lo in range(0, len(terms), _SLICE):   # (an int32 index is copied as int64 whole)
+        block_of[lo:lo + _SLICE] = block_of_term[terms[lo:lo + _SLICE]]
+    del block_of_term
+    for block, (t0, t1) in enumerate(zip(term_bounds[:-1].tolist(), term_bounds[1:].tolist())):
+        if post_ptr[t1] == post_ptr[t0]:
             continue
-        terms = np.repeat(np.arange(t0, t1, dtype=np.int32), np.diff(post_ptr[t0:t1 + 1]))
-        cats = doc_cat[docs[lo:hi]]
-        starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
+        picked = np.flatnonzero(block_of == block)
+        # Documents found while the entries are in document order (searchsorted is much
+        # faster on ascending keys), then put in term order with them.
+        docs = (np.searchsorted(doc_ptr, picked, side="right") - 1).astype(np.int32)
+        block_terms = terms[picked]
+        order = np.argsort((block_terms - t0).astype(np.uint16), kind="stable")
+        block_terms, docs, block_w = block_terms[order], docs[order], w[picked[order]]
+        del picked, order
+        post_doc.write(docs)
+        post_w.write(block_w.astype(np.float32))
+        cats = doc_cat[docs]
+        starts = np.flatnonzero(np.concatenate(([True], (block_terms[1:] != block_terms[:-1]) |
                                                 (cats[1:] != cats[:-1]))))
-        weighted = doc_weight[docs[lo:hi]]
-        weighted *= w[lo:hi]
+        weighted = doc_weight[docs]
+        weighted *= block_w
         sums.append(np.add.reduceat(weighted, starts))
-        key_term.append(terms[starts])
+        key_term.append(block_terms[starts])
         key_cat.append(cats[starts])
+    post_doc.close()
+    post_w.close()
+    del w, terms, doc_ptr, block_of, post_doc, post_w
     sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
-    sink.put("post_doc", docs)
-    sink.put("post_w", w.astype(np.float32))
-    del w, docs
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
