@@ -340,11 +340,12 @@ def main() -> int:
               f"{mark(r['median_ms'] < GOAL_MEDIAN_MS)} |")
         if r["median_ms"] >= GOAL_MEDIAN_MS:
             problems.append(f"{label}: median {r['median_ms']:.2f} ms")
-    print("\n(build CPU: this process and its tokenising children; peak RSS: the building "
-          "process, before the index is saved and mapped; its largest forked process peaked at "
+    print("\n(build CPU: this process and the processes it started; peak RSS: the building "
+          "process, which writes the arrays into the index directory as it builds; the "
+          "largest process it started (training, or a forked tokeniser) peaked at "
           + ", ".join(f"{r['peak_children_rss_mb']:.0f} MB ({label})" for label, r in
                       (("real", real), ("synthetic", syn)) if r["peak_children_rss_mb"] > 1)
-          + ", counting the pages it shares with the builder)")
+          + ", a forked one counting the pages it shares with the builder)")
 
     med = statistics.median
     parts = startup["app_parts"]

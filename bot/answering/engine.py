@@ -466,6 +466,14 @@ class _Training:
             protocol=pickle.HIGHEST_PROTOCOL))
         self._process.stdin.close()
 
+    def abandon(self) -> None:
+        """Stop a started training process (the build failed elsewhere)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        if self._process is not None:
+            self._process.wait()
+            self._process.stdout.close()
+
     def finish(self, sink: _ArraySink) -> None:
         """Wait for the trained models (``start``ed or not) and hand them to the sink."""
         if self._process is None:
@@ -563,6 +571,9 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
                 tf_of.extend(part_tfs)
+    except BaseException:
+        training.abandon()
+        raise
     finally:
         _worker_tools = None
         gc.unfreeze()
