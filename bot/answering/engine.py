@@ -565,6 +565,9 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     _worker_tools = (normalize, segmenter, lexicon_of(segmenter))
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
+            # The processes have their copy (forked when the pool starts): this one needs no
+            # lexicon while it merges (8-20 MB).
+            _worker_tools = None
             for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
                                                                        chunks):
                 ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
