@@ -466,6 +466,10 @@ class _Training:
             protocol=pickle.HIGHEST_PROTOCOL))
         self._process.stdin.close()
 
+    def done(self) -> bool:
+        """Whether a started training process has ended (True if none was started)."""
+        return self._process is None or self._process.poll() is not None
+
     def abandon(self) -> None:
         """Stop a started training process (the build failed elsewhere)."""
         if self._process is not None and self._process.poll() is None:
@@ -531,6 +535,23 @@ def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
         pass
 
 
+def _tokenised(pool, chunks, processes: int, training: "_Training"):
+    """The pool's results for the chunks, in order. While the training process runs, one
+    core is its own: at most ``processes - 1`` chunks are in work (three processes sharing
+    two cores would give the training two thirds of one, and it, the longest single part,
+    would finish alone on one core after the tokenising); all ``processes`` once it is
+    done."""
+    pending: list = []
+    submitted = 0
+    while submitted < len(chunks) or pending:
+        limit = processes if training.done() else max(1, processes - 1)
+        while submitted < len(chunks) and len(pending) < limit:
+            pending.append(pool.apply_async(_count_terms_in_worker, (chunks[submitted],)))
+            chunks[submitted] = None   # sent: the texts need not stay here
+            submitted += 1
+        yield pending.pop(0).get()
+
+
 def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
                      training: _Training, sink: _ArraySink):
     """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
@@ -568,8 +589,8 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
             # The processes have their copy (forked when the pool starts): this one needs no
             # lexicon while it merges (8-20 MB).
             _worker_tools = None
-            for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
-                                                                       chunks):
+            for words, part_lengths, part_terms, part_tfs in _tokenised(pool, chunks, processes,
+                                                                        training):
                 ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
