@@ -171,6 +171,70 @@ def test_two_processes_with_different_histories_answer_identically(content_dir):
     assert run(0, 1) == run(2, 2)
 
 
+BUILD_INTO_CHILD = r"""
+import sys
+from pathlib import Path
+from bot.answering.engine import Engine, load_offtopic, load_terms
+from bot.answering.text import Normalizer
+from bot.content.model import load_content
+content, out = Path(sys.argv[1]), Path(sys.argv[2])
+articles = load_content(content).articles[::10]
+off, terms = load_offtopic(content / "engine"), load_terms(content / "engine" / "terms.txt")
+norm = Normalizer.from_file(content / "engine" / "normalize.tsv")
+# Single-threaded, as build-index: the models train in a fresh process that writes its arrays
+# into the directory, two forked processes tokenise.
+engine = Engine(articles, off, norm, extra_terms=terms, processes=2, out_dir=out)
+engine.save(out)
+"""
+
+
+def files_of(path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(path.iterdir())}
+
+
+def test_an_index_built_into_its_directory_is_the_one_built_in_memory(bank, content_dir,
+                                                                       tmp_path):
+    """A builder writes the arrays into the index directory as it finishes them (blocks,
+    the training process's own files): byte for byte the files of an index built in memory
+    and saved, and the engine, mapped from those files, answers the same."""
+    articles, offtopic, terms, normalizer = bank
+    in_memory = Engine(articles, offtopic, normalizer, extra_terms=terms)
+    (tmp_path / "memory").mkdir()
+    in_memory.save(tmp_path / "memory")
+    (tmp_path / "direct").mkdir()
+    direct = Engine(articles, offtopic, normalizer, extra_terms=terms,
+                    out_dir=tmp_path / "direct")
+    direct.save(tmp_path / "direct")
+    assert files_of(tmp_path / "direct") == files_of(tmp_path / "memory")
+    assert all(not a.flags.writeable for a in direct.arrays.values())   # mapped, not copies
+    assert answers_of(direct) == answers_of(in_memory)
+    (tmp_path / "processes").mkdir()
+    done = subprocess.run([sys.executable, "-c", BUILD_INTO_CHILD, str(content_dir),
+                           str(tmp_path / "processes")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert files_of(tmp_path / "processes") == files_of(tmp_path / "memory")
+
+
+def test_a_build_that_fails_half_way_leaves_no_index(bank, tmp_path):
+    """The build writes into a temporary directory: when it fails after some arrays are
+    written, nothing is left that a worker could load, and the next build succeeds."""
+    articles, offtopic, terms, normalizer = bank
+    store = IndexStore(tmp_path / "bot-index")
+
+    def failing(directory):
+        Engine(articles[:3], offtopic, normalizer, extra_terms=terms, out_dir=directory)
+        assert list(directory.glob("*.npy"))   # arrays already written
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        store.write("d1", failing)
+    assert not store.has("d1") and list(store.root.iterdir()) == []
+    engine = store.write("d1", lambda directory: Engine(articles[:3], offtopic, normalizer,
+                                                        extra_terms=terms, out_dir=directory))
+    assert store.has("d1") and answers_of(engine) == answers_of(store.load("d1", normalizer))
+
+
 # -- lifecycle ----------------------------------------------------------------------------------
 @pytest.fixture
 def db(tmp_path, content_dir):

@@ -22,9 +22,11 @@ import json
 import math
 import os
 import pickle
+import subprocess
+import sys
 import threading
 from array import array
-from collections import Counter
+from collections import Counter, namedtuple
 from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
@@ -90,21 +92,30 @@ class Engine:
 
     def __init__(self, articles: list[Article], offtopic: list[str], normalizer: Normalizer,
                  params: EngineParams = EngineParams(), extra_terms: list[str] = (),
-                 processes: int | None = None, triage: TriageParams = TriageParams()):
+                 processes: int | None = None, triage: TriageParams = TriageParams(),
+                 out_dir: Path | None = None):
+        """``out_dir``: an empty directory to build the index into (``IndexStore.write``):
+        each array is written there as soon as it is finished and mapped when the build is
+        done, so the finished index never sits in this process's memory beside the build's
+        temporaries; ``save(out_dir)`` then adds the rest."""
         self.params = params
         self.triage = triage
         self.normalize = normalizer
         self.articles = {a.id: a for a in articles}
         self.segmenter = Segmenter([k for a in articles for k in a.keywords] + list(extra_terms))
+        self._directory = Path(out_dir) if out_dir is not None else None
         self.arrays, self.meta = _build_arrays(articles, offtopic, normalizer, self.segmenter,
-                                               processes)
+                                               processes, self._directory)
         self._attach()
 
     # -- persistence ----------------------------------------------------------------------
     def save(self, path: Path) -> None:
         """Write the index into an empty directory (the caller renames it into place)."""
         path = Path(path)
+        built_here = self._directory is not None and path.resolve() == self._directory.resolve()
         for name, array in self.arrays.items():
+            if built_here:   # written by the build (and mapped from that file)
+                continue
             np.save(path / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
         with open(path / "articles.pickle", "wb") as f:
             pickle.dump(list(self.articles.values()), f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -122,6 +133,7 @@ class Engine:
         if manifest.get("schema") != index_schema():
             raise ValueError(f"index {path} has schema {manifest.get('schema')!r}")
         engine = cls.__new__(cls)
+        engine._directory = None
         engine.params = EngineParams(**manifest["params"])
         engine.triage = TriageParams()   # the decision is code, not part of the index
         engine.normalize = normalizer
@@ -129,11 +141,7 @@ class Engine:
             engine.articles = {a.id: a for a in pickle.load(f)}
         engine.segmenter = Segmenter(manifest["user_words"])
         engine.meta = manifest["meta"]
-        # Plain ndarray views of the mapped files: indexing a np.memmap costs Python-level
-        # overhead on every query.
-        engine.arrays = {name: np.asarray(np.load(path / f"{name}.npy", mmap_mode="r",
-                                                  allow_pickle=False))
-                         for name in manifest["arrays"]}
+        engine.arrays = {name: _mapped(path, name) for name in manifest["arrays"]}
         engine._attach()
         return engine
 
@@ -278,6 +286,12 @@ class Engine:
         return tuple(ids)
 
 
+def _mapped(path: Path, name: str) -> np.ndarray:
+    """A saved array, mapped read-only. A plain ndarray view of the file: indexing a
+    np.memmap costs Python-level overhead on every query."""
+    return np.asarray(np.load(path / f"{name}.npy", mmap_mode="r", allow_pickle=False))
+
+
 def _gather(ptr, index, weight, tids, qw, size: int) -> np.ndarray:
     """Sum of the query terms' posting rows (CSR), each scaled by its query weight: every
     row gathered in one go instead of one numpy call per term."""
@@ -357,19 +371,162 @@ class _Vocabulary(dict):
         return i
 
 
-_worker_tools = None   # (normalize, segmenter, lexicon, training), inherited by forked build
-#                        processes
+class _ArraySink:
+    """Where a build puts each array it has finished: kept in a dict, or, building into an
+    index directory, written to its ``.npy`` file at once (as ``Engine.save`` writes it) and
+    dropped, then mapped read-only when the build is done (``arrays``)."""
+
+    def __init__(self, directory: Path | None):
+        self.directory = directory
+        self._arrays: dict[str, np.ndarray] = {}
+        self._written: list[str] = []
+
+    def put(self, name: str, array: np.ndarray) -> None:
+        if self.directory is None:
+            self._arrays[name] = array
+            return
+        np.save(self.directory / f"{name}.npy", np.ascontiguousarray(array), allow_pickle=False)
+        self._written.append(name)
+
+    def written(self, names) -> None:
+        """Arrays another process wrote into the directory (the training process)."""
+        self._written += names
+
+    def fill(self, name: str, dtype, length: int) -> "_Filling":
+        """An array of ``length`` entries to be written a block at a time (``write``, in
+        order, then ``close``): straight to its file, or into an array kept here."""
+        if self.directory is None:
+            self._arrays[name] = np.empty(length, dtype)
+            return _Filling(self._arrays[name], None)
+        self._written.append(name)
+        return _Filling(np.dtype(dtype), self.directory / f"{name}.npy", length)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {**self._arrays, **{name: _mapped(self.directory, name) for name in self._written}}
+
+
+class _Filling:
+    """One array written a block at a time: into memory, or to a ``.npy`` file (the header
+    ``np.save`` writes, then the blocks' bytes)."""
+
+    def __init__(self, target, path: Path | None, length: int | None = None):
+        self.at = 0
+        if path is None:
+            self.array, self.file = target, None
+            self.dtype, self.length = target.dtype, len(target)
+            return
+        self.array, self.dtype, self.length = None, target, length
+        self.file = open(path, "wb")
+        np.lib.format.write_array_header_1_0(self.file, {
+            "descr": np.lib.format.dtype_to_descr(target), "fortran_order": False,
+            "shape": (length,)})
+
+    def write(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if self.file is None:
+            self.array[self.at:self.at + len(block)] = block
+        else:
+            block.tofile(self.file)
+        self.at += len(block)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        if self.at != self.length:
+            raise ValueError(f"{self.at} entries written of {self.length}")
+
+
+# What the n-gram models are trained from (train_models reads no other Article field): small
+# enough to hand to the training process.
+_Labelled = namedtuple("_Labelled", "category examples urgent_examples")
+
+
+class _Training:
+    """Training the n-gram models, a part of the build that needs no tokens: in this process
+    (``run``), or in a fresh Python process (``start``) while this one's forked processes
+    tokenise. A fresh process, not a fork: a fork starts with every page of the builder
+    (jieba's dictionary, the articles' text: about 175 MB at 10,000 articles) and adds
+    scikit-learn and the training matrices to that; a fresh one starts from the imports and
+    is handed the labelled lines only. With an index directory the process writes its arrays
+    there itself; otherwise they come back pickled."""
+
+    def __init__(self, articles, offtopic: list[str], normalize: Normalizer,
+                 directory: Path | None, segmenter: Segmenter):
+        self.labelled = [_Labelled(a.category, a.examples, a.urgent_examples) for a in articles]
+        self.offtopic = list(offtopic)
+        self.normalize = normalize
+        self.directory = directory
+        self.segmenter = segmenter   # the scope view learns words cut as queries are
+        self._process: subprocess.Popen | None = None
+
+    def run(self) -> dict[str, np.ndarray]:
+        return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
+
+    def start(self) -> None:
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # The child reads all of it before it writes anything: no deadlock on the pipes.
+        self._process.stdin.write(pickle.dumps(
+            (self.labelled, self.offtopic, self.normalize,
+             None if self.directory is None else str(self.directory), self.segmenter.words),
+            protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.close()
+
+    def done(self) -> bool:
+        """Whether a started training process has ended (True if none was started)."""
+        return self._process is None or self._process.poll() is not None
+
+    def abandon(self) -> None:
+        """Stop a started training process (the build failed elsewhere)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+        if self._process is not None:
+            self._process.wait()
+            self._process.stdout.close()
+
+    def finish(self, sink: _ArraySink) -> None:
+        """Wait for the trained models (``start``ed or not) and hand them to the sink."""
+        if self._process is None:
+            for name, array in self.run().items():
+                sink.put(f"{VIEW_PREFIX}{name}", array)
+            return
+        out = self._process.stdout.read()
+        self._process.stdout.close()
+        if self._process.wait() != 0:
+            raise RuntimeError(f"training the n-gram models failed (exit {self._process.returncode})")
+        result = pickle.loads(out)
+        if self.directory is not None:
+            sink.written(result)   # the names it wrote
+        else:
+            for name, array in result.items():
+                sink.put(name, array)
+
+
+def _train_from_stdin() -> None:
+    """The training process (``_Training.start``): labelled lines in on stdin; the arrays
+    written into the index directory (their names out on stdout), or pickled to stdout."""
+    gc.disable()   # it does nothing else; see _count_all_terms
+    labelled, offtopic, normalize, directory, user_words = pickle.load(sys.stdin.buffer)
+    trained = {f"{VIEW_PREFIX}{k}": v for k, v in
+               train_models(labelled, offtopic, normalize, Segmenter(user_words)).items()}
+    if directory is not None:
+        sink = _ArraySink(Path(directory))
+        for name, array in trained.items():
+            sink.put(name, array)
+        trained = list(trained)
+    sys.stdout.buffer.write(pickle.dumps(trained, protocol=pickle.HIGHEST_PROTOCOL))
+    sys.stdout.buffer.flush()
+
+
+_worker_tools = None   # (normalize, segmenter, lexicon), inherited by forked build processes
 
 
 def _count_terms_in_worker(texts):
     gc.disable()   # see _count_all_terms; this process does nothing else
-    normalize, segmenter, lexicon, _ = _worker_tools
+    normalize, segmenter, lexicon = _worker_tools
     return _count_terms(texts, normalize, segmenter, lexicon)
-
-
-def _train_in_worker():
-    gc.disable()
-    return _worker_tools[3]()
 
 
 def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
@@ -386,19 +543,40 @@ def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
         pass
 
 
-def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None, training):
-    """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens), the
-    two parts of a build. A big build in a single-threaded process (``build-index``,
-    ``init-db``) forks one process per core: one trains while the others tokenise, then joins
-    them. Forking a threaded process (a web worker, the scheduler) is unsafe, so those do both
-    in one. The result is the same either way: chunks are merged in order."""
+def _tokenised(pool, chunks, processes: int, training: "_Training"):
+    """The pool's results for the chunks, in order. While the training process runs, one
+    core is its own: at most ``processes - 1`` chunks are in work (three processes sharing
+    two cores would give the training two thirds of one, and it, the longest single part,
+    would finish alone on one core after the tokenising); all ``processes`` once it is
+    done."""
+    pending: list = []
+    submitted = 0
+    while submitted < len(chunks) or pending:
+        limit = processes if training.done() else max(1, processes - 1)
+        while submitted < len(chunks) and len(pending) < limit:
+            pending.append(pool.apply_async(_count_terms_in_worker, (chunks[submitted],)))
+            chunks[submitted] = None   # sent: the texts need not stay here
+            submitted += 1
+        yield pending.pop(0).get()
+
+
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
+                     training: _Training, sink: _ArraySink):
+    """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
+    into ``sink``), the two parts of a build. A big build in a single-threaded process
+    (``build-index``, ``init-db``) trains in a fresh process and forks one process per core
+    to tokenise, then joins them. Forking a threaded process (a web worker, the scheduler) is
+    unsafe, so those do both in one. The result is the same either way: chunks are merged in
+    order."""
     global _worker_tools
     if processes is None:   # automatic: every core for a big build
         processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
     if processes < 2 or threading.active_count() > 1:
-        trained = training()   # first: its transient peak then meets no token arrays
-        return (*_count_terms(texts, normalize, segmenter), trained)
+        training.finish(sink)   # first: its transient peak then meets no token arrays
+        return _count_terms(texts, normalize, segmenter)
     import multiprocessing
+
+    training.start()   # a fresh process: it shares the cores with the tokenising ones
 
     _fixed_mmap_threshold()
     # Python's cyclic garbage collector walks the build's many young containers (token
@@ -413,35 +591,55 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     # The segmenter's dictionary as arrays, built once before forking (the processes share
     # it) and dropped with the pool.
-    _worker_tools = (normalize, segmenter, lexicon_of(segmenter), training)
+    _worker_tools = (normalize, segmenter, lexicon_of(segmenter))
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            trained = pool.apply_async(_train_in_worker)   # queued first: one worker takes it
-            for words, part_lengths, part_terms, part_tfs in pool.imap(_count_terms_in_worker,
-                                                                       chunks):
+            # The processes have their copy (forked when the pool starts): this one needs no
+            # lexicon while it merges (8-20 MB).
+            _worker_tools = None
+            for words, part_lengths, part_terms, part_tfs in _tokenised(pool, chunks, processes,
+                                                                        training):
                 ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
                 tf_of.extend(part_tfs)
-            trained = trained.get()
+    except BaseException:
+        training.abandon()
+        raise
     finally:
         _worker_tools = None
         gc.unfreeze()
-    return list(vocab), lengths, term_of, tf_of, trained
+    training.finish(sink)
+    return list(vocab), lengths, term_of, tf_of
 
 
-def _build_arrays(articles, offtopic, normalize, segmenter,
-                  processes: int | None = None) -> tuple[dict, dict]:
+_SLICE = 1 << 20   # entries at a time where numpy would copy a whole int32 array as int64
+
+
+def _bincount(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values, minlength=length)`` a slice at a time: bincount converts int32
+    input to int64, a copy of the whole (32 MB for the 4 million entries at 10,000
+    articles)."""
+    counts = np.zeros(length, np.int64)
+    for lo in range(0, len(values), _SLICE):
+        counts += np.bincount(values[lo:lo + _SLICE], minlength=length)
+    return counts
+
+
+def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | None = None,
+                  directory: Path | None = None) -> tuple[dict, dict]:
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
     grouped by category (a stable sort), so a category's best one is one reduceat away and
-    the postings come out ordered by (term, category, document) from one transposition."""
+    the postings come out ordered by (term, category, document) from one transposition.
+    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``)."""
+    sink = _ArraySink(directory)
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
     # The other columns as compact lists; the texts are given away (the build frees them).
     documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
-    vocab, lengths, term_of, tf_of, views = _count_all_terms(
+    vocab, lengths, term_of, tf_of = _count_all_terms(
         texts, normalize, segmenter, processes,
-        lambda: train_models(articles, offtopic, normalize, segmenter))
+        _Training(articles, offtopic, normalize, directory, segmenter), sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
@@ -458,7 +656,7 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
     # terms in too many documents carry no signal, and overlong ones are pasted junk.
     terms = np.frombuffer(term_of, dtype=np.int32)
-    df = np.bincount(terms, minlength=len(vocab))
+    df = _bincount(terms, len(vocab))
     keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
         np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
     # Sorted as Python strings (code points, as numpy compares them): no fixed-width copy of
@@ -467,97 +665,124 @@ def _build_arrays(articles, offtopic, normalize, segmenter,
     sorted_kept = np.asarray(kept_ids, dtype=np.int64)
     term_id = np.full(len(vocab), -1, dtype=np.int32)
     term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
-    width = max([len(vocab[i]) for i in kept_ids] + [1])
-    vocab_sorted = np.asarray([vocab[i] for i in kept_ids], dtype=f"<U{width}")
-    del vocab, kept_ids
-    n_terms = len(vocab_sorted)
+    width = max(map(len, map(vocab.__getitem__, kept_ids)), default=1)
+    n_terms = len(kept_ids)
+    bigram = np.fromiter((vocab[i].startswith("~") for i in kept_ids), bool, n_terms)
+    # The fixed-width vocabulary array (27 MB at 10,000 articles) made and written a block
+    # at a time: never whole beside the Python strings it is made from.
+    vocab_sorted = sink.fill("vocab", f"<U{width}", n_terms)
+    for lo in range(0, n_terms, 1 << 14):
+        vocab_sorted.write(np.asarray([vocab[i] for i in kept_ids[lo:lo + (1 << 14)]],
+                                      dtype=f"<U{width}"))
+    vocab_sorted.close()
+    del vocab, kept_ids, vocab_sorted
     idf = np.log((1 + n) / (1 + df[sorted_kept].astype(np.float64))) + 1.0
-    term_scale = idf * np.where(np.char.startswith(vocab_sorted, "~"), BIGRAM_WEIGHT, 1.0)
+    term_scale = idf * np.where(bigram, BIGRAM_WEIGHT, 1.0)
+    del bigram
 
     # Document vectors: sublinear TF-IDF, unit length. These arrays have an entry per
-    # (document, term): weighed a block of whole documents at a time, so the temporaries
-    # stay small (a document's entries are summed in the same order either way).
-    docs = np.repeat(np.arange(n, dtype=np.int32), lengths[kept_docs])
+    # (document, term), in document order (``doc_ptr``: where each document's entries
+    # start): weighed a block of whole documents at a time, so the temporaries stay small
+    # (a document's entries are summed in the same order either way).
+    per_doc = lengths[kept_docs].astype(np.int64)
     tf = np.frombuffer(tf_of, dtype=np.int32)
     if not keep_term.all():
         entry = keep_term[terms]
-        docs, tf, terms = docs[entry], tf[entry], terms[entry]
+        if n:
+            doc_starts = np.zeros(n, np.int64)
+            np.cumsum(per_doc[:-1], out=doc_starts[1:])
+            per_doc = np.add.reduceat(entry, doc_starts, dtype=np.int64)
+        tf, terms = tf[entry], terms[entry]
         del entry
     terms = term_id[terms]
     del term_of
+    doc_ptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(per_doc, out=doc_ptr[1:])
     w = np.empty(len(terms))
-    bounds = np.searchsorted(docs, np.linspace(0, n, 17).astype(np.int64))
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+    doc_bounds = np.linspace(0, n, 17).astype(np.int64).tolist()
+    for d0, d1 in zip(doc_bounds[:-1], doc_bounds[1:]):
+        lo, hi = int(doc_ptr[d0]), int(doc_ptr[d1])
         part = tf[lo:hi].astype(np.float64)
         np.log(part, out=part)
         part += 1.0
         part *= term_scale[terms[lo:hi]]
-        first = int(docs[lo]) if hi > lo else 0
-        local = docs[lo:hi] - first
+        local = np.repeat(np.arange(d1 - d0), per_doc[d0:d1])
         norms = np.sqrt(np.bincount(local, weights=np.square(part)))
         part /= np.where(norms > 0, norms, 1.0)[local]
         w[lo:hi] = part
-    del tf, tf_of, part, local, norms
+    del tf, tf_of, part, local, norms, per_doc
+    sink.put("term_scale", term_scale)
+    del term_scale
 
-    # Postings (CSR by term): the document-major matrix transposed by scipy's counting sort
-    # (csr_tocsc), which keeps documents ascending within a term, as a stable sort by term
-    # would, without a permutation array or a copy per array.
-    from scipy.sparse import csr_matrix
-
-    doc_ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(docs, minlength=n), out=doc_ptr[1:])
-    del docs
-    by_term = csr_matrix((w, terms, doc_ptr), shape=(n, n_terms)).tocsc()
-    del w, terms, doc_ptr
-    post_ptr = by_term.indptr.astype(np.int64)
-    docs, w = by_term.indices.astype(np.int32, copy=False), by_term.data
-    del by_term
-
-    # Centroids: per (term, category), the field-weighted sum of its documents, then unit
-    # length per category. Postings are already ordered by (term, category); summed a block
-    # of whole terms at a time (each sum over the same entries in the same order).
+    # Postings (CSR by term, documents ascending within a term) and centroids, a block of
+    # whole terms at a time: the block's entries picked from the document-major arrays in
+    # their order and put in term order by a stable sort, so no term-major copy of the
+    # entries is ever whole in memory (post_doc and post_w go to their files block by
+    # block). Centroids: per (term, category), the field-weighted sum of its documents,
+    # then unit length per category; postings are ordered by (term, category), and each
+    # sum runs over the same entries in the same order whatever the blocks.
+    post_ptr = np.zeros(n_terms + 1, dtype=np.int64)
+    np.cumsum(_bincount(terms, n_terms), out=post_ptr[1:])
+    post_doc = sink.fill("post_doc", np.int32, len(terms))
+    post_w = sink.fill("post_w", np.float32, len(terms))
     sums, key_term, key_cat = [np.zeros(0)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
     targets = np.searchsorted(post_ptr, np.linspace(0, int(post_ptr[-1]), 17))
-    term_bounds = np.unique(np.concatenate(([0], targets, [n_terms])).clip(0, n_terms))
-    for t0, t1 in zip(term_bounds[:-1].tolist(), term_bounds[1:].tolist()):
-        lo, hi = int(post_ptr[t0]), int(post_ptr[t1])
-        if hi == lo:
+    # (At most 65,536 terms a block: the stable sort of 16-bit keys is numpy's radix sort.)
+    term_bounds = np.unique(np.concatenate(([0], targets, np.arange(0, n_terms, 1 << 16),
+                                            [n_terms])).clip(0, n_terms))
+    # Each entry's block (one byte each, through a table per term).
+    block_of_term = np.repeat(np.arange(len(term_bounds) - 1, dtype=np.uint16),
+                              np.diff(term_bounds))
+    if len(term_bounds) <= 256:
+        block_of_term = block_of_term.astype(np.uint8)
+    block_of = np.empty(len(terms), block_of_term.dtype)
+    for lo in range(0, len(terms), _SLICE):   # (an int32 index is copied as int64 whole)
+        block_of[lo:lo + _SLICE] = block_of_term[terms[lo:lo + _SLICE]]
+    del block_of_term
+    for block, (t0, t1) in enumerate(zip(term_bounds[:-1].tolist(), term_bounds[1:].tolist())):
+        if post_ptr[t1] == post_ptr[t0]:
             continue
-        terms = np.repeat(np.arange(t0, t1, dtype=np.int32), np.diff(post_ptr[t0:t1 + 1]))
-        cats = doc_cat[docs[lo:hi]]
-        starts = np.flatnonzero(np.concatenate(([True], (terms[1:] != terms[:-1]) |
+        picked = np.flatnonzero(block_of == block)
+        # Documents found while the entries are in document order (searchsorted is much
+        # faster on ascending keys), then put in term order with them.
+        docs = (np.searchsorted(doc_ptr, picked, side="right") - 1).astype(np.int32)
+        block_terms = terms[picked]
+        order = np.argsort((block_terms - t0).astype(np.uint16), kind="stable")
+        block_terms, docs, block_w = block_terms[order], docs[order], w[picked[order]]
+        del picked, order
+        post_doc.write(docs)
+        post_w.write(block_w.astype(np.float32))
+        cats = doc_cat[docs]
+        starts = np.flatnonzero(np.concatenate(([True], (block_terms[1:] != block_terms[:-1]) |
                                                 (cats[1:] != cats[:-1]))))
-        weighted = doc_weight[docs[lo:hi]]
-        weighted *= w[lo:hi]
+        weighted = doc_weight[docs]
+        weighted *= block_w
         sums.append(np.add.reduceat(weighted, starts))
-        key_term.append(terms[starts])
+        key_term.append(block_terms[starts])
         key_cat.append(cats[starts])
+    post_doc.close()
+    post_w.close()
+    del w, terms, doc_ptr, block_of, post_doc, post_w
     sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
-    post_w = w.astype(np.float32)
-    del w
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
     np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
     del sums, key_term
 
-    arrays = {
-        "vocab": vocab_sorted,
-        "term_scale": term_scale,
-        "post_ptr": post_ptr,
-        "post_doc": docs,
-        "post_w": post_w,
-        "cent_ptr": cent_ptr,
-        "cent_cat": key_cat.astype(np.int32),
-        "cent_w": cent_w.astype(np.float32),
-        "doc_weight": doc_weight.astype(np.float32),
-        "doc_cat": doc_cat,
-        "doc_article": doc_article,
-        "doc_kind": doc_kind,
-        "doc_part": doc_part,
-        "cat_starts": np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64),
-        **{f"{VIEW_PREFIX}{k}": v for k, v in views.items()},
-    }
+    for name, array in (
+            ("post_ptr", post_ptr),
+            ("cent_ptr", cent_ptr),
+            ("cent_cat", key_cat.astype(np.int32)),
+            ("cent_w", cent_w.astype(np.float32)),
+            ("doc_weight", doc_weight.astype(np.float32)),
+            ("doc_cat", doc_cat),
+            ("doc_article", doc_article),
+            ("doc_kind", doc_kind),
+            ("doc_part", doc_part),
+            ("cat_starts", np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64))):
+        sink.put(name, array)
+    arrays = sink.arrays()
     meta = {"categories": categories, "article_ids": [a.id for a in articles],
             "offtopic": list(offtopic)}
     return arrays, meta

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,15 +76,20 @@ class IndexStore:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def write(self, digest: str, engine: Engine) -> Path:
+    def write(self, digest: str, engine: Engine | Callable[[Path], Engine]) -> Engine | None:
         """Save an index under its digest: into a temporary directory, then one rename, so a
-        reader sees either no index or a whole one. Call with the build lock held."""
+        reader sees either no index or a whole one. ``engine``: a built one, or a function
+        that builds it into the directory it is given (``Engine(..., out_dir=...)``: the
+        arrays go to their files as the build finishes them). Returns the engine (None if
+        the index was there already). Call with the build lock held."""
         final = self.root / digest
         if self.has(digest):
-            return final
+            return None
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".building-", dir=self.root))
         try:
+            if not isinstance(engine, Engine):
+                engine = engine(tmp)
             engine.save(tmp)
             for f in tmp.iterdir():
                 with open(f, "rb") as fh:
@@ -93,7 +99,7 @@ class IndexStore:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        return final
+        return engine   # its arrays stay mapped from the renamed files
 
     def point(self, content_version: int, digest: str) -> None:
         """Make ``digest`` the index of ``content_version`` (atomic replace of the pointer)."""

@@ -95,13 +95,17 @@ class IndexBuilder:
         digest = self.digest(articles)
         engine = _cached(digest)
         if engine is None:
-            started = time.perf_counter()
-            engine = Engine(articles, self.offtopic, self.normalizer, self.params, self.terms)
-            log.info("answer index built: %d articles, %d documents, %d terms in %.0f ms",
-                     len(articles), engine.n_docs, engine.n_terms,
-                     (time.perf_counter() - started) * 1000)
-            engine = _remember(digest, engine)
+            engine = _remember(digest, self._build(articles))
         return digest, engine
+
+    def _build(self, articles: list[Article], out_dir: Path | None = None) -> Engine:
+        started = time.perf_counter()
+        engine = Engine(articles, self.offtopic, self.normalizer, self.params, self.terms,
+                        out_dir=out_dir)
+        log.info("answer index built: %d articles, %d documents, %d terms in %.0f ms",
+                 len(articles), engine.n_docs, engine.n_terms,
+                 (time.perf_counter() - started) * 1000)
+        return engine
 
     def build(self) -> Pointer:
         """Bring the store's index up to the current content version: build and write it if
@@ -117,8 +121,13 @@ class IndexBuilder:
             articles = self.published_articles()
             digest = self.digest(articles)
             if not self.store.has(digest):   # same content indexed before: point at it again
-                digest, engine = self.engine_for(articles)
-                self.store.write(digest, engine)
+                engine = _cached(digest)
+                if engine is None:   # built straight into the store's new directory
+                    engine = self.store.write(
+                        digest, lambda tmp: self._build(articles, out_dir=tmp))
+                    _remember(digest, engine)
+                else:
+                    self.store.write(digest, engine)
             self.store.point(version, digest)
             log.info("answer index %s is current for content version %s", digest, version)
             return Pointer(version, digest, index_schema())
