@@ -467,10 +467,16 @@ class _Training:
         self._process = subprocess.Popen(
             [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        # The scope view's words are cut here, while the child imports: a segmenter of its own
+        # would cost it jieba's dictionary (~60 MB of its peak at 10,000 articles). Cut by a
+        # throwaway copy (jieba's dictionary is shared), whose memo of HMM cuts then goes with
+        # it instead of staying in the builder for the rest of the build.
+        words = scope_words_of(self.labelled, self.offtopic, self.normalize,
+                               Segmenter(self.segmenter.words))
         # The child reads all of it before it writes anything: no deadlock on the pipes.
         self._process.stdin.write(pickle.dumps(
             (self.labelled, self.offtopic, self.normalize,
-             None if self.directory is None else str(self.directory), self.segmenter.words),
+             None if self.directory is None else str(self.directory), words),
             protocol=pickle.HIGHEST_PROTOCOL))
         self._process.stdin.close()
 
@@ -508,9 +514,9 @@ def _train_from_stdin() -> None:
     """The training process (``_Training.start``): labelled lines in on stdin; the arrays
     written into the index directory (their names out on stdout), or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
-    labelled, offtopic, normalize, directory, user_words = pickle.load(sys.stdin.buffer)
+    labelled, offtopic, normalize, directory, scope_words = pickle.load(sys.stdin.buffer)
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
-               train_models(labelled, offtopic, normalize, Segmenter(user_words)).items()}
+               train_models(labelled, offtopic, normalize, scope_words=scope_words).items()}
     if directory is not None:
         sink = _ArraySink(Path(directory))
         for name, array in trained.items():
@@ -806,20 +812,35 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
-                 segmenter: Segmenter | None = None) -> dict[str, np.ndarray]:
+                 segmenter: Segmenter | None = None,
+                 scope_words: list[list[str]] | None = None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
-    against every off-topic line, same sample), as arrays."""
+    against every off-topic line, same sample), as arrays. ``scope_words``: those words
+    already cut (``scope_words_of``), so a training process needs no segmenter."""
     views = train_views(articles, offtopic, normalize)
+    lines = _scope_sample(articles, offtopic)
+    texts = [normalize(t) for t, _ in lines]
+    if scope_words is None:
+        scope_words = [words_and_tokens(t, segmenter)[0] for t in texts]
+    scope = ScopeView.train(views.features, texts, [off for _, off in lines], scope_words,
+                            segmenter=segmenter)
+    return {**views.to_arrays(), **scope.to_arrays()}
+
+
+def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
+    """The scope view's training lines (text, off-topic?): the n-gram views' sample, capped."""
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
     lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
     lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
-    lines = scope_training_lines([(t, c == NONE) for t, c, _ in lines])
-    texts = [normalize(t) for t, _ in lines]
-    scope = ScopeView.train(views.features, texts, [off for _, off in lines],
-                            [words_and_tokens(t, segmenter)[0] for t in texts],
-                            segmenter=segmenter)
-    return {**views.to_arrays(), **scope.to_arrays()}
+    return scope_training_lines([(t, c == NONE) for t, c, _ in lines])
+
+
+def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
+                   segmenter: Segmenter) -> list[list[str]]:
+    """The words of the scope view's training lines, as ``train_models`` would cut them."""
+    return [words_and_tokens(normalize(t), segmenter)[0]
+            for t, _ in _scope_sample(articles, offtopic)]
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tuple[str, str, str]]:
