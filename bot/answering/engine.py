@@ -232,9 +232,10 @@ class Engine:
         p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
-        off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
+        else:
+            off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
                          off_topic)
