@@ -219,11 +219,16 @@ class Server:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def gunicorn_argv(app_spec: str, port: int, workers: int = 2) -> list[str]:
-    """Exactly the argv of ``python -m bot serve``, with only the app spec varying."""
+def gunicorn_argv(app_spec: str, port: int, workers: int | None = None,
+                  threads: int | None = None) -> list[str]:
+    """Exactly the argv of ``python -m bot serve``, with only the app spec varying (and the
+    workers and threads, when a bench compares other values than the shipped defaults)."""
     from bot.cli import gunicorn_argv as serve_argv  # noqa: PLC0415 - after sys.path is set
+    from bot.config import ServerSettings  # noqa: PLC0415
 
-    return [PYTHON] + serve_argv(app_spec, HOST, port, workers)[1:]
+    workers = workers or ServerSettings.workers
+    threads = threads or ServerSettings.threads
+    return [PYTHON] + serve_argv(app_spec, HOST, port, workers, threads)[1:]
 
 
 def write_config(workdir: Path, port: int, root: Path = ROOT) -> Path:
@@ -270,7 +275,8 @@ def init_db(config_path: Path, root: Path = ROOT) -> None:
                    check=True, stdout=subprocess.DEVNULL, timeout=300)
 
 
-def start_server(kind: str, workers: int = 2, root: Path = ROOT) -> Server:
+def start_server(kind: str, workers: int | None = None, root: Path = ROOT,
+                 threads: int | None = None) -> Server:
     """kind 'app' (our create_app, after init-db) or 'bare' (bench/bare_app.py). ``root``:
     the checkout whose app is served (another one measures a baseline side by side)."""
     root = Path(root)
@@ -287,7 +293,7 @@ def start_server(kind: str, workers: int = 2, root: Path = ROOT) -> Server:
     else:
         raise ValueError(kind)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(gunicorn_argv(spec, port, workers), cwd=root, env=env,
+        proc = subprocess.Popen(gunicorn_argv(spec, port, workers, threads), cwd=root, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
     server = Server(kind, port, proc, workdir, log_path, config_path)
     try:

@@ -130,7 +130,8 @@ def sanity_check(server: benchkit.Server, maker: RequestMaker, expect: str) -> N
 
 def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str],
                  publish_every: float = 0, root: Path = ROOT) -> dict:
-    server = benchkit.start_server(kind, root=root)
+    server = benchkit.start_server(kind, root=root, workers=a.server_workers,
+                                   threads=a.server_threads)
     try:
         expect = "<xml>" if kind == "app" else "success"
         maker = RequestMaker(mode)
@@ -285,6 +286,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of all targets; the median round per target is reported "
                          "(the load generator shares the cores, so single runs are noisy)")
+    ap.add_argument("--server-workers", type=int, default=None,
+                    help="gunicorn workers of every target (default: as `serve`)")
+    ap.add_argument("--server-threads", type=int, default=None,
+                    help="gthread threads per worker of every target (default: as `serve`)")
     prof = ap.add_mutually_exclusive_group()
     prof.add_argument("--profile", action="store_true", help="always run the cProfile step")
     prof.add_argument("--no-profile", action="store_true", help="never run it")
@@ -342,7 +347,10 @@ def main() -> int:
             "; ".join(f"{t[0]}: " + ", ".join(f"{rnd[i]['worker_cpu_ms']:.2f}" for rnd in rounds)
                       for i, t in enumerate(targets)) + ")")
 
-    print(f"\ngunicorn as `serve`: gthread, 2 workers x 16 threads, --preload, "
+    from bot.config import ServerSettings  # noqa: PLC0415 - after sys.path is set
+
+    print(f"\ngunicorn as `serve`: gthread, {a.server_workers or ServerSettings.workers} workers"
+          f" x {a.server_threads or ServerSettings.threads} threads, --preload, "
           f"--no-control-socket, 127.0.0.1; load average before the run "
           f"{load_before:.1f}, after {os.getloadavg()[0]:.1f}; wrk {a.threads} "
           f"thread(s) on the same {os.cpu_count()}-CPU machine; Python "
