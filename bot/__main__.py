@@ -1,3 +1,4 @@
 from .cli import main
 
-main()
+if __name__ == "__main__":   # not again in a process that multiprocessing's spawn starts
+    main()
