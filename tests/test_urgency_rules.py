@@ -81,6 +81,8 @@ def test_reports_refusals_and_general_questions_are_not_urgent(text, veto):
     "女儿刚才打了我的另一个手机才发现是骗子",        # 打了 a phone is not a payment
     "别人往我卡里打了三千 说是转错了",              # money that came in
     "老人手机上怎么拦截推销电话",                    # 拦截 a call is a phone setting
+    "群里让财务马上付款 我打了老板座机才知道是假的",  # checked by a call, nothing paid
+    "我打了银行客服才知道那条短信是假的",            # 打了 a hotline is not a payment
 ])
 def test_no_false_alarm(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
@@ -90,6 +92,8 @@ def test_no_false_alarm(text):
     ("怎么知道自己是不是已经被骗了", "hypothetical"),
     ("家里人正在被骗的话 打96110还是110", "hypothetical"),
     ("我奶奶耳朵背 怎么防她被骗", "worry"),
+    ("水费能去营业厅交吗 我怕在网上交被骗", "worry"),        # what is feared comes between
+    ("我卖二手冰箱 买家说他钱付了 要我先交保证金才能收款", "their_payment"),
     ("验证码给出去以后多久会失效", "no_subject"),
 ])
 def test_questions_about_being_scammed_are_not_a_loss(text, veto):
@@ -156,3 +160,11 @@ def test_a_bare_i_was_scammed_gets_the_lost_steps_and_the_default_case(service, 
     answer = service.ask(text)
     assert answer["urgent"] and answer["urgent_kind"] == "lost"
     assert answer["case_ids"][0] == "emergency-just-transferred"
+
+
+@pytest.mark.parametrize("text", [
+    "我担心我妈被骗了 她昨天转了两万给一个客服",     # a worry, and then a real loss
+    "就怕已经被骗了 刚才转了五千过去对方就把我拉黑了",
+])
+def test_a_worry_does_not_hide_a_loss_told_after_it(text):
+    assert detect_urgency(text).kind == "lost", detect_urgency(text)

@@ -16,6 +16,8 @@ loads an index answers with numpy alone (scikit-learn is imported only by a buil
 """
 from __future__ import annotations
 
+import dataclasses
+
 import gc
 import hashlib
 import json
@@ -232,15 +234,37 @@ class Engine:
         p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
-        if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
+        known = self._known_line(doc_scores)
+        if known is not None:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         else:
             off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
                          off_topic)
+        if known is not None:
+            verdict = self._as_labelled(verdict, known)
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
                 "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
+
+    def _known_line(self, doc_scores) -> int | None:
+        """The document a message (nearly) repeats, if any."""
+        if doc_scores is None:
+            return None
+        best = int(doc_scores.argmax())
+        return best if doc_scores[best] >= KNOWN_LINE_SCORE else None
+
+    def _as_labelled(self, verdict, doc: int):
+        """A (nearly) known example line of a case gets that case's category, whatever the
+        n-gram views say: an editor's 加为例句 is answered with the case at once, even when
+        the views, trained on everything else, lean elsewhere (urgency still comes first)."""
+        ai = int(self.arrays["doc_article"][doc])
+        if ai < 0 or verdict.urgent or DOC_KINDS[int(self.arrays["doc_kind"][doc])] != "example":
+            return verdict
+        category = self.articles[self._article_ids[ai]].category
+        if verdict.category == category:
+            return verdict
+        return dataclasses.replace(verdict, category=category, scam_type=category)
 
     def _retrieval(self, normalized: str, masked: str | None = None,
                    tokens: list[str] | None = None):
