@@ -65,7 +65,7 @@ def test_the_scope_view_tells_the_two_sides_apart(service):
     errand = engine.views_of(engine.normalize("航班延误了 航空公司会赔钱吗 在哪申请"))
     stranger = engine.views_of(engine.normalize("说是航空公司的 航班取消了给我退改签补偿"))
     assert errand["off_topic"] >= engine.triage.scope_threshold
-    assert stranger["off_topic"] <= engine.triage.scope_scam_threshold
+    assert stranger["off_topic"] <= 0.3 < errand["off_topic"]
 
 
 def verdict(categories, none_first: bool, text: str, off_topic, params=TriageParams()):
@@ -87,11 +87,23 @@ def test_scope_sends_a_scam_type_to_the_menu_only_when_off_topic():
     assert verdict(CATEGORIES, False, text, 0.9).category == NONE
 
 
-def test_scope_keeps_a_scam_from_the_menu():
+def test_scope_can_keep_a_scam_from_the_menu_when_asked_to():
+    # off as shipped (TriageParams.scope_scam_threshold): it read everyday messages as scams
     text = "有人在网上说能帮我提额度"
-    assert verdict(CATEGORIES, True, text, None).category == NONE
-    assert verdict(CATEGORIES, True, text, 0.5).category == NONE
-    assert verdict(CATEGORIES, True, text, 0.1).category == "fake_loan"
+    rescue = dataclasses.replace(TriageParams(), scope_scam_threshold=0.3)
+    assert verdict(CATEGORIES, True, text, None, rescue).category == NONE
+    assert verdict(CATEGORIES, True, text, 0.5, rescue).category == NONE
+    assert verdict(CATEGORIES, True, text, 0.1, rescue).category == "fake_loan"
+    assert verdict(CATEGORIES, True, text, 0.1).category == NONE
+
+
+@pytest.mark.parametrize("text", [
+    "今儿个冷不冷 要不要给娃穿棉袄",
+    "帮我写几句孙子十岁生日的祝福话 要喜庆点",
+    "超市买的牛奶过期了 收银台给我退了钱 让我签个字 没事吧",
+])
+def test_everyday_messages_get_the_menu(service, text):
+    assert service.ask(text)["category"] == "none"
 
 
 @pytest.mark.parametrize("text", [

@@ -53,9 +53,16 @@ class TriageParams:
     #                                as a scam / scam lines given the menu: 0.0 60/73, 0.002
     #                                62/72, 0.01 64/68; views that are sure of a scam type keep
     #                                it)
-    scope_scam_threshold: float = 0.3  # … and the menu becomes a scam type (or `general`)
-    #                                when P(off-topic) is at most this (bank CV: 0.25 57/81,
-    #                                0.3 62/72, 0.35 worse on both)
+    scope_scam_threshold: float = 0.0  # … and the menu becomes a scam type (or `general`)
+    #                                when P(off-topic) is at most this. Off (0.0): on four new
+    #                                sets of resident messages written without the bank (600
+    #                                messages, 92 off-topic) the view read everyday messages
+    #                                (天气, 生日祝福, 超市退款) as in scope, and at 0.3 it turned
+    #                                15 menus into scam answers and no scam answer the other way
+    #                                (top-1 +1.0 to +2.0 points on three sets, same on the
+    #                                fourth). Bank CV, whose off-topic lines are the view's own
+    #                                kind, says the opposite (scam lines given the menu 70 → 100,
+    #                                off-topic answered as a scam 63 → 50 of 940)
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
