@@ -168,3 +168,35 @@ def test_a_bare_i_was_scammed_gets_the_lost_steps_and_the_default_case(service, 
 ])
 def test_a_worry_does_not_hide_a_loss_told_after_it(text):
     assert detect_urgency(text).kind == "lost", detect_urgency(text)
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("群里的老板让财务马上付款 我打电话问了老板本人才知道是假的", "verified"),
+    ("我舅在网上押大小 这几天赢了三千 现在想多投点", "winning_so_far"),
+    ("我妈听了几次讲座 非要买两万多的理疗仪", "wants_to_buy"),
+    ("客服说要开屏幕共享帮我操作 开这个有什么风险", "asks_risk"),
+])
+def test_no_loss_yet_binds_the_urgency_model(service, text, veto):
+    """Kinds the n-gram urgency model alone raised: checked and found fake, winning so far, set
+    on buying, asking about the risk. The veto binds the model; the answer is not urgent."""
+    u = detect_urgency(service.normalizer(text))
+    assert veto in u.message_vetoes and not u.urgent, u
+    assert service.ask(text)["urgent"] is False
+
+
+@pytest.mark.parametrize("text", [
+    "我打电话问了老板才知道是假的 可是钱已经转了过去",
+    "赢了两千以后想多投点 结果全输了 平台也打不开了",
+    "我妈要买那个理疗仪 已经付了一万二",
+])
+def test_a_payment_still_counts_after_those_words(service, text):
+    assert service.ask(text)["urgent"] is True
+
+
+def test_typing_the_amount_is_acting_now():
+    assert "acting_now" in detect_urgency("他让我转八千给他同学 我正在输金额呢").signals
+
+
+def test_hanging_up_in_fright_ends_the_call():
+    u = detect_urgency("说我涉嫌洗钱 我吓得挂了 他们还会打来吗")
+    assert "stopped" in u.message_vetoes and not u.urgent
