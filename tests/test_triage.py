@@ -160,11 +160,22 @@ def test_api_answer_says_which_emergency(client):
     "对方让我先把银行卡号和验证码发给他核对一下",
     "他要我先转五百块保证金，不然不给办",
     "说要收一笔激活费才能用",
+    "不交保证金就冻结你的账户",               # negated, but a threat: a demand
+    "没让我交钱 就要了验证码",                 # one request denied, the next one made
 ])
 def test_a_money_request_never_gets_the_menu(service, text):
     assert money_request(service.normalizer(text))
     answer = service.ask(text)
     assert answer["category"] != "none" and answer["answer"] != service.replies.menu
+
+
+@pytest.mark.parametrize("text", [
+    "银行打电话说我的卡快到期了 让我带身份证去网点换 没让转钱也没问密码",
+    "社区通知去领老年证 不需要交手续费",
+    "快递员说包裹放驿站了 他没让我转账",
+])
+def test_money_said_not_to_be_asked_for_is_no_request(service, text):
+    assert money_request(service.normalizer(text)) is None
 
 
 def test_same_content_same_answers(content_dir):

@@ -460,10 +460,21 @@ _FEE = re.compile(r"(?:手续费|保证金|解冻费|激活费|税费|服务费|
                   r"刷流水|验资|安全账户|管理费|公证费|保释金|赎金|违约金|通道费|疏通费)")
 
 
+# Said not to have been asked (没让转钱也没问密码, 不用交押金): a real office telling a resident
+# what it did not ask for is no request.
+_NOT_ASKED = re.compile(r"(?:没|没有|不|未|无|免|别|不用|不需要|无需)(?:让|叫|要|用|收|问|需要)?(?:我|你|您)?"
+                        r"(?:交|付|转|缴|给|出|问)?\s*$")
+
+_THREAT_AFTER = re.compile(r"\s*(?:的话)?\s*(?:就|会|要|将)")
+
+
 def money_request(normalized: str) -> str | None:
     """The words that ask the writer for money or credentials, or None."""
     for pattern in (_REQUEST, _FEE):
         m = pattern.search(normalized)
-        if m:
-            return m.group()
+        while m:
+            if not _NOT_ASKED.search(normalized, max(0, m.start() - 6), m.start()) or \
+                    _THREAT_AFTER.match(normalized, m.end()):   # 不交保证金就冻结: a demand
+                return m.group()
+            m = pattern.search(normalized, m.start() + 1)   # 没让我交钱 就要了验证码
     return None
