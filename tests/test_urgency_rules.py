@@ -175,6 +175,8 @@ def test_a_worry_does_not_hide_a_loss_told_after_it(text):
     ("我舅在网上押大小 这几天赢了三千 现在想多投点", "winning_so_far"),
     ("我妈听了几次讲座 非要买两万多的理疗仪", "wants_to_buy"),
     ("客服说要开屏幕共享帮我操作 开这个有什么风险", "asks_risk"),
+    ("有人打电话哭着说是我儿子出事了 我赶紧打给他单位 人好好的在上班", "verified"),
+    ("群里的任务先垫了五十 返了六十五 要不要继续做", "winning_so_far"),
 ])
 def test_no_loss_yet_binds_the_urgency_model(service, text, veto):
     """Kinds the n-gram urgency model alone raised: checked and found fake, winning so far, set
@@ -200,3 +202,16 @@ def test_typing_the_amount_is_acting_now():
 def test_hanging_up_in_fright_ends_the_call():
     u = detect_urgency("说我涉嫌洗钱 我吓得挂了 他们还会打来吗")
     assert "stopped" in u.message_vetoes and not u.urgent
+
+
+def test_a_credit_record_that_is_spotty_is_not_money_spent():
+    # 征信花了: the credit record has too many queries, nothing was paid
+    assert not detect_urgency("征信花了贷不下来 有个中介说三千块包修复").urgent
+    assert detect_urgency("花了三千块找中介修复征信 钱交了人就不见了").kind == "lost"
+
+
+def test_a_relative_nobody_can_stop_but_nobody_asks_for_money():
+    text = "我表姐网上认识个男的 天天嘘寒问暖 人家也没要她钱 我们怎么劝她也不听"
+    u = detect_urgency(text)
+    assert not u.urgent and "no_payment" in u.vetoes, u
+    assert detect_urgency("我表姐要把存款转给网上认识的男的 我们怎么劝她也不听").kind == "in_progress"

@@ -53,7 +53,7 @@ _MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元
           rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
-              r"打过去|给了(?!我)|垫了|垫付了|买了|花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
+              r"打过去|给了(?!我)|垫了|垫付了|买了|(?<!征信)(?<!信用)(?<!数据)(?<!记录)花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
 # 打了 a phone (打了老板座机才知道是假的: checked by a call) is not a payment.
 _CALLED = r"(?![^，。！？!?\s]{0,6}(?:电话|手机|视频|语音|110|座机|固话|热线|客服))"
 _SENT = (r"(?:(?:转|汇|付|交|充)(?:了|完|过去|出去)|打(?:了|完|过去|出去)" + _CALLED + ")")
@@ -204,6 +204,7 @@ _SIGNALS += [
         r"换成现金|上门来取|不(?:能|让)(?:让)?我们(?:听|进)|"
         r"(?:96110|反诈中心|民警)[^。！？!?]{0,12}(?:说|提醒)[^。！？!?]{0,6}(?:可能)?(?:正)?在被骗|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
 ]
+_NO_MONEY_ASKED = re.compile(r"(?:没|没有|从没|从来没|又没|也没)(?:要|让|叫|问)(?:过)?(?:她|他|我|我们|你)?(?:一分钱|钱|一毛|转钱|投钱|汇钱)")
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
 _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
 # ... unless said in general (骗子一般都会催你今天内转账)
@@ -273,12 +274,14 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 _NOTHING_PAID = r"^(?!.*(?:转了|付了|交了|汇了|给了|充了|投了|转过去|打过去|转账了|付款了|打了\d|打了[一二两三四五六七八九十几]))"
 _MESSAGE_VETOES += [
     # checked with the real person or office, and it was fake (我打了老板座机才知道是假的)
-    ("verified", re.compile(_NOTHING_PAID + r".*(?:打|问|核实|确认|联系)[^。！？!?]{0,10}(?:才知道|才发现|发现|原来)"
-                            r"[^。！？!?]{0,4}(?:是)?(?:假的|骗子|冒充|骗人)")),
+    ("verified", re.compile(_NOTHING_PAID + r".*(?:打|问|核实|确认|联系)[^。！？!?]{0,10}(?:(?:才知道|才发现|发现|原来)"
+                            r"[^。！？!?]{0,4}(?:是)?(?:假的|骗子|冒充|骗人)|人?好好的|没出事|啥事没有|什么事都没有)")),
     # winning so far and wanting to put in more (赢了两万 现在想投更多): a warning, no loss yet
-    ("winning_so_far", re.compile(r"^(?!.*(?:输|亏|赔|提不|取不|没了|冻结|跑路|打不开|不让提|拉黑)).*"
-                                  r"(?:赢了|赚了|挣了|收益)[^。！？!?]{0,14}(?:想|要|准备|打算)(?:再)?(?:多|加|继续)?"
-                                  r"(?:投|充|买|放|加)")),
+    # (垫了100返了130 要不要接着做: the first rebates of a brushing task are paid out, too)
+    ("winning_so_far", re.compile(r"^(?!.*(?:输|亏|赔|提不|取不|没了|冻结|跑路|打不开|不让提|拉黑|不返|没返)).*"
+                                  r"(?:赢了|赚了|挣了|收益|返了|返给我|提出来了|提现了)[^。！？!?]{0,14}"
+                                  r"(?:想|要|准备|打算|要不要|该不该)(?:再|接着|继续)?(?:多|加)?"
+                                  r"(?:投|充|买|放|加|做|玩|跟)")),
     # a relative set on buying something dear (要买一万多的床垫), nothing paid yet
     ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?买[^。！？!?]{0,12}"
                                 r"(?:[\d一二两三四五六七八九十几][十百千万]|块|元)")),
@@ -416,6 +419,10 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "negation"   # 差点就转了 / 幸好没…: it is over
             if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
                 veto = "hypothetical"
+            if veto is None and kind == "lost" and "winning_so_far" in whole:
+                veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
+            if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
+                veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
             if veto is None and kind == "lost" and "worry" in whole and \
                     _inside_worry(normalized, m.start()):
                 veto = "worry"     # 我怕她哪天被骗了钱: the loss is the feared one
