@@ -215,3 +215,35 @@ def test_a_relative_nobody_can_stop_but_nobody_asks_for_money():
     u = detect_urgency(text)
     assert not u.urgent and "no_payment" in u.vetoes, u
     assert detect_urgency("我表姐要把存款转给网上认识的男的 我们怎么劝她也不听").kind == "in_progress"
+
+
+def test_on_the_way_to_the_bank_is_about_to_pay():
+    u = detect_urgency("他说急要两万交押金 我骑车往信用社去的路上")
+    assert u.kind == "in_progress" and "ready_to_pay" in u.signals, u
+
+
+@pytest.mark.parametrize("text", [
+    "对方说我涉案了 让我把存折的钱拿出来清查 我给挂了",
+    "电话里说要把借呗的钱借出来转到监管账户 我没按他说的弄 他还在一直打",
+    "做到第三单说要做完才一起返 我就没往下做了 那边一直打电话催",
+])
+def test_the_writer_refused_or_hung_up(text):
+    u = detect_urgency(text)
+    assert "stopped" in u.message_vetoes and u.kind != "in_progress", u
+
+
+def test_a_plan_for_later_is_not_a_loss():
+    u = detect_urgency("他说过完年就把家里存款都投进去 我说啥他都不听")
+    assert u.kind != "lost" and "intends" in u.vetoes, u
+    assert detect_urgency("他把家里存款都投进去了 现在平台打不开").kind == "lost"
+
+
+def test_set_on_buying_with_the_sum_before_the_thing(service):
+    u = detect_urgency(service.normalizer("我妈要花一万多买个床垫 说睡了能治病"))
+    assert "wants_to_buy" in u.message_vetoes and not u.urgent, u
+
+
+def test_a_seller_waiting_for_a_buyers_money_has_nothing_in():
+    # the buyer's "payment" waits on a withdrawal fee: the writer's money never went in
+    u = detect_urgency("我把游戏号卖给别人了 对方说钱已经付了 让我去网站提现 要先交保证金才能解冻")
+    assert "fee_to_withdraw" not in u.signals and u.kind != "lost", u

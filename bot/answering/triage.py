@@ -48,11 +48,14 @@ class TriageParams:
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
     scope_threshold: float = 0.55  # the scope view (scope.py): a scam type no rule demands
     #                                gives the menu when P(off-topic) is at least this …
-    scope_min_none: float = 0.002  # … and the category views give `none` at least this (bank
+    scope_min_none: float = 0.02   # … and the category views give `none` at least this (bank
     #                                CV with the view's word features, off-topic lines answered
     #                                as a scam / scam lines given the menu: 0.0 60/73, 0.002
     #                                62/72, 0.01 64/68; views that are sure of a scam type keep
-    #                                it)
+    #                                it. 0.002 → 0.02 in s18: 快递丢了 客服主动打给我说要理赔, at
+    #                                99.6% fake_customer_service, got the menu; the new sets
+    #                                of resident messages lost nothing by it, bank CV 49/108 →
+    #                                52/105)
     scope_scam_threshold: float = 0.0  # … and the menu becomes a scam type (or `general`)
     #                                when P(off-topic) is at most this. Off (0.0): on four new
     #                                sets of resident messages written without the bank (600

@@ -175,6 +175,7 @@ _SIGNALS += [
         r"(?:打开|登上|登录|插上)了(?:网银|手机银行|转账页面|付款页面)|"
         r"(?:网银|手机银行|网银盾|u盾)(?:已经)?(?:登上|插上|打开)了|(?:在|到了|开着)(?:转账|付款)页面|"
         r"(?:在|正在)去(?:银行|邮局|信用社)|去银行的(?:路上|车上)|掏出(?:了)?(?:银行)?卡|插(?:了)?卡了|"
+        r"(?:去|往)[^，。！？!?\s]{0,4}(?:银行|信用社|邮局|柜员机|取款机|atm)(?:去)?的(?:路上|车上)|"
         r"准备(?:付|转|汇|交)了")),
     ("cannot_stop", "in_progress", re.compile(
         r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|"
@@ -205,7 +206,7 @@ _SIGNALS += [
         r"(?:96110|反诈中心|民警)[^。！？!?]{0,12}(?:说|提醒)[^。！？!?]{0,6}(?:可能)?(?:正)?在被骗|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
 ]
 _NO_MONEY_ASKED = re.compile(r"(?:没|没有|从没|从来没|又没|也没)(?:要|让|叫|问)(?:过)?(?:她|他|我|我们|你)?(?:一分钱|钱|一毛|转钱|投钱|汇钱)")
-_LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
+_LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家|卖给|卖掉|出售")   # nothing of the writer's in
 _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
@@ -238,8 +239,11 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户)里?)\s*$")),
     # what the other side says it paid itself (买家说他钱付了) is not the writer's payment
-    ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)(?:们)?(?:的)?"
+    ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)?(?:们)?(?:的)?"
                                  r"(?:已经|都|早就)?\s*$")),
+    # a plan for later (说过完年就把存款都投进去): not paid yet
+    ("intends", re.compile(r"(?:打算|准备|计划|过完年|过了年|下个月|明年|等[^，。！？!?\s]{0,6}(?:以后|之后|后))"
+                           r"[^，。！？!?\s]{0,4}(?:就|再)?(?:把|将)?\s*$")),
 ]
 # Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
 # vetoes the loss it names.
@@ -266,10 +270,14 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
     ("worry", _WORRY),
-    ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接|吓得|赶紧|赶快|立马|立刻|我就)挂(?:了|断了|掉了)|"
+    ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接|吓得|赶紧|赶快|立马|立刻|我就|我给|给)挂(?:了|断了|掉了)|"
+                           # the writer refused (我没按他说的弄, 我就没往下做了) whatever the other side does now
+                           r"(?:我|俺)(?:就|也|根本|压根|可)?没(?:有)?(?:按|照)(?:他|她|对方|人家)?(?:说的)?(?:弄|做|办|操作)|"
+                           r"(?:我|俺)(?:就|也)?没(?:再)?往下(?:做|弄|转|交)|"
                            r"把(?:他|她|对方|那个号|那个人|人|骗子|号码|骗子的号码)(?:的微信|的号)?(?:拉黑|删)了|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
+_SUM = r"(?:[\d一二两三四五六七八九十几][十百千万]|块|元)"
 # Nothing paid (no payment verb anywhere): the next three bind the urgency model only.
 _NOTHING_PAID = r"^(?!.*(?:转了|付了|交了|汇了|给了|充了|投了|转过去|打过去|转账了|付款了|打了\d|打了[一二两三四五六七八九十几]))"
 _MESSAGE_VETOES += [
@@ -283,8 +291,8 @@ _MESSAGE_VETOES += [
                                   r"(?:想|要|准备|打算|要不要|该不该)(?:再|接着|继续)?(?:多|加)?"
                                   r"(?:投|充|买|放|加|做|玩|跟)")),
     # a relative set on buying something dear (要买一万多的床垫), nothing paid yet
-    ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?买[^。！？!?]{0,12}"
-                                r"(?:[\d一二两三四五六七八九十几][十百千万]|块|元)")),
+    ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?(?:花[^。！？!?]{0,8}" + _SUM +
+                                r"[^。！？!?]{0,4}买|买[^。！？!?]{0,12}" + _SUM + ")")),
     # what could happen if (开屏幕共享有啥危险): a question about the risk
     ("asks_risk", re.compile(r"有(?:啥|什么|没有)(?:危险|风险)|危险吗|安全吗|风险大吗")),
 ]
@@ -343,7 +351,8 @@ def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str 
     """An instruction (让我把钱转…: only a loss signal), a negation or a hypothetical just
     before a match cancels it."""
     for name, pattern in _LOCAL_VETOES:
-        if name == "instruction" and signal not in _INSTRUCTABLE:
+        if name == "instruction" and signal not in _INSTRUCTABLE or \
+                name in ("their_payment", "intends") and kind != "lost":
             continue
         if name == "instruction":   # ...unless it says it was done (让我把钱转过去了)
             if kind == "lost" and not re.search("[了完]", text[start:end]) and \
