@@ -48,9 +48,10 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 7   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
+ENGINE_FORMAT = 8   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
 #                     5: the scope view (ngram_scope_*); 6: its word features
-#                     (ngram_scope_word_*); 7: official numbers keep their digits
+#                     (ngram_scope_word_*); 7: official numbers keep their digits;
+#                     8: the words of the cases (ngram_scope_case_words)
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,8 @@ class Engine:
                                             if k.startswith(VIEW_PREFIX + "scope_")},
                                            self.segmenter)
         self._view_known = self._view_order >= 0
+        self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
+            k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     def document(self, i: int) -> Document:
@@ -232,15 +235,25 @@ class Engine:
         p_model, p_urgency = self.views.judge_vector(ids, w)
         model = np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
-        if doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE:
+        known = doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE
+        if known:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         else:
             off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
+        names = known or self.names_a_scam(words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
-                         off_topic)
+                         off_topic, names)
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
-                "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
+                "urgent_probs": urgent_probs, "off_topic": off_topic, "names_a_scam": names,
+                "verdict": verdict}
+
+    def names_a_scam(self, words: list[str]) -> bool:
+        """Whether a message's words (``words_and_tokens``) name something a scam is about: a
+        scam term (the articles' keywords, ETC and APP too, and terms.txt), a word of the cases
+        (``ScopeView.names_a_scam``), or a pasted link or phone number (masked as 链接 and
+        电话号码). A short message naming none of them gets the menu (triage.short_max_chars)."""
+        return not self._scam_words.isdisjoint(words) or self.scope.names_a_scam(words)
 
     def _retrieval(self, normalized: str, masked: str | None = None,
                    tokens: list[str] | None = None):

@@ -46,16 +46,24 @@ class TriageParams:
     model_max_none: float = 0.5    # the urgency model alone cannot raise urgency when the
     #                                category views give `none` at least this probability
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
-    scope_threshold: float = 0.55  # the scope view (scope.py): a scam type no rule demands
+    scope_threshold: float = 0.65  # the scope view (scope.py): a scam type no rule demands
     #                                gives the menu when P(off-topic) is at least this …
-    scope_min_none: float = 0.002  # … and the category views give `none` at least this (bank
-    #                                CV with the view's word features, off-topic lines answered
-    #                                as a scam / scam lines given the menu: 0.0 60/73, 0.002
-    #                                62/72, 0.01 64/68; views that are sure of a scam type keep
-    #                                it)
-    scope_scam_threshold: float = 0.3  # … and the menu becomes a scam type (or `general`)
-    #                                when P(off-topic) is at most this (bank CV: 0.25 57/81,
-    #                                0.3 62/72, 0.35 worse on both)
+    scope_min_none: float = 0.002  # … and the category views give `none` at least this
+    #                                (views that are sure of a scam type keep it) …
+    scope_scam_threshold: float = 0.35  # … and the menu becomes a scam type (or `general`)
+    #                                when P(off-topic) is at most this. Bank CV with the
+    #                                off-topic lines of chat-3 and near-7, on the lines before
+    #                                them (off-topic lines answered as a scam / scam lines given
+    #                                the menu; 63/70 before those lines at 0.55/0.3/0.002):
+    #                                0.55/0.3 now 50/84, 0.6/0.35 56/73, 0.65/0.35 61/67,
+    #                                0.65/0.4 70/60 (bench/cv_engine.py --scope)
+    short_max_chars: int = 5       # a message of at most this many Chinese characters that
+    #                                names nothing of a scam (no scam term, no word of the
+    #                                cases, no link or number: Engine.names_a_scam), asks for no
+    #                                money and has no fraud words gets the menu: 有人吗, 收到,
+    #                                好的 谢谢 have too few words for the views to weigh (bank
+    #                                CV: 5 off-topic lines fewer answered as a scam, no scam
+    #                                line more given the menu, at 5 and 6; at 8 three more)
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
@@ -98,8 +106,11 @@ def _none_probability(categories: list[str], probs: np.ndarray) -> float:
 
 def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
            urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
-           params: TriageParams, chars: int = 0, off_topic: float | None = None) -> Verdict:
-    """The verdict; ``off_topic`` is the scope view's P(off-topic) (None: not consulted)."""
+           params: TriageParams, chars: int = 0, off_topic: float | None = None,
+           names_a_scam: bool = True) -> Verdict:
+    """The verdict; ``off_topic`` is the scope view's P(off-topic) (None: not consulted);
+    ``names_a_scam``: whether the message names anything of a scam or is a line of the bank
+    (``Engine.names_a_scam``), which a short message needs to get anything but the menu."""
     probs = combine(retrieval, model, params)
     order = np.argsort(-probs, kind="stable")
     ranking = tuple((categories[i], round(float(probs[i]), 4)) for i in order[:5])
@@ -125,6 +136,10 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),
                        urgency, None, ranking)
 
+    if not names_a_scam and chars <= params.short_max_chars and \
+            not (money_request or urgency.fraud_words):
+        return Verdict(NONE, scam_type, round(p_type, 4), False, None, round(p_urgent, 4),
+                       urgency, None, ranking)
     top = categories[order[0]]
     # The scope view's second opinion on "about a scam at all?", both ways.
     out_of_scope = off_topic is not None and off_topic >= params.scope_threshold and \
