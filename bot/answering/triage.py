@@ -51,19 +51,21 @@ class TriageParams:
     scope_min_none: float = 0.002  # … and the category views give `none` at least this
     #                                (views that are sure of a scam type keep it) …
     scope_scam_threshold: float = 0.35  # … and the menu becomes a scam type (or `general`)
-    #                                when P(off-topic) is at most this. Bank CV with the
-    #                                off-topic lines of chat-3 and near-7, on the lines before
+    #                                when P(off-topic) is at most this. Bank CV (s18) with
+    #                                the off-topic lines of chat-3 and near-7 and the cases'
+    #                                scams dressed as procedures, counted on the lines before
     #                                them (off-topic lines answered as a scam / scam lines given
-    #                                the menu; 63/70 before those lines at 0.55/0.3/0.002):
-    #                                0.55/0.3 now 50/84, 0.6/0.35 56/73, 0.65/0.35 61/67,
-    #                                0.65/0.4 70/60 (bench/cv_engine.py --scope)
+    #                                the menu; 63/70 before, at 0.55/0.3/0.002): 0.55/0.3 now
+    #                                44/93, 0.6/0.35 53/78, 0.65/0.35 56/70, 0.7/0.35 59/67,
+    #                                0.65/0.4 65/65 (bench/cv_engine.py --scope)
     short_max_chars: int = 5       # a message of at most this many Chinese characters that
     #                                names nothing of a scam (no scam term, no word of the
     #                                cases, no link or number: Engine.names_a_scam), asks for no
     #                                money and has no fraud words gets the menu: 有人吗, 收到,
     #                                好的 谢谢 have too few words for the views to weigh (bank
-    #                                CV: 5 off-topic lines fewer answered as a scam, no scam
-    #                                line more given the menu, at 5 and 6; at 8 three more)
+    #                                CV, s18: off-topic lines answered as a scam 78 → 74 of
+    #                                1,093, scam lines given the menu 70 either way; 3: 76, 4:
+    #                                75, 6 and 8: 74 too)
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
