@@ -89,6 +89,7 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
                 urgency=detect_urgency(norm), money=money_request(norm),
                 chars=cjk_chars(norm), scope=engine.scope.margin(norm, ids, w, words),
                 known=doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE,
+                names=engine.names_a_scam(words),
                 categories=engine.categories))
     return rows
 
@@ -113,7 +114,7 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
                                                               kind=None, signals=())
         v = decide(r["categories"], r["retrieval"], model, urg, up, r["money"], params,
                    r["chars"], probability(r["scope"], SCOPE_SHARPNESS)
-                   if scope and not r["known"] else None)
+                   if scope and not r["known"] else None, r["known"] or r["names"])
         if r["kind"]:
             m["urgent"] += 1
             m["urgent_hit"] += v.urgent
@@ -296,9 +297,11 @@ def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
     cut = {t: words_and_tokens(t, engine.segmenter) for t in texts}
     scope = best(lambda t: engine.scope.off_topic_probability(t, *vectors[t], cut[t][0]))
     query = best(lambda t: engine.query_vector(t, None, cut[t][1]))
+    names = best(lambda t: engine.names_a_scam(cut[t][0]))
     print(f"speed over {len(texts)} distinct lines, CPU µs per message (best of {rounds}): "
           f"rules {rules:.1f}, n-gram views {views:.1f}, scope view on their n-gram vector and "
-          f"the retrieval's cut {scope:.1f}, together {rules + views + scope:.1f}; "
+          f"the retrieval's cut {scope:.1f}, names_a_scam {names:.1f}, together "
+          f"{rules + views + scope + names:.1f}; "
           f"(retrieval's query vector from its tokens {query:.1f})")
 
 

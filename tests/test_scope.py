@@ -68,13 +68,14 @@ def test_the_scope_view_tells_the_two_sides_apart(service):
     assert stranger["off_topic"] <= 0.3 < errand["off_topic"]
 
 
-def verdict(categories, none_first: bool, text: str, off_topic, params=TriageParams()):
+def verdict(categories, none_first: bool, text: str, off_topic, params=TriageParams(),
+            names_a_scam: bool = True):
     """decide() on category views that put `none` (or the first scam type) on top."""
     model = np.asarray([0.6, 0.3, 0.1] if none_first else [0.3, 0.6, 0.1])
     normalized = text
     return decide(categories, np.zeros(3), model, detect_urgency(normalized), {"no": 1.0},
                   money_request(normalized), dataclasses.replace(params, model_weight=1.0),
-                  len(text), off_topic)
+                  len(text), off_topic, names_a_scam)
 
 
 CATEGORIES = [NONE, "fake_loan", "fake_prize"]
@@ -233,3 +234,40 @@ def test_words_not_characters_tell_these_apart():
     assert chars_only.margin(a) == chars_only.margin(b)
     with_words = ScopeView.train(features, texts, labels, words)
     assert with_words.margin(a) < 0 < with_words.margin(b)
+
+
+def test_a_short_message_naming_nothing_of_a_scam_gets_the_menu():
+    """有人吗, 收到: too few words for the views to weigh; whatever type they put on top, the
+    menu, unless the message names a scam, asks for money or has fraud words."""
+    for text in ("有人吗", "收到收到", "好的 谢谢"):
+        assert verdict(CATEGORIES, False, text, 0.5, names_a_scam=False).category == NONE
+        assert verdict(CATEGORIES, False, text, 0.5).category == "fake_loan"
+    long = "我想问一下这个事情到底应该怎么处理才好"
+    assert verdict(CATEGORIES, False, long, 0.5, names_a_scam=False).category == "fake_loan"
+    for text in ("被骗了", "交押金"):   # fraud words, a money request: never the menu
+        assert verdict(CATEGORIES, True, text, 0.9, names_a_scam=False).category != NONE
+
+
+@pytest.mark.parametrize("text, names", [
+    ("有人吗", False), ("收到", False), ("好的 谢谢", False), ("666", False),
+    ("杀猪盘", True),          # an article's keyword
+    ("ETC", True),             # an ASCII keyword (the segmenter keeps only CJK ones)
+    ("http://etc-xx.cc", True), ("138xxxx1234", True),   # a pasted link or number
+])
+def test_the_engine_knows_what_names_a_scam(service, text, names):
+    engine = service.engine
+    words = words_and_tokens(engine.normalize(text), engine.segmenter)[0]
+    assert engine.names_a_scam(words) is names
+
+
+def test_words_of_the_cases_are_never_said_off_topic():
+    words = [["解冻", "金额"], ["解冻", "账户"], ["账户", "余额"], ["解冻"], ["余额", "查询"]]
+    off_topic = [False, False, True, False, True]
+    assert scope.case_only_words(words, off_topic).tolist() == ["解冻"]   # 账户: said off topic
+    view = ScopeView(None, None, np.zeros(0), np.zeros(0), np.zeros(len(scope.CUES)), 0.0,
+                     case_words=scope.case_only_words(words, off_topic))
+    assert view.names_a_scam(["帮", "我", "解冻"]) and not view.names_a_scam(["账户", "余额"])
+
+
+def test_how_to_report_in_the_anti_fraud_app_is_about_reporting(service):
+    assert service.ask("在反诈APP上举报诈骗电话要怎么弄")["category"] == "report"

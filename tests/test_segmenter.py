@@ -11,8 +11,8 @@ import jieba.finalseg
 import numpy as np
 import pytest
 
-from bot.answering.engine import BULK_MIN_TEXTS, TRAIN_LINES_PER_CLASS, _count_terms, \
-    _documents, _training_sample, load_offtopic, load_terms
+from bot.answering.engine import BULK_MIN_TEXTS, OFFTOPIC_LINES_LIMIT, TRAIN_LINES_PER_CLASS, \
+    _count_terms, _documents, _training_sample, load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
 from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
@@ -209,4 +209,15 @@ def test_the_bank_is_far_below_the_training_limit(content_dir):
 def test_no_off_topic_line_is_sampled_out_of_the_none_class(content_dir):
     """The off-topic lines are one class (none, not urgent), the bank's largest: all of them
     train the shipped models (when this fails, raise the limit or re-measure CV)."""
-    assert len(load_offtopic(content_dir / "engine")) <= TRAIN_LINES_PER_CLASS
+    assert len(load_offtopic(content_dir / "engine")) <= OFFTOPIC_LINES_LIMIT
+
+
+def test_the_off_topic_class_has_its_own_limit():
+    """The off-topic lines do not grow with the articles: a bank with more of them than a
+    case class may hold still trains on every one."""
+    lines = [(f"闲聊{i}", "none", "no") for i in range(8)] + \
+        [(f"案例{i}", "fake_loan", "no") for i in range(8)]
+    sample = _training_sample(lines, 5, 10)
+    assert [ln for ln in sample if ln[1] == "none"] == lines[:8]
+    assert len([ln for ln in sample if ln[1] == "fake_loan"]) == 5
+    assert len(_training_sample(lines, 5)) == 10   # without its own limit, the same cap

@@ -50,9 +50,10 @@ FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
 MAX_TERM_CHARS = 24      # longer tokens (pasted junk) are not indexed
 # Bump when the arrays or their meaning change; an index of another format is rebuilt.
-ENGINE_FORMAT = 7   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
+ENGINE_FORMAT = 8   # 3: n-gram models (ngram_*), urgent examples, document kinds; 4: n-gram keys;
 #                     5: the scope view (ngram_scope_*); 6: its word features
-#                     (ngram_scope_word_*); 7: official numbers keep their digits
+#                     (ngram_scope_word_*); 7: official numbers keep their digits;
+#                     8: the words of the cases (ngram_scope_case_words)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ class Engine:
                                             if k.startswith(VIEW_PREFIX + "scope_")},
                                            self.segmenter)
         self._view_known = self._view_order >= 0
+        self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
+            k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
 
     def document(self, i: int) -> Document:
@@ -239,13 +242,22 @@ class Engine:
             off_topic = None   # (nearly) a line of the bank: answered as it is labelled
         else:
             off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
+        names = known is not None or self.names_a_scam(words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
                          money_request(normalized), self.triage, cjk_chars(normalized),
-                         off_topic)
+                         off_topic, names)
         if known is not None:
             verdict = self._as_labelled(verdict, known)
         return {"retrieval": retrieval, "model": model, "doc_scores": doc_scores,
-                "urgent_probs": urgent_probs, "off_topic": off_topic, "verdict": verdict}
+                "urgent_probs": urgent_probs, "off_topic": off_topic, "names_a_scam": names,
+                "verdict": verdict}
+
+    def names_a_scam(self, words: list[str]) -> bool:
+        """Whether a message's words (``words_and_tokens``) name something a scam is about: a
+        scam term (the articles' keywords, ETC and APP too, and terms.txt), a word of the cases
+        (``ScopeView.names_a_scam``), or a pasted link or phone number (masked as 链接 and
+        电话号码). A short message naming none of them gets the menu (triage.short_max_chars)."""
+        return not self._scam_words.isdisjoint(words) or self.scope.names_a_scam(words)
 
     def _known_line(self, doc_scores) -> int | None:
         """The document a message (nearly) repeats, if any."""
@@ -819,7 +831,9 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     return arrays, meta
 
 
-TRAIN_LINES_PER_CLASS = 1000   # per (category, urgency); the bank's largest is none (940)
+TRAIN_LINES_PER_CLASS = 1000   # per (category, urgency) of the cases (the bank's largest ~400)
+OFFTOPIC_LINES_LIMIT = 2000     # the none class: the bank's curated off-topic lines (1,093),
+#                                 which do not grow with the articles; every one of them trains
 
 
 def train_views(articles: list[Article], offtopic: list[str], normalize: Normalizer) -> NgramViews:
@@ -831,7 +845,7 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
         lines += [(ex, a.category, "no") for ex in a.examples]
         lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
     lines += [(q, NONE, "no") for q in offtopic]
-    lines = _training_sample(lines, TRAIN_LINES_PER_CLASS)
+    lines = _training_sample(lines, TRAIN_LINES_PER_CLASS, OFFTOPIC_LINES_LIMIT)
     return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
                             [u for _, _, u in lines])
 
@@ -857,7 +871,8 @@ def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
     """The scope view's training lines (text, off-topic?): the n-gram views' sample, capped."""
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
     lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
-    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
+    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS,
+                             OFFTOPIC_LINES_LIMIT)
     return scope_training_lines([(t, c == NONE) for t, c, _ in lines])
 
 
@@ -868,21 +883,24 @@ def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
             for t, _ in _scope_sample(articles, offtopic)]
 
 
-def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tuple[str, str, str]]:
+def _training_sample(lines: list[tuple[str, str, str]], limit: int,
+                     none_limit: int | None = None) -> list[tuple[str, str, str]]:
     """At most ``limit`` lines of each (category, urgency) class, in their order: training
     cost grows with the lines (10,000 synthetic articles, 90,000 lines: 11 s features + 20 s
     SVMs, more than all the tokenising). A class over the limit keeps the lines with the
     smallest text digests, so a publish changes the sample only at the margin. The bank's
     classes are far below the limit (tested), so its models are unchanged; what the limit
-    costs a real bank that large is not measured (we have none)."""
+    costs a real bank that large is not measured (we have none). ``none_limit``: the limit of
+    the off-topic class (``none``, not urgent), if it has its own."""
     by_class: dict[tuple[str, str], list[int]] = {}
     for i, (_, category, urgency) in enumerate(lines):
         by_class.setdefault((category, urgency), []).append(i)
     keep = []
-    for members in by_class.values():
-        if len(members) > limit:
+    for key, members in by_class.items():
+        cap = none_limit if none_limit is not None and key == (NONE, "no") else limit
+        if len(members) > cap:
             members = sorted(members, key=lambda i: (
-                hashlib.blake2b(lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[:limit]
+                hashlib.blake2b(lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[:cap]
         keep += members
     return [lines[i] for i in sorted(keep)]
 

@@ -35,6 +35,9 @@ def explain(engine: Engine, text: str, top: int = 5) -> str:
         "not consulted (a line of the bank)" if off_topic is None else
         f"P(off-topic)={off_topic:.3f} (menu at >= {t.scope_threshold}, "
         f"never the menu at <= {t.scope_scam_threshold})")]
+    if not views["names_a_scam"]:
+        lines.append(f"  没有涉诈的词 (names nothing of a scam): the menu if at most "
+                     f"{t.short_max_chars} Chinese characters, no money request, no fraud words")
     lines += ["", "类别 (categories): retrieval / n-gram model / combined"]
     ret = views["retrieval"]
     model = views["model"]

@@ -37,6 +37,8 @@ WORD_WEIGHT = 1.0       # length of the word features' vector beside the n-gram 
 WORD_MIN_DF = 2         # a word feature of fewer training lines is dropped
 KNOWN_LINE_SCORE = 0.9  # a message this close to a line of the bank (best document's cosine)
 #                         is answered as that line is labelled: an editor's 加为例句 must hold
+CASE_WORD_MIN_DF = 2    # a word of at least this many case lines and of no off-topic line is
+#                         one "of the cases" (``names_a_scam``)
 MAX_CASE_LINES = 8000   # case lines trained on (the bank has ~5,800: all of them); at 10,000
 #                         synthetic articles the full sample cost 3 s, this ~0.5 s
 
@@ -132,7 +134,8 @@ class ScopeView:
 
     def __init__(self, features: NgramFeatures, words: WordFeatures, weights: np.ndarray,
                  word_weights: np.ndarray, cue_weights: np.ndarray, bias: float,
-                 sharpness: float = SCOPE_SHARPNESS, segmenter: Segmenter | None = None):
+                 sharpness: float = SCOPE_SHARPNESS, segmenter: Segmenter | None = None,
+                 case_words: np.ndarray | None = None):
         self.features = features
         self.words = words
         self.weights = weights            # (n-gram features,) float32
@@ -142,6 +145,8 @@ class ScopeView:
         self.bias = float(bias)
         self.sharpness = sharpness
         self.segmenter = segmenter        # the index's: words when the caller has none
+        self.case_words = np.zeros(0, "<U1") if case_words is None else case_words  # sorted
+        self._case_words = frozenset(self.case_words.tolist())
 
     @classmethod
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
@@ -169,7 +174,8 @@ class ScopeView:
         n, m = x.shape[1], xw.shape[1]
         return cls(features, vocabulary, np.ascontiguousarray(coef[:n]),
                    np.ascontiguousarray(coef[n:n + m] * np.float32(word_weight)),
-                   coef[n + m:] * CUE_WEIGHT, float(model.intercept_[0]), segmenter=segmenter)
+                   coef[n + m:] * CUE_WEIGHT, float(model.intercept_[0]), segmenter=segmenter,
+                   case_words=case_only_words(words, off_topic))
 
     def margin(self, normalized: str, ids: np.ndarray | None = None,
                w: np.ndarray | None = None, words: list[str] | None = None) -> float:
@@ -191,6 +197,12 @@ class ScopeView:
             z += self.words.dot(words, self._word_weights)
         return z
 
+    def names_a_scam(self, words: list[str]) -> bool:
+        """Whether a message's words (``words_and_tokens``) hold a word of the cases: one of at
+        least ``CASE_WORD_MIN_DF`` case lines and of no off-topic line (解冻, 红包, 套路). The
+        segmenter's scam terms are the engine's to check (``Engine.names_a_scam``)."""
+        return not self._case_words.isdisjoint(words)
+
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
                               w: np.ndarray | None = None,
                               words: list[str] | None = None) -> float:
@@ -201,7 +213,8 @@ class ScopeView:
                 "scope_word_vocab": self.words.vocab, "scope_word_idf": self.words.idf,
                 "scope_word_weights": self.word_weights,
                 "scope_bias": np.asarray([self.bias]),
-                "scope_sharpness": np.asarray([self.sharpness])}
+                "scope_sharpness": np.asarray([self.sharpness]),
+                "scope_case_words": self.case_words}
 
     @classmethod
     def from_arrays(cls, features: NgramFeatures, arrays,
@@ -209,7 +222,18 @@ class ScopeView:
         return cls(features, WordFeatures(arrays["scope_word_vocab"], arrays["scope_word_idf"]),
                    arrays["scope_weights"], arrays["scope_word_weights"],
                    arrays["scope_cue_weights"], float(arrays["scope_bias"][0]),
-                   float(arrays["scope_sharpness"][0]), segmenter)
+                   float(arrays["scope_sharpness"][0]), segmenter, arrays["scope_case_words"])
+
+
+def case_only_words(words: list[list[str]], off_topic: list[bool]) -> np.ndarray:
+    """The words (two characters or more) of at least ``CASE_WORD_MIN_DF`` case lines and of no
+    off-topic line, sorted: words that name something of a scam even in a message too short
+    for the views to weigh (triage: ``short_max_chars``)."""
+    case = Counter(w for ws, off in zip(words, off_topic) if not off for w in set(ws)
+                   if len(w) > 1)
+    said_off = {w for ws, off in zip(words, off_topic) if off for w in ws}
+    kept = sorted(w for w, d in case.items() if d >= CASE_WORD_MIN_DF and w not in said_off)
+    return np.asarray(kept, dtype=f"<U{max([len(w) for w in kept] + [1])}")
 
 
 def training_lines(lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:

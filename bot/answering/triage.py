@@ -46,7 +46,7 @@ class TriageParams:
     model_max_none: float = 0.5    # the urgency model alone cannot raise urgency when the
     #                                category views give `none` at least this probability
     #                                (bank CV: off-topic lines answered as scam 87 → 83 of 746)
-    scope_threshold: float = 0.55  # the scope view (scope.py): a scam type no rule demands
+    scope_threshold: float = 0.65  # the scope view (scope.py): a scam type no rule demands
     #                                gives the menu when P(off-topic) is at least this …
     scope_min_none: float = 0.02   # … and the category views give `none` at least this (bank
     #                                CV with the view's word features, off-topic lines answered
@@ -66,6 +66,14 @@ class TriageParams:
     #                                fourth). Bank CV, whose off-topic lines are the view's own
     #                                kind, says the opposite (scam lines given the menu 70 → 100,
     #                                off-topic answered as a scam 63 → 50 of 940)
+    short_max_chars: int = 5       # a message of at most this many Chinese characters that
+    #                                names nothing of a scam (no scam term, no word of the
+    #                                cases, no link or number: Engine.names_a_scam), asks for no
+    #                                money and has no fraud words gets the menu: 有人吗, 收到,
+    #                                好的 谢谢 have too few words for the views to weigh (bank
+    #                                CV, s18: off-topic lines answered as a scam 78 → 74 of
+    #                                1,093, scam lines given the menu 70 either way; 3: 76, 4:
+    #                                75, 6 and 8: 74 too)
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
@@ -108,8 +116,11 @@ def _none_probability(categories: list[str], probs: np.ndarray) -> float:
 
 def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
            urgency: Urgency, urgent_probs: dict[str, float], money_request: str | None,
-           params: TriageParams, chars: int = 0, off_topic: float | None = None) -> Verdict:
-    """The verdict; ``off_topic`` is the scope view's P(off-topic) (None: not consulted)."""
+           params: TriageParams, chars: int = 0, off_topic: float | None = None,
+           names_a_scam: bool = True) -> Verdict:
+    """The verdict; ``off_topic`` is the scope view's P(off-topic) (None: not consulted);
+    ``names_a_scam``: whether the message names anything of a scam or is a line of the bank
+    (``Engine.names_a_scam``), which a short message needs to get anything but the menu."""
     probs = combine(retrieval, model, params)
     order = np.argsort(-probs, kind="stable")
     ranking = tuple((categories[i], round(float(probs[i]), 4)) for i in order[:5])
@@ -135,6 +146,10 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),
                        urgency, None, ranking)
 
+    if not names_a_scam and chars <= params.short_max_chars and \
+            not (money_request or urgency.fraud_words):
+        return Verdict(NONE, scam_type, round(p_type, 4), False, None, round(p_urgent, 4),
+                       urgency, None, ranking)
     top = categories[order[0]]
     # The scope view's second opinion on "about a scam at all?", both ways.
     out_of_scope = off_topic is not None and off_topic >= params.scope_threshold and \
