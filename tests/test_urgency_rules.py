@@ -247,3 +247,24 @@ def test_a_seller_waiting_for_a_buyers_money_has_nothing_in():
     # the buyer's "payment" waits on a withdrawal fee: the writer's money never went in
     u = detect_urgency("我把游戏号卖给别人了 对方说钱已经付了 让我去网站提现 要先交保证金才能解冻")
     assert "fee_to_withdraw" not in u.signals and u.kind != "lost", u
+
+
+@pytest.mark.parametrize("text, signal", [
+    ("贷款那边让我存两万截图再转到监管账户 我这会就站在取款机跟前", "ready_to_pay"),
+    ("表弟说出事了要我转五千到他朋友卡上 网银我都打开了", "ready_to_pay"),
+    ("让我把额度借出来转给他清零 那两万我已经借出来了 还没转", "ready_to_pay"),
+    ("对象说海关扣了给我的包裹 得交钱才放行 我在银行柜台 柜员拦着问我干啥", "teller_asks"),
+])
+def test_about_to_pay_in_other_words(text, signal):
+    u = detect_urgency(text)
+    assert u.kind == "in_progress" and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text", [
+    "我在柜台给闺女转学费 柜员一直问我是不是有人叫我转的",   # the teller's check, no scam
+    "老伴非要买三个一万二的床垫 说能治腰 我拦不住",            # a purchase, nobody to pay
+    "孩子在游戏里卖装备 买家钱转了但被冻结了 要他先交手续费才能解冻",
+    "有个买家说钱已经付了 发了个截图让我先发货 我还没发",
+])
+def test_not_the_writers_emergency(service, text):
+    assert service.ask(text)["urgent"] is False

@@ -176,7 +176,13 @@ _SIGNALS += [
         r"(?:网银|手机银行|网银盾|u盾)(?:已经)?(?:登上|插上|打开)了|(?:在|到了|开着)(?:转账|付款)页面|"
         r"(?:在|正在)去(?:银行|邮局|信用社)|去银行的(?:路上|车上)|掏出(?:了)?(?:银行)?卡|插(?:了)?卡了|"
         r"(?:去|往)[^，。！？!?\s]{0,4}(?:银行|信用社|邮局|柜员机|取款机|atm)(?:去)?的(?:路上|车上)|"
+        r"(?:站在|就在|正在|现在在|人在)(?:取款机|柜员机|atm|自助机)(?:跟前|前面|前|旁边|边上)|"
+        r"(?:网银|手机银行|转账页面|付款页面|u盾)[^，。！？!?\s]{0,3}(?:都|已经|也)(?:打开|登上|登录|插上)了|"
+        r"(?:借|贷|取)出来了[^。！？!?]{0,8}(?:还没|没)(?:转|给|交|汇)|"
         r"准备(?:付|转|汇|交)了")),
+    # at the counter, the teller asking why (柜员拦着问我干啥): read only with a money request
+    ("teller_asks", "in_progress", re.compile(
+        r"柜员[^，。！？!?]{0,4}(?:拦着|拦我|问我|一直问|不让|劝我|要我说)|(?:柜台|银行)[^，。！？!?]{0,6}(?:拦着|不让转|不给转)")),
     ("cannot_stop", "in_progress", re.compile(
         r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|"
         # 怎么拦/阻止 a person, not 怎么拦截骚扰电话 (a phone setting)
@@ -210,7 +216,7 @@ _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖
 _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
-_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "pay_again", "extortion",
+_LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "teller_asks", "pay_again", "extortion",
                  "family_controlled", "keep_secret_now"}
 
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
@@ -239,8 +245,8 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户)里?)\s*$")),
     # what the other side says it paid itself (买家说他钱付了) is not the writer's payment
-    ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)?(?:们)?(?:的)?"
-                                 r"(?:已经|都|早就)?\s*$")),
+    ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)?(?:们)?(?:的)?(?:钱|款)?"
+                                 r"(?:已经|都|早就)?\s*$|(?<![给向跟替帮])(?:买家|卖家)(?:的)?\s*$")),
     # a plan for later (说过完年就把存款都投进去): not paid yet
     ("intends", re.compile(r"(?:打算|准备|计划|过完年|过了年|下个月|明年|等[^，。！？!?\s]{0,6}(?:以后|之后|后))"
                            r"[^，。！？!?\s]{0,4}(?:就|再)?(?:把|将)?\s*$")),
@@ -292,7 +298,7 @@ _MESSAGE_VETOES += [
                                   r"(?:投|充|买|放|加|做|玩|跟)")),
     # a relative set on buying something dear (要买一万多的床垫), nothing paid yet
     ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?(?:花[^。！？!?]{0,8}" + _SUM +
-                                r"[^。！？!?]{0,4}买|买[^。！？!?]{0,12}" + _SUM + ")")),
+                                r"[^。！？!?]{0,4})?买(?!了)")),
     # what could happen if (开屏幕共享有啥危险): a question about the risk
     ("asks_risk", re.compile(r"有(?:啥|什么|没有)(?:危险|风险)|危险吗|安全吗|风险大吗")),
 ]
@@ -430,8 +436,13 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "hypothetical"
             if veto is None and kind == "lost" and "winning_so_far" in whole:
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
+            if veto is None and name == "teller_asks" and not money_request(normalized):
+                veto = "no_payment"       # 柜员一直问 on a transfer of the writer's own
             if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
                 veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
+            if veto is None and kind == "in_progress" and "wants_to_buy" in whole and \
+                    not money_request(normalized):
+                veto = "purchase"   # set on buying a mattress, 拦不住: a purchase, nobody to pay
             if veto is None and kind == "lost" and "worry" in whole and \
                     _inside_worry(normalized, m.start()):
                 veto = "worry"     # 我怕她哪天被骗了钱: the loss is the feared one
