@@ -58,7 +58,7 @@ _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万几]+)"
 _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # An amount: digits (not an official number like 110) with an optional unit, or a Chinese
 # numeral that has a unit (两万多, 三千), or a word for money.
-_MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
+_MONEY = (rf"(?:(?<!\d)(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
           rf"|好?[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
@@ -348,9 +348,12 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
                                 r"(?:如果|万一|假如|要是|假设)[^。！？!?]{0,16}(?:转|交|付|汇|被骗|给|输|填|报)|"
                                 r"了(?:会|能)(?:怎么样|怎样|有(?:什么|啥)(?:后果|影响|事))|"
+                                r"(?:交|给|付)了(?:钱|赎金)?(?:真)?(?:能|会)(?:回来|放人|放出来)|"
                                 r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充|买)了(?:才|就)(?:能|可以|会|给|放|到账|"
-                                r"退|发货|提现)")),
+                                r"退|发货|提现|寄|发卡|下卡|下款|办)")),
     # ^ 交了才能到账: a condition, unless the story goes on
+    ("how_to_tell", re.compile(r"^(?:哪些|怎么识别|怎么判断|如何识别|如何判断|怎样识别|怎么看出)|"
+                               r"(?:怎么|如何|怎样)(?:识别|判断|分辨)\s*$")),
     ("quoted_warning", re.compile(r"(?:反诈宣传|宣传(?:里|上)?说|警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
     # (not a refund the caller only claims: 说钱追回来了 要我交个解冻费)
@@ -367,8 +370,8 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区|群里有个|有个家长)")
-_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
+_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 # Someone outside the family the message is about (binds the model when no rule fired).
 _OTHER_PERSON = re.compile(r"同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
                            r"村里|小区|单位")
@@ -378,7 +381,7 @@ _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"
 _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
 # A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
 # said in general: 被骗以后/被骗的话/一般/老年人被骗了...
-_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
+_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能|是|自己|为什么|多久|要不要)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
                            r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
 # A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
 _PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
@@ -389,7 +392,8 @@ _FIRST_PERSON_OR_FAMILY = re.compile(
     rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
-_THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
+_THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|宝|大)"
+                           rf"{_FAMILY}+")
 
 
 # Family words said of people in general (老年人不好意思告诉子女) are nobody's in particular.
@@ -516,6 +520,8 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = next(v for v in whole if v in ("everyday_payment", "lent_to_known"))
             if veto is None and kind == "in_progress" and "plain_purchase" in whole:
                 veto = "plain_purchase"
+            if veto is None and "how_to_tell" in whole:
+                veto = "how_to_tell"   # 哪些话一听就知道家里人正在被骗: signs asked in general
             if veto is None and "quoted_warning" in vetoes:
                 veto = "quoted_warning"
             if veto is None and "hypothetical" in vetoes and kind == "lost":
