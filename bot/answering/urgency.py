@@ -150,7 +150,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("on_the_line", "in_progress", re.compile(
         r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
         r"(?:正|正在|现在正|现在|这会儿|此刻)(?:在)?(?:跟|和|同)[^，。！？!?]{0,10}(?:打电话|通电话|通话|视频|语音|聊)|"
-        r"(?:正|正在|还在|一直在)(?:微信|qq|短信|群)(?:上|里)(?:给|跟|和|教|催)(?:我|她|他)")),
+        r"(?:正|正在|还在|一直在)(?:微信|qq|短信|群)(?:上|里)(?:给|跟|和|教|催|叫|让|要)(?:我|她|他)")),
     ("code_asked_live", "in_progress", re.compile(
         rf"(?:让|叫|要)(?:我|她|他|我妈|我爸|老人)?把?[^，。！？!?]{{0,8}}{_CODE}(?:念|读|报|说)(?:给|出来)")),
     ("paying_now", "in_progress", re.compile(
@@ -300,6 +300,7 @@ _TROUBLE = re.compile(
 _EVERYDAY = re.compile(r"电费|水费|燃气费|煤气费|天然气费|话费|物业费|房租|网费|宽带费|暖气费|取暖费|停车费|"
                        r"挂号费|伙食费|学杂费|买菜|菜钱|饭钱|车费|油费|加油|超市|菜市场|外卖")
 _REPAY = re.compile(r"还我|还给我|就还|会还|再还|(?:下(?:个)?月|明天|后天|过几天|过两天|月底|年底|发了?工资)(?:就)?还")
+_PURCHASE = re.compile(r"买|换(?:个|台|部|辆|一)")
 _TRANSFER = re.compile(r"转钱|转账|转帐|汇|打钱|打款|存款|积蓄|养老钱|取出来")
 
 
@@ -309,7 +310,7 @@ def _ordinary_vetoes(text: str) -> tuple[str, ...]:
     if _SCAM_SIGN.search(text):
         return ()
     found = ()
-    if "买" in text and not _TRANSFER.search(text):   # (劝不住 or 怎么办 said of a purchase)
+    if _PURCHASE.search(text) and not _TRANSFER.search(text):   # (劝不住 said of a purchase)
         found += ("plain_purchase",)
     if _TROUBLE.search(text):
         return found
