@@ -82,6 +82,18 @@ def test_claims_general_questions_and_hearsay_are_not_urgent(text, veto):
     assert not u.urgent and veto in u.vetoes, u
 
 
+@pytest.mark.parametrize("text, urgent", [
+    # 有人/别人 brings in the other side of a family member's story
+    ("我堂妹想办个低息贷款，有人说先交三千保证金，她交了以后那人就不见了", True),
+    ("我儿子手机里装了别人发的一个软件 没过多久卡里的钱被转走了", True),
+    # ... but in the same clause, or after a neighbour, it is someone else's loss
+    ("我妈说有人被骗了五万 是真的吗", False),
+    ("我姑说她们村里有人交了三千保证金 那人就不见了", False),
+])
+def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
+    assert detect_urgency(text).urgent == urgent, detect_urgency(text)
+
+
 def test_a_girlfriend_online_is_not_hearsay():
     u = detect_urgency("我表哥网上的女朋友带他玩一个彩票平台 他把工资全充进去了")
     assert u.urgent and "hearsay" not in u.vetoes, u

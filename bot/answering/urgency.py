@@ -97,7 +97,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:对方|他|她|骗子|人家)(?:都)?(?:看到|看见|拿到|知道)了(?:我的)?(?:支付|银行卡|取款|登录)?(?:密码|验证码|卡号)")),
     ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回|被人看着|"
                                                r"才放人|才能回来|才让回|捞出来|"
-                                               r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝)|(?:手机|护照)被(?:收|没收|扣)|逼我(?:骗人|干活|打电话|诈骗))")),
+                                               r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝)|(?:手机|护照)(?:要|会)?被(?:收|没收|扣)|逼我(?:骗人|干活|打电话|诈骗))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
         r"(?:下载|装|安装)了.{0,8}(?:会议|app|软件).{0,10}(?:共享|远程|操作)")),
@@ -225,7 +225,7 @@ _SIGNALS += [
     ("family_controlled", "in_progress", re.compile(
         r"(?:这两天|这几天|每天|天天|一直|老)(?:往银行跑|去银行|出门去银行|关着门|躲着)|不让我(?:们)?看(?:他的|她的)?手机|"
         r"换成现金|上门来取|一个人出去住|"
-        rf"{_FAMILY}[^。！？!?]{{0,16}}说(?:要|得|必须)配合(?:什么)?(?:调查|办案|公安|警察)|不(?:能|让)(?:让)?我们(?:听|进)|"
+        rf"{_FAMILY}[^。！？!?]{{0,40}}说(?:要|得|必须)配合(?:什么)?(?:调查|办案|公安|警察)|不(?:能|让)(?:让)?我们(?:听|进)|"
         r"(?:96110|反诈中心|民警)[^。！？!?]{0,12}(?:说|提醒)[^。！？!?]{0,6}(?:可能)?(?:正)?在被骗|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
 ]
 _SIGNALS += [
@@ -248,7 +248,8 @@ _SIGNALS += [
         rf"{_FAMILY}[^。！？!?]{{0,30}}(?<![让叫要])(?:又|还|非|硬|执意|一定)?(?:说)?要(?:去)?(?:往|给)(?!我)"
         r"[^，。！？!?]{0,12}?(?:骗子|对方|那个|一个|网友|客服|警察|警官|平台|软件|app|网站|账户|帐户|老师|导师|"
         r"大师|公司|项目|说是|自称|陌生)[^，。！？!?]{0,10}?(?:转|汇|打钱|打款|充|投)|"
-        rf"{_FAMILY}[^。！？!?]{{0,12}}要去(?:买|交|转|汇|投)[^。！？!?]{{0,16}}(?:已经出门|出门了|在路上)")),
+        rf"{_FAMILY}[^。！？!?]{{0,12}}要去(?:买|交|转|汇|投)[^。！？!?]{{0,16}}(?:已经出门|出门了|在路上)|"
+        r"又去[^，。！？!?\s]{0,6}(?:借钱|借网贷|凑钱)")),
 ]
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家")   # nothing of the writer's in
 _MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台|押|下注|认购|申购|股票|持仓|"
@@ -374,6 +375,10 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
 _HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+_SOMEONE = {"有人", "别人", "有个人"}
+# The writer's family member as the message's subject (not one reporting hearsay: 我妈说…).
+_FAMILY_SUBJECT = re.compile(rf"^(?:喂\s*)?(?:那个\s*)?(?:就是)?我(?:的|家)?(?:表|堂|亲|大|小|二|三|老)?{_FAMILY}+"
+                             r"(?!说|讲|听|看到)")
 # Someone outside the family the message is about (binds the model when no rule fired).
 _OTHER_PERSON = re.compile(r"同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
                            r"村里|小区|单位")
@@ -445,13 +450,19 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     between that mention and the signal's end (有人正跟我打电话 is the writer's own call):
     hearsay, not the writer's emergency."""
     before = text[:start]
-    last = None
-    for last in _HEARSAY.finditer(before):
-        pass
-    if last is None:
+    mentions = list(_HEARSAY.finditer(before))
+    if not mentions:
         return False
+    last = mentions[-1]
     clause = _CLAUSE_END.search(text, end)   # ...to the end of the signal's clause
-    return not _own(text[last.end():clause.start() if clause else len(text)])
+    if _own(text[last.end():clause.start() if clause else len(text)]):
+        return False
+    # 有人/别人 bringing in the other side, after a family member the message is about, and
+    # not in the signal's own clause (我表弟想考证，有人说不用考，他先转了一千五): the family
+    # member's story. 我妈说有人被骗了 (one clause) stays hearsay.
+    return not (all(m.group() in _SOMEONE for m in mentions) and
+                _FAMILY_SUBJECT.search(before[:mentions[0].start()]) and
+                _CLAUSE_END.search(text, last.end(), start))
 
 
 def _without_subject(text: str) -> bool:
