@@ -76,6 +76,8 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("哪些迹象说明家里人正在被骗子控制", "how_to_tell"),            # signs asked in general
     ("听我表姐讲 那边一个大学生把学费都转过去了", "hearsay"),       # 听…讲
     ("听说我们楼里有个宝妈刷单被骗了五万", "hearsay"),              # someone else's 妈
+    ("我们厂的老刘给网上的卖家转了三千 那人就不回了", "hearsay"),   # 老刘 is not family
+    ("把支付宝密码告诉了我老婆 要不要改一下", "family_recipient"),
 ])
 def test_claims_general_questions_and_hearsay_are_not_urgent(text, veto):
     u = detect_urgency(text)
@@ -92,6 +94,10 @@ def test_claims_general_questions_and_hearsay_are_not_urgent(text, veto):
 ])
 def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     assert detect_urgency(text).urgent == urgent, detect_urgency(text)
+
+
+def test_the_police_number_is_not_an_amount():
+    assert not detect_urgency("打了110以后 民警会打电话回访吗").urgent
 
 
 def test_a_girlfriend_online_is_not_hearsay():

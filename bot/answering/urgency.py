@@ -58,7 +58,7 @@ _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万几]+)"
 _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # An amount: digits (not an official number like 110) with an optional unit, or a Chinese
 # numeral that has a unit (两万多, 三千), or a word for money.
-_MONEY = (rf"(?:(?<!\d)(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
+_MONEY = (rf"(?:(?<!\d)(?!(?:110|96110|12381|12321|120|119|122)(?!\d))\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
           rf"|好?[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
@@ -373,9 +373,14 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
+                      r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
 _HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
+# A code or password told to the writer's own family is not a loss; an instruction to uninstall,
+# hang up, block or report carried out is not one either.
+_TO_FAMILY = re.compile(rf"(?:给|告诉|发给|报给|念给)(?:了)?(?:我)?(?:的)?(?:老|表|堂)?{_FAMILY}")
+_PROTECTIVE = re.compile(r"卸载|删掉|删除|挂断|挂掉|拉黑|报警|改密码|改了密码")
+_RISKY_STEP = re.compile(r"下载|装|转|付|交|输|填|扫|汇|打钱|共享")
 # The writer's family member as the message's subject (not one reporting hearsay: 我妈说…).
 _FAMILY_SUBJECT = re.compile(rf"^(?:喂\s*)?(?:那个\s*)?(?:就是)?我(?:的|家)?(?:表|堂|亲|大|小|二|三|老)?{_FAMILY}+"
                              r"(?!说|讲|听|看到)")
@@ -399,7 +404,7 @@ _FIRST_PERSON_OR_FAMILY = re.compile(
     rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
-_THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|宝|大)"
+_THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|有家|有户|一家|宝|大)"
                            rf"{_FAMILY}+")
 
 
@@ -499,6 +504,13 @@ def detect_urgency(normalized: str) -> Urgency:
             veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
                 veto = None
+            if veto is None and name == "gave_code" and \
+                    _TO_FAMILY.search(normalized, m.start(), m.end() + 4):
+                veto = "family_recipient"   # 把微信密码告诉了老公
+            if veto is None and name == "did_as_told" and \
+                    _PROTECTIVE.search(normalized[max(0, m.start() - 20):m.start()]) and \
+                    not _RISKY_STEP.search(normalized[max(0, m.start() - 20):m.start()]):
+                veto = "protective_step"   # 96110 让我卸载 我照做了
             if veto is None and _about_someone_else(normalized, m.start(), m.end()):
                 veto = "hearsay"
             if veto is None and kind == "lost" and _without_subject(normalized):
