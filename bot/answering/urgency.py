@@ -13,7 +13,8 @@ platform or group gone or refusing withdrawal (``cut_off``), a code read out or 
 from the card (``code_given_story``), or a request that was carried out (``did_as_told``:
 …我交了); a card handed over and kept (``card_taken``), a purchase that turned out fake
 (``bought_fake``), the records of one's own transfers (``has_receipts``), an account frozen on
-a gambling or investing platform (``platform_frozen``). In progress: still on the line (``on_the_line``), asked to read out a code
+a gambling or investing platform (``platform_frozen``). In progress: still on the line
+(``on_the_line``), asked to read out a code
 (``code_asked_live``), paying or about to pay now, or a relative nobody can stop
 (``paying_now``), a threat demanding payment (``threat_demand``), a family member set on
 paying someone (``family_about_to_pay``).
@@ -37,7 +38,11 @@ the alarm:
 - ``everyday_payment``, ``lent_to_known``, ``plain_purchase``: no sign of a scam anywhere (no
   caller, platform, seller's pressure, fraud word…) in a bill paid (交了电费一百二), money lent to
   someone who says when it comes back (他说明天还我; both also without any sign of trouble), or
-  a relative buying something dear (我奶奶非要买三千块的药 劝不住: it cancels ``in_progress``).
+  a relative buying something dear (我奶奶非要买三千块的药 劝不住: it cancels ``in_progress``);
+- ``claimed``: what a caller claims (打电话说我卡被盗刷了) is not a loss the writer tells;
+- ``how_to_tell``: a question about the signs in general (哪些话一听就知道…, 怎么识别…);
+- ``family_recipient``: a code told to one's own family (把密码告诉了老公);
+- ``protective_step``: an instruction to uninstall, hang up or report, carried out.
 A loss followed by a fresh demand now (``demand_again``: 又要交解冻费, 还差一单, 还在要) is in
 progress, unless the other side is gone since (拉黑, 停机, 联系不上: gone after the demand; a
 demand after being blocked opens it again), or the demand was met (…又转了一千). A screen share
@@ -259,8 +264,8 @@ _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|�
 _LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "pay_again", "extortion",
                  "family_controlled", "keep_secret_now", "family_about_to_pay"}
 
-_DEMAND_SIGNALS = {"pay_again", "fee_to_withdraw"}
-_PAID_AGAIN = re.compile(r"又(?:转|交|付|汇|充|打)了")   # in progress by a demand to pay again
+_DEMAND_SIGNALS = {"pay_again", "fee_to_withdraw"}   # in progress by a demand to pay again
+_PAID_AGAIN = re.compile(r"又(?:转|交|付|汇|充|打)了")   # ... met (她又转了一千)
 _PAST_SCREEN = re.compile(r"开了|打开了|点了|下载|装|安装")
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
@@ -344,7 +349,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了|"
-                            # nothing left the account (她扫了没付钱, 卡里钱没少)
+                            # nothing left the account (她扫了没付钱)
                             r"了没(?:有)?(?:付|转|交|扣)(?:钱|款)|"
                             # the writer ignored them (我没理他)
                             r"我(?:就|都|也|根本)?(?:没|没有|不)(?:理|搭理)(?:他|她|对方|人家|他们)")),
