@@ -10,7 +10,8 @@ urgency recall and kind accuracy, the false-urgent rate on plain lines, ``none``
 recall, and off-topic lines answered as a scam. ``--curve`` adds a learning curve: the same
 folds with at most N training lines per case.
 
-``--errors N`` prints up to N errors of each kind (missed urgent by kind, false urgent by kind,
+``--errors N`` prints up to N errors of each kind (missed urgent by kind, urgent lines given the
+other urgent kind, false urgent by kind,
 category errors, ``none`` errors); ``--speed`` times the urgency rules and the n-gram views per
 message, and the scope view on the n-gram vector the views made (CPU time over ~500 distinct
 bank lines, best of 5 rounds: the load of a shared machine moves wall time, far less CPU
@@ -123,6 +124,9 @@ def score(rows, params: TriageParams, cat_sharpness=CATEGORY_SHARPNESS,
             m["eval_ok"] += v.urgent
             if not v.urgent:
                 errors.append(("missed urgent", r["kind"], r["text"], _why(v)))
+            elif v.urgent_kind != r["kind"]:
+                errors.append(("wrong kind", f"{r['kind']} answered {v.urgent_kind}",
+                               r["text"], _why(v)))
         else:
             m["plain"] += 1
             ok = v.category == r["label"]
@@ -163,14 +167,15 @@ def summary(m) -> str:
 
 
 def print_errors(errors, limit: int) -> None:
-    """Errors grouped by kind (missed urgent in_progress/lost, false urgent by kind, off-topic
+    """Errors grouped by kind (missed urgent in_progress/lost, urgent lines answered with the
+    other urgent kind, false urgent by kind, off-topic
     answered as a scam, scam answered with the menu, other category errors with the most
     frequent confusions), each group with its count and up to ``limit`` lines; an urgency
     line shows the rule signals and vetoes that fired."""
     groups: dict[str, list[str]] = {}
     confusions: dict[str, int] = {}
     for what, kind, text, note in errors:
-        if what in ("missed urgent", "false urgent"):
+        if what in ("missed urgent", "false urgent", "wrong kind"):
             key = f"{what} ({kind})"
         elif what.startswith("none ->"):
             key = "off-topic answered as a scam"

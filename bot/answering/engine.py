@@ -41,7 +41,7 @@ from .bulk import lexicon_of, tokenize_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
-from .triage import TriageParams, cjk_chars, decide
+from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
@@ -157,8 +157,14 @@ class Engine:
         self.n_docs = len(a["doc_weight"])
         self._width = self.vocab.dtype.itemsize // 4 if self.n_terms else 0
         self._by_category: dict[str, list[str]] = {}
+        self._not_for_kind: dict[str, str] = {}   # article id -> the urgent kind it is not for
+        self._doc_kinds: list[str | None] | None = None   # (_emergency_doc_kinds)
         for art in self.articles.values():
             self._by_category.setdefault(art.category, []).append(art.id)
+            kinds = [k for _, k in art.urgent_examples]
+            for kind, other in (("in_progress", "lost"), ("lost", "in_progress")):
+                if kinds and kinds.count(other) >= OTHER_KIND_SHARE * len(kinds):
+                    self._not_for_kind[art.id] = kind
         self.views = NgramViews.from_arrays({k[len(VIEW_PREFIX):]: v for k, v in a.items()
                                              if k.startswith(VIEW_PREFIX)})
         # Category order of the n-gram model -> the engine's category order.
@@ -217,7 +223,10 @@ class Engine:
         if v.urgent:
             typed = v.scam_type not in (NONE, "emergency") and \
                 views["retrieval"].max(initial=0.0) >= self.params.urgent_min_score
-            cases = self._best_cases(views["doc_scores"], v.scam_type if typed else "emergency")
+            if typed:
+                cases = self._best_cases(views["doc_scores"], v.scam_type)
+            else:
+                cases = self._emergency_cases(views["doc_scores"], v.urgent_kind)
         elif v.category == NONE:
             cases = ()
         else:
@@ -294,6 +303,44 @@ class Engine:
         p = self.params
         return p.nn_weight * best_doc + (1 - p.nn_weight) * cat_scores, doc_scores
 
+    def _emergency_cases(self, doc_scores, kind: str, limit: int = 3) -> tuple[str, ...]:
+        """Emergency articles for an urgent message of no known scam type: stopping a payment
+        and a loss need different ones. The nearest urgent line of the message's kind picks
+        the first; articles whose urgent lines are mostly of the other kind come last."""
+        ids: list[str] = []
+        if doc_scores is not None and EMERGENCY in self.categories:
+            kinds = self._emergency_doc_kinds()
+            lo = int(self.arrays["cat_starts"][self.categories.index(EMERGENCY)])
+            scores = doc_scores[lo:lo + len(kinds)]
+            for i in np.argsort(-scores, kind="stable").tolist():
+                if scores[i] <= 0:
+                    break
+                aid = self._article_ids[int(self.arrays["doc_article"][lo + i])]
+                if kinds[i] == kind and aid not in ids:
+                    ids.append(aid)
+        ids += [a for a in self._best_cases(doc_scores, EMERGENCY, len(self.articles))
+                if a not in ids]
+        return tuple(sorted(ids, key=lambda aid: self._not_for_kind.get(aid) == kind))[:limit]
+
+    def _emergency_doc_kinds(self) -> list[str | None]:
+        """The urgent kind of each document of the emergency category (None: not an urgent
+        line), computed once."""
+        if self._doc_kinds is None:
+            ci = self.categories.index(EMERGENCY)
+            starts = self.arrays["cat_starts"]
+            lo = int(starts[ci])
+            hi = int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
+            kinds = []
+            for i in range(lo, hi):
+                ai, part = int(self.arrays["doc_article"][i]), int(self.arrays["doc_part"][i])
+                article = self.articles[self._article_ids[ai]] if ai >= 0 else None
+                u = part - 1 - len(article.examples) if article is not None else -1
+                kinds.append(article.urgent_examples[u][1]
+                             if article is not None and 0 <= u < len(article.urgent_examples)
+                             else None)
+            self._doc_kinds = kinds
+        return self._doc_kinds
+
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
         ids: list[str] = []
@@ -321,6 +368,11 @@ class Engine:
             if aid not in ids:
                 ids.append(aid)
         return tuple(ids)
+
+
+# An article whose urgent lines are at least this share of one kind is not the emergency article
+# for the other kind (刚转账发现被骗了 is not the answer to 我妈要去给骗子汇款 怎么拦).
+OTHER_KIND_SHARE = 0.75
 
 
 def _mapped(path: Path, name: str) -> np.ndarray:

@@ -142,6 +142,8 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
             not (params.vetoes_bind_model and urgency.message_vetoes) and \
             (money_request or p_none < params.model_max_none):
         kind = model_kind
+        if kind == "lost" and urgency.fresh_demand:
+            kind = "in_progress"   # a loss and a demand to pay again now: stop the next payment
     if kind is not None:
         return Verdict(EMERGENCY, scam_type, round(p_type, 4), True, kind, round(p_urgent, 4),
                        urgency, None, ranking)

@@ -11,9 +11,13 @@ side vanished (``paid_then_gone``), money sent on (``sent_off``: 汇了过去, �
 passed on (``borrowed_and_sent``), savings moved (``savings_moved``: 把存款都转到…了), a
 platform or group gone or refusing withdrawal (``cut_off``), a code read out or money missing
 from the card (``code_given_story``), or a request that was carried out (``did_as_told``:
-…我交了). In progress: still on the line (``on_the_line``), asked to read out a code
+…我交了); a card handed over and kept (``card_taken``), a purchase that turned out fake
+(``bought_fake``), the records of one's own transfers (``has_receipts``), an account frozen on
+a gambling or investing platform (``platform_frozen``). In progress: still on the line
+(``on_the_line``), asked to read out a code
 (``code_asked_live``), paying or about to pay now, or a relative nobody can stop
-(``paying_now``), a threat demanding payment (``threat_demand``).
+(``paying_now``), a threat demanding payment (``threat_demand``), a family member set on
+paying someone (``family_about_to_pay``).
 
 Vetoes are explicit and reported by name, because a false alarm teaches residents to ignore
 the alarm:
@@ -31,8 +35,18 @@ the alarm:
   model from raising urgency, and vetoes only the loss it names;
 - ``stopped``: the call was already hung up or someone stopped the payment (被我拦下了): it
   cancels ``in_progress`` signals only (a loss before it still counts).
+- ``everyday_payment``, ``lent_to_known``, ``plain_purchase``: no sign of a scam anywhere (no
+  caller, platform, seller's pressure, fraud word…) in a bill paid (交了电费一百二), money lent to
+  someone who says when it comes back (他说明天还我; both also without any sign of trouble), or
+  a relative buying something dear (我奶奶非要买三千块的药 劝不住: it cancels ``in_progress``);
+- ``claimed``: what a caller claims (打电话说我卡被盗刷了) is not a loss the writer tells;
+- ``how_to_tell``: a question about the signs in general (哪些话一听就知道…, 怎么识别…);
+- ``family_recipient``: a code told to one's own family (把密码告诉了老公);
+- ``protective_step``: an instruction to uninstall, hang up or report, carried out.
 A loss followed by a fresh demand now (``demand_again``: 又要交解冻费, 还差一单, 还在要) is in
-progress, unless the other side is gone already (拉黑, 停机, 联系不上).
+progress, unless the other side is gone since (拉黑, 停机, 联系不上: gone after the demand; a
+demand after being blocked opens it again), or the demand was met (…又转了一千). A screen share
+told in the past (开了屏幕共享) before the money went is a loss.
 A vetoed signal does not count, and a veto that fired anywhere in the message also keeps the
 learned model from raising urgency on its own. ``in_progress`` signals are not vetoed by
 ``negation`` of payment: someone still on the phone who has not paid yet is the case to catch.
@@ -49,8 +63,8 @@ _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万几]+)"
 _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # An amount: digits (not an official number like 110) with an optional unit, or a Chinese
 # numeral that has a unit (两万多, 三千), or a word for money.
-_MONEY = (rf"(?:(?!110\b|96110)\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
-          rf"|[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
+_MONEY = (rf"(?:(?<!\d)(?!(?:110|96110|12381|12321|120|119|122)(?!\d))\d+(?:\.\d+)?\s*(?:{_UNIT})?(?:多|来)?\s*(?:元|块钱|块)?"
+          rf"|好?[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|款|金|钱))")
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
               r"打过去|给了(?!我)|垫了|垫付了|买了|(?<!征信)(?<!信用)(?<!数据)(?<!记录)花了|投了|投进去|借给|存了|缴了|扫了|输了|亏了|赔进去)")
@@ -59,6 +73,10 @@ _CALLED = r"(?![^，。！？!?\s]{0,6}(?:电话|手机|视频|语音|110|座机
 _SENT = (r"(?:(?:转|汇|付|交|充)(?:了|完|过去|出去)|打(?:了|完|过去|出去)" + _CALLED + ")")
 _CODE = r"(?:验证码|验正码|验证的数字|短信码|动态码|密码|(?:六|6|四|4)位(?:数字|数|码))"
 _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|检察官|法官|领导|老板)"
+
+# The writer's family (阿姨 is anyone's: a neighbour, a saleswoman).
+_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
+           r"外公|姥|孙|舅|(?<!阿)姨|叔|侄|甥|亲戚|对象)")
 
 # (name, kind, pattern). Names are reported for explanations and tests.
 _SIGNALS: list[tuple[str, str, re.Pattern]] = [
@@ -72,16 +90,20 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("was_scammed", "lost", re.compile(
         r"(?:被骗了|被骗走|上当了|受骗了|被人骗了|被他骗了|被她骗了|被坑了|遭遇诈骗|被诈骗|骗了我|把我骗了|"
         r"骗走了|骗了\d|骗了[一二两三四五六七八九十几]+|(?<![正在易是怕防会])被骗(?=[\s，。！？,.!?]|$)|(?:我|俺)被骗(?:以后|后|之后|的钱)|"
-        r"(?:转|汇|打|付)(?:帐|账|钱|款)?给(?:了)?骗子)")),
+        r"(?:转|汇|打|付)(?:帐|账|钱|款)?给(?:了)?骗子|"
+        # demanded and paid (被要了好几次钱, 被收了三千手续费)
+        r"被(?:要|收|骗)(?:了|走)[^，。！？!?]{0,6}(?:钱|费)|"
+        # an offer to get the writer's money back (能帮我打官司把钱要回来) says it is gone
+        r"帮我[^，。！？!?]{0,12}(?:把(?:我的)?钱(?:拿回来|要回来|追回来|追回)|追回)(?!了)(?![^，。！？!?\s]{0,8}的(?:人|公司|律师|广告)))")),
     ("gave_code", "lost", re.compile(
         r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码)[^，。！？,.!?]{0,8}?"
-        r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,5}了|(?:告诉|给了|发给|报给|念给)了?"
+        r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,7}了|(?:告诉|给了|发给|报给|念给)了?"
         r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)|"
         r"(?:告诉|给|发给|报给|念给)过(?:别人|他|她|对方|人家)?(?:验证码|密码)|"
         r"(?:对方|他|她|骗子|人家)(?:都)?(?:看到|看见|拿到|知道)了(?:我的)?(?:支付|银行卡|取款|登录)?(?:密码|验证码|卡号)")),
     ("held_abroad", "lost", re.compile(r"(?:赎金|赎人|被扣押|被扣住|被关起来|被控制|回不来|出不来|不让回|被人看着|"
                                                r"才放人|才能回来|才让回|捞出来|"
-                                               r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝))")),
+                                               r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝)|(?:手机|护照)(?:要|会)?被(?:收|没收|扣)|逼我(?:骗人|干活|打电话|诈骗))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
         r"(?:下载|装|安装)了.{0,8}(?:会议|app|软件).{0,10}(?:共享|远程|操作)")),
@@ -93,7 +115,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("happening_now", "in_progress", re.compile(
         r"(?:正在|现在|此刻|这会儿|马上就要|还在)(?:跟|和|同)?.{0,6}(?:转账|打钱|汇款|付款|共享|操作|让我转|要我转|"
         r"叫我转|被骗)|(?:还要我|又要我|还让我|又让我|还要再|又要再)"
-        r"(?:马上|赶紧|立刻)?(?:转|交|付|汇|充|打钱)|(?:在|去)银行(?:排队|柜台|门口).{0,10}(?:转|取|汇)")),
+        r"(?:马上|赶紧|立刻)?(?:转|交|付|汇|充|打钱)|(?<!刚)(?:在|去)银行(?:排队|柜台|门口).{0,10}(?:转|取|汇)(?!了|完|过|出去)")),
     ("threat_now", "in_progress", re.compile(
         r"(?:不给钱|不转钱|不打钱|不交钱|不给|不转|不付)(?:的话)?(?:就)?(?:要)?(?:把|将)?.{0,6}(?:发给|发到|曝光|公开|"
         r"散布|群发|找人|弄死|上门)|(?:限|要求|必须)我?(?:今天|今晚|明天|\d+(?:小时|分钟)|几个小时|半小时)"
@@ -108,7 +130,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:转|汇|打|付|交|充|投)了?(?:过去|出去|进去)了|(?:汇|转|打)了过去|"
         r"(?:钱|定金|订金|押金|货款|运费|首付|保证金|会员费|赎金)(?:都|已经|也|早就|早)?(?:付|交|转|打|汇|给)了|"
         r"(?:付|转|交|汇)(?:了|完)(?:钱)?(?:之后|以后|后|才)|(?:转|汇|打|付)过去(?:了)?(?:之后|以后|后)|"
-        r"(?:充|交|付)了[^，。！？!?\s]{0,4}(?:之后|以后)")),
+        r"(?:充|交|付)了[^，。！？!?\s]{0,4}(?:之后|以后)|"
+        r"(?:前|刚|刚才)(?:转|汇|打|付)的(?:帐|账|款|钱)")),
     ("borrowed_and_sent", "lost", re.compile(
         r"借(?:了|钱|出来|款)[^。！？!?]{0,12}?(?:转|打|汇|交|给)(?:给)?(?:他|她|对方|人家)?(?:了|出去|过去|走)|"
         r"(?:贷了|借了|网贷)[^。！？!?]{0,6}(?:都|全)(?:转|打|给|交)")),
@@ -124,15 +147,17 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         rf"{_CODE}(?:给出去|发过去|报出去|说出去|报完|输完|发完|给完)|"
         rf"(?:说|报|念|输|发)了(?:个|一个)?(?:他|她|对方)?{_CODE}|"
         r"(?:卡里|账户里|帐户里|余额)(?:的钱)?(?:少了|没了|被转走|被扣|空了)|"
+        r"(?:卡里|卡上|账户里|帐户里|微信里|支付宝里)的[^，。！？!?\s]{1,6}(?:就|都|全)?(?:被转走|被划走|被扣走|没了)|"
         r"收到(?:好几条|几条|一条|了)?(?:扣款|支出|转账|消费)(?:的)?短信|被转走了?[^，。！？!?]{0,4}钱|"
-        r"绑定了(?:新卡|别人的卡|一张卡)")),
+        r"绑定了(?:新卡|别人的卡|一张卡)|被(?:套走|刷走|划走|扣走|盗刷)了")),
     ("did_as_told", "lost", re.compile(
         r"(?:我|她|他|我妈|我爸|老人)(?:就|也|都|已经)?(?:转了|交了|付了|汇了|照做了|按他说的做了|扫了|点了确认)"
         r"(?:$|[，。！？!?\s]|但|可|结果)")),
     # -- in progress: on the phone or about to pay --
     ("on_the_line", "in_progress", re.compile(
         r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
-        r"(?:正|正在|现在正)(?:跟|和|同)[^，。！？!?]{0,10}(?:打电话|通电话|通话|视频|语音|聊)")),
+        r"(?:正|正在|现在正|现在|这会儿|此刻)(?:在)?(?:跟|和|同)[^，。！？!?]{0,10}(?:打电话|通电话|通话|视频|语音|聊)|"
+        r"(?:正|正在|还在|一直在)(?:微信|qq|短信|群)(?:上|里)(?:给|跟|和|教|催|叫|让|要)(?:我|她|他)")),
     ("code_asked_live", "in_progress", re.compile(
         rf"(?:让|叫|要)(?:我|她|他|我妈|我爸|老人)?把?[^，。！？!?]{{0,8}}{_CODE}(?:念|读|报|说)(?:给|出来)")),
     ("paying_now", "in_progress", re.compile(
@@ -145,8 +170,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
         r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
     ("threat_demand", "in_progress", re.compile(
-        r"(?:不然|否则|再不|不给钱|不交钱|不打钱|不转钱)(?:的话)?(?:就|要)?[^，。！？!?]{0,8}(?:发到|发给|曝光|公开|"
-        r"打断|撕票|卖到|卖去|弄死|上门|抓)|敢报警就|撕票|(?:卖到|卖去)(?:别的|其他|另外)")),
+        r"(?:不然|否则|再不|不给钱?|不交钱|不打钱|不转钱)(?:的话)?(?:就|要)?[^，。！？!?]{0,8}(?:发到|发给|曝光|公开|"
+        r"打断|撕票|卖到|卖去|卖了|卖掉|弄死|上门|抓)|敢报警就|撕票|(?:卖到|卖去)(?:别的|其他|另外)")),
     ("keep_secret_now", "in_progress", re.compile(
         r"(?:让|叫|要|不许|不准)(?:我|她|他|我妈|我爸)?(?:别|不要|不能|不准|不许)?(?:告诉|跟|和)(?:家里人|家人|"
         r"别人|任何人|老公|老婆|孩子|子女).{0,6}(?:说)?.{0,10}(?:现在|正在|还在)")),
@@ -159,17 +184,20 @@ _SIGNALS += [
         _NOW + r"[^，。！？!?没不别]{0,16}?(?:转账|转钱|汇款|汇钱|打钱|充钱|充值|付款|付钱|交钱|取钱|取出来|"
         r"往[^，。！？!?]{0,10}(?:转|充|汇|打|存)|填(?:银行)?卡|填(?:信用卡|验证码|密码)|"
         r"输(?:入)?(?:了)?(?:卡号|密码|验证码|验正码|支付密码|金额|钱数)|报(?:身份证|卡号|验证码|密码)|"
-        r"念(?:验证码|卡号|数字)|扫[^，。！？!?]{0,4}码|按[^，。！？!?]{0,10}(?:说的|操作|教的)|照着|"
+        r"念(?:验证码|卡号|数字)|扫[^，。！？!?]{0,4}码|按[^，。！？!?]{0,10}(?:说的|操作|教的|短信|提示|步骤|链接)|照着|"
         r"(?:去|在)[^，。！？!?]{0,4}(?:银行|信用社|邮局|柜台|取款机|atm|柜员机|公证处)|插卡|借钱|借网贷|"
         r"凑钱|找人借|签(?:合同|字|委托)|按手印)")),
     ("pressed_now", "in_progress", re.compile(
         r"(?:一直|不停|还在|又在|正在|现在)(?:在)?(?:微信上|电话里|qq上|群里|线上|那边)?(?:一个劲)?(?:催|逼)|"
         r"催(?:得很?紧|个不停)|倒计时|计时器|在等(?:着)?我|等着我(?:把|转|交|付|打|扫)|"
-        r"(?:今天|今晚|明早|明天|\d+点|[一二两三四五六七八九十半几\d]+(?:个)?(?:分钟|小时|钟头))"
-        r"(?:之内|之前|内|前)(?:不|要|必须|得)?(?:把[^，。！？!?]{0,6})?(?:交|转|付|补|打|充|入金|汇)|"
+        r"(?:(?:今天|今晚|明早|明天|\d+点)(?:之内|之前|内|前)|"
+        r"[一二两三四五六七八九十半几\d]+(?:个)?(?:分钟|小时|钟头)(?:之内|以内|内))"
+        r"(?:不|要|必须|得)?(?:把[^，。！？!?]{0,6})?(?:交|转|付|补|打|充|入金|汇)|"
         r"只剩[^，。！？!?]{0,3}(?:分钟|小时|钟头|天)|"
         r"(?:不|再不)(?:交|转|付|充|补|打钱|给钱)(?:钱|的话)?(?:就|要)(?:要)?(?:扣|冻结|清零|作废|违约|封|坐牢|"
-        r"抓|起诉|上门|拉闸|没了|取消|全没)")),
+        r"抓|起诉|上门|拉闸|没了|取消|全没)|"
+        # pay more or the money paid before is lost (不转之前的钱就拿不回来)
+        r"(?:不|再不)(?:交|转|付|充|补)(?:的话)?(?:之前|前面|以前|上次)的钱(?:就|都|也)(?:拿不回|要不回|退不了|取不出|提不了|提不出|没了)")),
     ("ready_to_pay", "in_progress", re.compile(
         r"钱都?(?:准备好了|输好了|凑好了)|把钱(?:都)?(?:准备好|凑齐|取出来)了?|要给骗子(?:转|汇|打)|(?:已经|都|刚)(?:打开|登上|登录|插上)了?(?:网银|手机银行|转账页面|付款页面)|"
         r"(?:打开|登上|登录|插上)了(?:网银|手机银行|转账页面|付款页面)|"
@@ -179,7 +207,8 @@ _SIGNALS += [
         r"(?:站在|就在|正在|现在在|人在)(?:取款机|柜员机|atm|自助机)(?:跟前|前面|前|旁边|边上)|"
         r"(?:网银|手机银行|转账页面|付款页面|u盾)[^，。！？!?\s]{0,3}(?:都|已经|也)(?:打开|登上|登录|插上)了|"
         r"(?:借|贷|取)出来了[^。！？!?]{0,8}(?:还没|没)(?:转|给|交|汇)|"
-        r"准备(?:付|转|汇|交)了")),
+        r"准备(?:付|转|汇|交)了|人(?:就|已经|现在)?在银行(?:门口|柜台|里|排队)|(?:填好|输好|写好)(?!了)[^，。！？!?]{0,4}(?:账户|帐户|卡号|金额|账号)|"
+        r"就差(?:点)?(?:确认|付款|转账|输密码|最后一步|按确认|点确认)")),
     # at the counter, the teller asking why (柜员拦着问我干啥): read only with a money request
     ("teller_asks", "in_progress", re.compile(
         r"柜员[^，。！？!?]{0,4}(?:拦着|拦我|问我|一直问|不让|劝我|要我说)|(?:柜台|银行)[^，。！？!?]{0,6}(?:拦着|不让转|不给转)")),
@@ -187,7 +216,7 @@ _SIGNALS += [
         r"劝不住|拦不住|劝不动|拉不住|怎么(?:说|劝)都不听|(?:说|劝)(?:他|她)也?不听|"
         # 怎么拦/阻止 a person, not 怎么拦截骚扰电话 (a phone setting)
         r"(?:怎么|咋)(?:拦(?!截)|阻止)(?![^，。！？]{0,6}(?:电话|来电|短信|号码|骚扰|推销))|"
-        r"抢不下|不肯停|叫(?:她|他)也不出来|(?:她|他)不开门|不让我们(?:跟着|靠近|看)|追不上(?:他|她)")),
+        r"(?:还|都|就是)不(?:相信|信|听劝)|还(?:在)?(?:信|相信)(?:他|她|对方|骗子|那个)|抢不下|不肯停|叫(?:她|他)也不出来|(?:她|他)不开门|不让我们(?:跟着|靠近|看)|追不上(?:他|她)")),
 ]
 # Money already on a platform whose withdrawal now waits for a fee (提现要先交税, 交保证金才能解冻):
 # a loss with a fresh demand, so in progress. Not a loan never received (交解冻金才能放款).
@@ -199,40 +228,115 @@ _SIGNALS += [
     # a demand to pay again says a payment was made (要我再付一次, 重付, 上次给的钱不够)
     ("pay_again", "in_progress", re.compile(
         r"(?:再|在|重新|又要?)(?:付|交|转|充|给|打)(?:一次|一笔|一遍|最后一次|同样的)|重付|重新(?:付|交|转|充)(?!了)|"
-        r"上次给的钱|又要借|又来借")),
+        r"上次给的钱|又要借|又来借|(?:再|又|还要)(?:补|做|刷)(?:一单|一笔|一次|最后一单)")),
     # a recording or photos used to demand money (录了视频在要钱, 把我的视频发给同事了)
     ("extortion", "in_progress", re.compile(
         r"(?:录了|录屏|录下|录像|裸照|我的视频|那段视频|视频截图|私密照)[^。！？!?]{0,24}?(?:要钱|要(?:\d|[一二两三四五六七八九十几]+[千万百])|"
         r"发给(?:了)?(?:我)?(?:的)?(?:一个|几个|好几个)?(?:朋友|同事|家人|亲戚|好友)|发到(?:我)?(?:的)?(?:家族群|朋友圈|群里)|"
-        r"一起发过来)")),
+        r"一起发过来)|通讯录[^。！？!?]{0,6}(?:发过来|发给我|拿到了|读走了|都有了)")),
     # a family member under someone's control (配合办案 每天去银行, 不让我看手机, 把钱换成现金)
     ("family_controlled", "in_progress", re.compile(
         r"(?:这两天|这几天|每天|天天|一直|老)(?:往银行跑|去银行|出门去银行|关着门|躲着)|不让我(?:们)?看(?:他的|她的)?手机|"
-        r"换成现金|上门来取|不(?:能|让)(?:让)?我们(?:听|进)|"
+        r"换成现金|上门来取|一个人出去住|"
+        rf"{_FAMILY}[^。！？!?]{{0,40}}说(?:要|得|必须)配合(?:什么)?(?:调查|办案|公安|警察)|不(?:能|让)(?:让)?我们(?:听|进)|"
         r"(?:96110|反诈中心|民警)[^。！？!?]{0,12}(?:说|提醒)[^。！？!?]{0,6}(?:可能)?(?:正)?在被骗|配合(?:公安|警方|警察)?(?:办案|调查|清查)[^。！？!?]{0,12}(?:银行|取钱|转钱|不让|不说)")),
 ]
+_SIGNALS += [
+    # a card or document handed over and kept (办完卡他就拿走了): it is in someone else's hands
+    ("card_taken", "lost", re.compile(
+        r"(?:卡|银行卡|手机卡|电话卡|u盾|存折)[^，。！？!?]{0,3}(?:他|她|对方|人家|那人)?(?:就|都|也)?(?:被)?"
+        r"(?:拿走|收走|带走|拿去用)(?:了|过)|"
+        r"(?:卡|身份证|房产证|存折|户口本)[^，。！？!?\s]{0,6}(?:都|也)?在(?:别人|他|她|对方|人家|那个[^，。！？!?\s]{0,6})"
+        r"(?:那|手里|手上)|(?:房子|房产|车)被(?:人)?(?:抵押|过户|卖|开走)")),
+    # bought, and what came is fake (买的票…说是假的)
+    ("bought_fake", "lost", re.compile(r"买的[^。！？!?]{0,16}(?<!是不)(?:说是|是)假(?:的|货)(?![吗么呢])")),
+    # the writer holds the records of own transfers to a scammer (我有他的转账记录)
+    ("has_receipts", "lost", re.compile(
+        r"我(?:这|这里|手里|手上)?(?:有|留着|保存了|存着|截了)[^，。！？!?]{0,8}(?:转账|转帐|汇款|付款)(?:记录|截图|凭证|单)")),
+    # an account on a gambling or investing platform frozen (网站说我帐户违规 冻结了)
+    ("platform_frozen", "lost", re.compile(
+        r"(?:网站|平台|app|软件|提现)[^。！？!?]{0,14}(?:冻结了|被冻结|封了|被封|封号)")),
+    # a family member set on paying someone (我婆婆又说要往一个软件里转钱)
+    ("family_about_to_pay", "in_progress", re.compile(
+        rf"{_FAMILY}[^。！？!?]{{0,30}}(?<![让叫要])(?:又|还|非|硬|执意|一定)?(?:说)?要(?:去)?(?:往|给)(?!我)"
+        r"[^，。！？!?]{0,12}?(?:骗子|对方|那个|一个|网友|客服|警察|警官|平台|软件|app|网站|账户|帐户|老师|导师|"
+        r"大师|公司|项目|说是|自称|陌生)[^，。！？!?]{0,10}?(?:转|汇|打钱|打款|充|投)|"
+        rf"{_FAMILY}[^。！？!?]{{0,12}}要去(?:买|交|转|汇|投)[^。！？!?]{{0,16}}(?:已经出门|出门了|在路上)|"
+        r"又去[^，。！？!?\s]{0,6}(?:借钱|借网贷|凑钱)")),
+]
+_THERE_NOW = re.compile(r"现场|正在|这会儿|此刻|现在就|马上就|已经在")
 _NO_MONEY_ASKED = re.compile(r"(?:没|没有|从没|从来没|又没|也没)(?:要|让|叫|问)(?:过)?(?:她|他|我|我们|你)?(?:一分钱|钱|一毛|转钱|投钱|汇钱)")
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家|卖给|卖掉|出售")   # nothing of the writer's in
-_MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台")
+_MONEY_IN = re.compile(r"充|投|存|转|交了|买|入金|赚|赢|本金|余额|收益|账户|帐户|平台|押|下注|认购|申购|股票|持仓|"
+                       r"卡单|补单|一单|做单|任务")
 # ... unless said in general (骗子一般都会催你今天内转账)
 _GENERAL = re.compile(r"一般|通常|都会|是不是都|凡是|骗子(?:都|常|总)|哪些|什么样的|常见")
 _LIVE_SIGNALS = {"acting_now", "pressed_now", "ready_to_pay", "cannot_stop", "teller_asks", "pay_again", "extortion",
-                 "family_controlled", "keep_secret_now"}
+                 "family_controlled", "keep_secret_now", "family_about_to_pay"}
 
+_DEMAND_SIGNALS = {"pay_again", "fee_to_withdraw"}   # in progress by a demand to pay again
+_PAID_AGAIN = re.compile(r"又(?:转|交|付|汇|充|打)了")   # ... met (她又转了一千)
+_PAST_SCREEN = re.compile(r"开了|打开了|点了|下载|装|安装")
 # A fresh demand after a loss (only read when a loss signal fired): 又要/还要/再交/还差一单/
 # 还在要/又来要/要先交…才能/重新付/赶紧打钱.
 _DEMAND_AGAIN = re.compile(
     r"(?:又|还|再|现在又|现在还)(?:说|在)?(?:要|让|叫|催|逼|得|需要)(?:我|她|他|我们|家里|俺|你)?"
     r"(?:先|再|马上|赶紧|立刻|去)?[^，。！？!?]{0,6}?(?:交|转|付|充|汇|输|借|凑|发|填|打钱|打款|给钱)(?!了|过|完)|"
-    r"再(?:交|转|付|充|汇|输|凑|打)(?!了|过|完)|(?:又|还)(?:在)?要[^，。！？!?]{0,6}(?:费|钱|万|千|百|\d)|"
+    r"(?<![他她])再(?:交|转|付|充|汇|输|凑|打)(?!了|过|完)|(?:又|还)(?:在)?要[^，。！？!?]{0,6}(?:费|钱|万|千|百|\d)|"
     r"又来要|还在要|还在催|还差[一两二三几\d]*(?:单|笔|次|个任务)|重新(?:付|转|交|输|充)(?!了|过)|"
     r"(?:要|得|需要|必须)先?(?:交|付|转|充)[^，。！？!?]{0,12}(?:才能|才可以|才给|才放|才退)|"
     r"说(?:要|得|需要|必须)先(?:交|付|转|充)(?!了|过)|要不要(?:再|继续|接着)?(?:交|转|付|投|充|汇)|"
     r"(?:还|再)?(?:交|转|付|投|充)不(?:交|转|付|投|充)|(?:也|还)要(?:转|交|付|汇|充)|来要钱|又要钱|"
-    r"(?:赶紧|快点?|马上|立刻)(?:打钱|转钱|汇钱|给钱|交钱|凑钱)|(?:那边|对方|他们|骗子)(?:在|又)?要钱")
+    r"(?:赶紧|快点?|马上|立刻)(?:打钱|转钱|汇钱|给钱|交钱|凑钱)|(?:那边|对方|他们|骗子)(?:在|又)?要钱|"
+    r"又[^，。！？!?]{1,8}?(?:说)?(?:要|让|叫)(?:我|她|他)?(?:交|转|付|充|汇)(?!了|过|完)|要在(?:交|转|付)|"
+    r"(?:让|叫|要)(?:我|她|他)?再(?:去)?(?:借|凑|交|转|付|充|汇)|"
+    r"(?:又|还|再)(?:要|让|叫|问)(?:我|她|他)?[^，。！？!?]{0,4}(?:验证码|验正码|密码|短信码)|要不要多(?:投|充|转|交)")
+# A demand without 又/还/再 is a fresh one only when told after the loss (被骗了…现在要我交个解冻费);
+# before it, it is the demand that was paid (让我交五千保证金 我交了).
+_PLAIN_DEMAND = re.compile(r"(?:要|让|叫)(?:我|她|他|我们)?(?:先|再)?(?:交|付|转|充|汇)[^，。！？!?]{0,4}(?:费|钱|金)|"
+                           r"(?:要|让|叫)(?:我|她|他)(?:先|再)?(?:下载|下个|装|安装|开共享|共享屏幕|扫)")
 # ... unless the other side is gone already: then nobody is asking any more.
-_GONE = re.compile(r"拉黑|停机|空号|打不通|删了|把我删|消失|跑了|找不到人|人找不到|联系不上|没人理|不回(?:我|消息)|没见着|"
+_GONE = re.compile(r"拉黑|停机|空号|打不通|删了|把我删|消失|跑了|找不到人|人找不到|联系不上|没人理|不回(?:我|消息|了)|没见着|"
                    r"没见到|到现在|才知道|才发现|上当了|没退")
+
+# Signs of a scam or of trouble anywhere in a message. A payment of an everyday bill (交了电费一百二),
+# money lent to someone who says when it comes back (他说明天还我) or a relative buying something
+# dear (我奶奶非要买三千块的药) with none of them is everyday life: the named vetoes
+# ``everyday_payment``, ``lent_to_known`` and ``plain_purchase``.
+_SCAM_SIGN = re.compile(
+    r"骗|诈|上当|冒充|自称|可疑|不对|奇怪|假的|是假|陌生|网友|网上|客服|平台|网站|链接|二维码|app|软件|群里|"
+    r"验证码|密码|卡号|共享|安全账户|警察|警官|公安|检察|法院|领导|老板|老师|导师|大师|专家|讲座|推销|销售|店员|"
+    r"直播|主播|中奖|返利|刷单|投资|理财|分红|稳赚|保本|回报|能治|治百病|包治|神药|特效|保健品|短信|电话|视频|"
+    r"解冻|保证金|手续费|押金|定金|订金|赎|扣押|境外|缅|柬|对方|那个人|那人|人家|说是|上门|别告诉|不要告诉|保密|"
+    r"优惠|最后一天|名额|限时|限量|特价|签单|会员|现场|推介|体验店|会场|"
+    r"(?:让|叫|逼|催)(?:我|他|她|老人|我妈|我爸)?(?:交|付|转|买|刷)|要(?:我|他|她|老人|我妈|我爸)(?:交|付|转|买|刷)")
+_TROUBLE = re.compile(
+    r"不回|没回|拉黑|删了|删我|联系不上|找不到|打不通|关机|停机|空号|没到账|没收到|没发货|才发现|才知道|发现|"
+    r"怎么办|咋办|咋整|怎么弄|怎么处理|急|救命|帮帮|求求|追回|追不回|要回|要不回|拿回|拿不回|退回|冻结|止付|"
+    r"报警|报案|110|没交上|没充上|没到|注销|没来|不见|别告诉|不要告诉|赶紧|马上|怕|担心|催")
+_EVERYDAY = re.compile(r"电费|水费|燃气费|煤气费|天然气费|话费|物业费|房租|网费|宽带费|暖气费|取暖费|停车费|"
+                       r"挂号费|伙食费|学杂费|买菜|菜钱|饭钱|车费|油费|加油|超市|菜市场|外卖")
+_REPAY = re.compile(r"还我|还给我|就还|会还|再还|(?:下(?:个)?月|明天|后天|过几天|过两天|月底|年底|发了?工资)(?:就)?还")
+_PURCHASE = re.compile(r"买|换(?:个|台|部|辆|一)")
+_TRANSFER = re.compile(r"转钱|转账|转帐|汇|打钱|打款|存款|积蓄|养老钱|取出来")
+
+
+def _ordinary_vetoes(text: str) -> tuple[str, ...]:
+    """``everyday_payment``, ``lent_to_known``, ``plain_purchase``: a message with no sign of
+    a scam or of trouble, about a bill, a loan to be repaid or a purchase."""
+    if _SCAM_SIGN.search(text):
+        return ()
+    found = ()
+    if _PURCHASE.search(text) and not _TRANSFER.search(text):   # (劝不住 said of a purchase)
+        found += ("plain_purchase",)
+    if _TROUBLE.search(text):
+        return found
+    if _EVERYDAY.search(text) and not re.search("[他她]", text):   # a bill, paid to nobody
+        found += ("everyday_payment",)
+    if _REPAY.search(text):
+        found += ("lent_to_known",)
+    return found
+
 
 _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("instruction", re.compile(r"(?:(?:让|叫|要|要求|教|催|逼)(?:我|你|她|他|我妈|我爸|老人|人)?[^，。！？!?]{0,10}|"
@@ -242,11 +346,13 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
                                 r"(?:我|自己|家里人)?(?:就|都|也|已经|正在)?(?:把|将)?\s*$")),
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
+    # what a caller claims (医保局打电话说我卡被盗刷了) is not a loss the writer tells
+    ("claimed", re.compile(r"(?:打电话|打来|电话里|短信|客服|对方)(?:上|里)?(?:说|称)(?:我|你|您)的?[^，。！？!?\s]{0,4}$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户)里?)\s*$")),
     # what the other side says it paid itself (买家说他钱付了) is not the writer's payment
     ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)?(?:们)?(?:的)?(?:钱|款)?"
-                                 r"(?:已经|都|早就)?\s*$|(?<![给向跟替帮])(?:买家|卖家)(?:的)?\s*$")),
+                                 r"(?:已经|都|早就)?\s*$|(?:^|[，。！？,.!?\s])(?:买家|卖家)(?:的)?\s*$")),
     # a plan for later (说过完年就把存款都投进去): not paid yet
     ("intends", re.compile(r"(?:打算|准备|计划|过完年|过了年|下个月|明年|等[^，。！？!?\s]{0,6}(?:以后|之后|后))"
                            r"[^，。！？!?\s]{0,4}(?:就|再)?(?:把|将)?\s*$")),
@@ -260,17 +366,25 @@ _WORRY = re.compile(r"(?:怕|担心|害怕|生怕|就怕|防止|防|提防)(?:�
 _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|险些|没敢|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
-                            r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了")),
+                            r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了|"
+                            # nothing left the account (她扫了没付钱)
+                            r"了没(?:有)?(?:付|转|交|扣)(?:钱|款)|"
+                            # the writer ignored them (我没理他)
+                            r"我(?:就|都|也|根本)?(?:没|没有|不)(?:理|搭理)(?:他|她|对方|人家|他们)")),
     ("hypothetical", re.compile(r"^(?:如果|万一|假如|要是|假设)|(?:如果|万一|假如|要是|假设).{0,20}(?:怎么办|会怎样)|"
                                 r"(?:如果|万一|假如|要是|假设)[^。！？!?]{0,16}(?:转|交|付|汇|被骗|给|输|填|报)|"
                                 r"了(?:会|能)(?:怎么样|怎样|有(?:什么|啥)(?:后果|影响|事))|"
+                                r"(?:交|给|付)了(?:钱|赎金)?(?:真)?(?:能|会)(?:回来|放人|放出来)|"
                                 r"^(?!.*(?:结果|后来|才发现|才知道|已经)).*(?:交|转|付|充|买)了(?:才|就)(?:能|可以|会|给|放|到账|"
-                                r"退|发货|提现)")),
+                                r"退|发货|提现|寄|发卡|下卡|下款|办)")),
     # ^ 交了才能到账: a condition, unless the story goes on
-    ("quoted_warning", re.compile(r"(?:警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
+    ("how_to_tell", re.compile(r"^(?:哪些|怎么识别|怎么判断|如何识别|如何判断|怎样识别|怎么看出)|"
+                               r"(?:怎么|如何|怎样)(?:识别|判断|分辨)\s*$")),
+    ("quoted_warning", re.compile(r"(?:反诈宣传|宣传(?:里|上)?说|警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
-    ("refund", re.compile(r"(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
-                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|让我|要我|叫我|链接|下载)).*(?:怎么退|能退|能不能退|退款|"
+    # (not a refund the caller only claims: 说钱追回来了 要我交个解冻费)
+    ("refund", re.compile(r"(?<![说称])(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
+                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|让我|要我|叫我|链接|下载|能治|保健品|讲座|专家)).*(?:怎么退|能退|能不能退|退款|"
                           r"申请退|退回来吗)")),
     ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就)(?<!还)(?:没理|不理|没转|没给|"
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
@@ -303,32 +417,40 @@ _MESSAGE_VETOES += [
     ("asks_risk", re.compile(r"有(?:啥|什么|没有)(?:危险|风险)|危险吗|安全吗|风险大吗")),
 ]
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
-                      r"老李|老王|老张|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|评论区|群里有个|有个家长")
-_HEARD_OF = re.compile(r"听说|听.{1,4}说|新闻|报道|据说|网上说|网上看到|视频里说|群里转发")
+_HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+                      r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
+_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+_SOMEONE = {"有人", "别人", "有个人"}
+# A code or password told to the writer's own family is not a loss; an instruction to uninstall,
+# hang up, block or report carried out is not one either.
+_TO_FAMILY = re.compile(rf"(?:给|告诉|发给|报给|念给)(?:了)?(?:我)?(?:的)?(?:老|表|堂)?{_FAMILY}")
+_PROTECTIVE = re.compile(r"卸载|删掉|删除|挂断|挂掉|拉黑|报警|改密码|改了密码")
+_RISKY_STEP = re.compile(r"下载|装|转|付|交|输|填|扫|汇|打钱|共享")
+# The writer's family member as the message's subject (not one reporting hearsay: 我妈说…).
+_FAMILY_SUBJECT = re.compile(rf"^(?:喂\s*)?(?:那个\s*)?(?:就是)?我(?:的|家)?(?:表|堂|亲|大|小|二|三|老)?{_FAMILY}+"
+                             r"(?!说|讲|听|看到)")
 # Someone outside the family the message is about (binds the model when no rule fired).
-_OTHER_PERSON = re.compile(r"同事|朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
+_OTHER_PERSON = re.compile(r"同事|(?<![女男])朋友|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
                            r"村里|小区|单位")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
-_INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent"}
+_INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent", "money_gone"}
 # A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
 _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|结果|后来|才发现|才知道|已经|刚才|刚刚|了.{{1,14}}了")
 # A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
 # said in general: 被骗以后/被骗的话/一般/老年人被骗了...
-_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
+_GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能|是|自己|为什么|多久|要不要)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
                            r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
 # A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
 _PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
-_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|儿|女|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
-           r"外公|姥|孙|舅|姨|叔|侄|甥|亲戚|对象)")
 _FIRST_PERSON_OR_FAMILY = re.compile(
     rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
-_THEIR_FAMILY = re.compile(rf"(?:她|他|人家|别人)(?:的)?{_FAMILY}+")
+_THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|有家|有户|一家|宝|大)"
+                           rf"{_FAMILY}+")
 
 
 # Family words said of people in general (老年人不好意思告诉子女) are nobody's in particular.
@@ -351,6 +473,8 @@ class Urgency:
     message_vetoes: tuple[str, ...] = ()  # those holding for the whole message: they also
     #                                       keep the learned model from raising urgency
     fraud_words: str | None = None  # words of the fraud domain (被骗, 报警, 冒充...): never the menu
+    fresh_demand: bool = False      # asked to pay again now (又要交, 还差一单): a loss the urgency
+    #                                 model found is in progress
 
 
 def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str | None:
@@ -364,6 +488,9 @@ def _local_veto(text: str, start: int, end: int, kind: str, signal: str) -> str 
             if kind == "lost" and not re.search("[了完]", text[start:end]) and \
                     pattern.search(text[max(0, start - 14):start]):
                 return name
+        elif name == "claimed":
+            if kind == "lost" and pattern.search(text[max(0, start - 14):start]):
+                return name
         elif pattern.search(text[max(0, start - 6):start]):
             return name
     return None
@@ -374,19 +501,31 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     between that mention and the signal's end (有人正跟我打电话 is the writer's own call):
     hearsay, not the writer's emergency."""
     before = text[:start]
-    last = None
-    for last in _HEARSAY.finditer(before):
-        pass
-    if last is None:
+    mentions = list(_HEARSAY.finditer(before))
+    if not mentions:
         return False
+    last = mentions[-1]
     clause = _CLAUSE_END.search(text, end)   # ...to the end of the signal's clause
-    return not _own(text[last.end():clause.start() if clause else len(text)])
+    if _own(text[last.end():clause.start() if clause else len(text)]):
+        return False
+    # 有人/别人 bringing in the other side, after a family member the message is about, and
+    # not in the signal's own clause (我表弟想考证，有人说不用考，他先转了一千五): the family
+    # member's story. 我妈说有人被骗了 (one clause) stays hearsay.
+    return not (all(m.group() in _SOMEONE for m in mentions) and
+                _FAMILY_SUBJECT.search(before[:mentions[0].start()]) and
+                _CLAUSE_END.search(text, last.end(), start))
 
 
 def _without_subject(text: str) -> bool:
     """A question with no 'I', no family member and no story (被骗了第一时间要做什么):
     general advice is asked; the learned model may still raise urgency."""
     return not _own(text) and not _STORY.search(text) and bool(_GENERIC_LOSS.search(text))
+
+
+def _clause_before(text: str, start: int) -> str:
+    """The text from the start of the clause (after a punctuation mark or a space) to ``start``."""
+    cut = max((m.end() for m in _CLAUSE_END.finditer(text, 0, start)), default=0)
+    return text[cut:start]
 
 
 def message_vetoes(normalized: str) -> tuple[str, ...]:
@@ -401,7 +540,7 @@ def _inside_worry(text: str, start: int) -> bool:
 def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
     found: list[tuple[str, str]] = []
-    whole = message_vetoes(normalized)
+    whole = message_vetoes(normalized) + _ordinary_vetoes(normalized)
     heard = _HEARD_OF.search(normalized)
     if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
@@ -411,6 +550,13 @@ def detect_urgency(normalized: str) -> Urgency:
             veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
                 veto = None
+            if veto is None and name == "gave_code" and \
+                    _TO_FAMILY.search(normalized, m.start(), m.end() + 4):
+                veto = "family_recipient"   # 把微信密码告诉了老公
+            if veto is None and name == "did_as_told" and \
+                    _PROTECTIVE.search(normalized[max(0, m.start() - 20):m.start()]) and \
+                    not _RISKY_STEP.search(normalized[max(0, m.start() - 20):m.start()]):
+                veto = "protective_step"   # 96110 让我卸载 我照做了
             if veto is None and _about_someone_else(normalized, m.start(), m.end()):
                 veto = "hearsay"
             if veto is None and kind == "lost" and _without_subject(normalized):
@@ -424,7 +570,7 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "hypothetical"   # 家人正在被骗的话…
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
-            if veto is None and name == "fee_to_withdraw" and \
+            if veto is None and name in ("fee_to_withdraw", "platform_frozen") and \
                     (_LOAN.search(normalized) or not _MONEY_IN.search(normalized)):
                 veto = "no_payment"   # a loan never received, a prize never won: nothing in
             if veto is None and name in _LIVE_SIGNALS and _GENERAL.search(normalized) and \
@@ -432,8 +578,9 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "general"
             if veto is None and name in _LIVE_SIGNALS and "negation" in whole:
                 veto = "negation"   # 差点就转了 / 幸好没…: it is over
-            if veto is None and kind == "in_progress" and _IF_AT_START.match(normalized):
-                veto = "hypothetical"
+            if veto is None and kind == "in_progress" and \
+                    (_IF_AT_START.match(normalized) or _IF_AT_START.search(_clause_before(normalized, m.start()))):
+                veto = "hypothetical"   # 那要是对方说不转前面的就没了呢
             if veto is None and kind == "lost" and "winning_so_far" in whole:
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
             if veto is None and name == "teller_asks" and not money_request(normalized):
@@ -441,36 +588,65 @@ def detect_urgency(normalized: str) -> Urgency:
             if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
                 veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
             if veto is None and kind == "in_progress" and "wants_to_buy" in whole and \
-                    not money_request(normalized):
+                    not money_request(normalized) and not _THERE_NOW.search(normalized):
                 veto = "purchase"   # set on buying a mattress, 拦不住: a purchase, nobody to pay
+                #                     (at the lecture now, 讲座现场, is pressure now)
             if veto is None and kind == "lost" and "worry" in whole and \
                     _inside_worry(normalized, m.start()):
                 veto = "worry"     # 我怕她哪天被骗了钱: the loss is the feared one
             if veto is None and "hearsay" in whole:
                 veto = "hearsay"   # 听说/听邻居说… and nobody of the writer's after it
+            if veto is None and kind == "lost" and \
+                    any(v in whole for v in ("everyday_payment", "lent_to_known")):
+                veto = next(v for v in whole if v in ("everyday_payment", "lent_to_known"))
+            if veto is None and kind == "in_progress" and "plain_purchase" in whole:
+                veto = "plain_purchase"
+            if veto is None and "how_to_tell" in whole:
+                veto = "how_to_tell"   # 哪些话一听就知道家里人正在被骗: signs asked in general
             if veto is None and "quoted_warning" in vetoes:
                 veto = "quoted_warning"
             if veto is None and "hypothetical" in vetoes and kind == "lost":
                 veto = "hypothetical"
             if veto is None:
-                found.append((name, kind))
+                found.append((name, kind, m.start(), m.end()))
                 break
             vetoes.append(veto)
     if not found and "hearsay" not in whole and _OTHER_PERSON.search(normalized) and \
             not _own(normalized):
         whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
         vetoes.append("hearsay")
-    kinds = {k for _, k in found}
-    kind = "in_progress" if "in_progress" in kinds else "lost" if kinds else None
-    if kind == "lost" and "stopped" not in vetoes and _DEMAND_AGAIN.search(normalized) and \
-            not _GONE.search(normalized):
-        # Paid once and asked again now (解冻费, 税费, 还差一单, 又来要): the next payment is
-        # the one still to stop, so in progress, whose steps cover the loss too.
-        found.append(("demand_again", "in_progress"))
-        kind = "in_progress"
+    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes)
     fraud = _FRAUD_WORDS.search(normalized)
-    return Urgency(bool(found), tuple(n for n, _ in found), kind, tuple(dict.fromkeys(vetoes)),
-                   whole, fraud.group() if fraud else None)
+    return Urgency(bool(found), tuple(n for n, *_ in found), kind, tuple(dict.fromkeys(vetoes)),
+                   whole, fraud.group() if fraud else None, fresh)
+
+
+def _settle_kind(text: str, found: list, stopped: bool) -> tuple[list, str | None, bool]:
+    """The kind of the signals found ((name, kind, start, end) each), and whether a fresh
+    demand is still open. Paid once and asked again now (解冻费, 还差一单, 又来要) is in progress:
+    the next payment is the one still to stop, and its steps cover the loss too; unless the
+    other side is gone since (拉黑了, 这才知道上当了): gone after the demand closes it, a demand
+    after being blocked (今天又换个号来要钱) opens it again. A screen share told in the past
+    (开了屏幕共享) before the money went is over too."""
+    losses = [f for f in found if f[1] == "lost"]
+    live = [f for f in found if f[1] == "in_progress"]
+    last_gone = max((m.start() for m in _GONE.finditer(text)), default=-1)
+    # a bare 再转 (then transfer) or a plain demand is a fresh one only after the loss
+    first_loss_end = min((f[3] for f in losses), default=len(text))
+    demands = [m.start() for m in _DEMAND_AGAIN.finditer(text)
+               if not m.group().startswith("再") or m.start() >= first_loss_end]
+    demands += [m.start() for m in _PLAIN_DEMAND.finditer(text) if m.start() >= first_loss_end]
+    fresh = bool(demands) and max(demands) > last_gone and not stopped and \
+        not _PAID_AGAIN.search(text, max(demands, default=0))   # …她又转了一千: the demand was met
+    if live and losses and all(
+            (name == "shared_screen" and _PAST_SCREEN.match(text[start:end])) or
+            (name in _DEMAND_SIGNALS and start < last_gone) for name, _, start, end in live):
+        found, live = losses, []
+    if losses and not live and fresh:
+        found = found + [("demand_again", "in_progress", -1, -1)]
+        live = found[-1:]
+    kind = "in_progress" if live else "lost" if losses else None
+    return found, kind, fresh
 
 
 # Words that put a message in the fraud domain: a question about a scam, reporting one, a caller

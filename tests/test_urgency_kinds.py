@@ -1,0 +1,127 @@
+"""Urgent triage by kind (content/README.md, "Urgent or not"): everyday payments with no scam
+sign, fresh demands read in the order they are told, losses told without 被骗了, and the
+emergency article that fits the kind. Every message here was written for these tests."""
+import numpy as np
+import pytest
+
+from bot.answering.triage import TriageParams, decide
+from bot.answering.urgency import detect_urgency
+
+
+@pytest.fixture(scope="module")
+def service(content_answers):
+    return content_answers   # conftest: one per session
+
+
+@pytest.mark.parametrize("text, veto", [
+    # a bill paid, paid to nobody
+    ("交了电费一百二", "everyday_payment"),
+    ("上午在营业厅交了燃气费两百 收据在哪打印", "everyday_payment"),
+    # money lent to someone who says when it comes back
+    ("我把钱转给他了 他说明天还我", "lent_to_known"),
+    ("借给我哥三千块 他说下个月发了工资就还", "lent_to_known"),
+    # a relative buying something dear, with no seller's pressure, no caller, no platform
+    ("我奶奶非要买三千块的药 劝不住", "plain_purchase"),
+    ("我爸非要换个两万的摩托车 怎么拦都拦不住", "plain_purchase"),
+])
+def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.message_vetoes, u
+
+
+@pytest.mark.parametrize("text, kind", [
+    # the same acts with a scam sign stay urgent
+    ("按短信里的链接交了电费两百 结果户号根本不对", "lost"),
+    ("网上认识的人说周转一下 我转了他八千 他说明天还我 现在电话关机了", "lost"),
+    ("我奶奶在健康讲座现场非要买三千块的药 劝不住", "in_progress"),
+])
+def test_the_same_acts_with_a_scam_sign_stay_urgent(text, kind):
+    u = detect_urgency(text)
+    assert u.urgent and u.kind == kind, u
+
+
+@pytest.mark.parametrize("text, kind", [
+    # blocked, then back with a new demand: the next payment is the one to stop
+    ("交了两千保证金他就把我拉黑了 今天又换了个号来要钱", "in_progress"),
+    # asked again, paid, then blocked: it is over
+    ("他又说要交两千手续费 我交了以后他就把我拉黑了", "lost"),
+    # asked again, and the writer paid again: the demand was met
+    ("买狗付了定金 后来又说要交运输笼子的钱 我又转了八百", "lost"),
+    # a loss, then a plain demand told after it
+    ("上个月被骗了两万 现在有人说能帮我追回来 要我先交五百手续费", "in_progress"),
+    # a screen share told in the past, before the money went
+    ("按那个客服说的开了屏幕共享 卡里的四千就被转走了", "lost"),
+    # an hour ago is not a deadline
+    ("半个小时前转的账 现在报警还能冻住吗", "lost"),
+])
+def test_fresh_demands_and_past_acts_are_read_in_order(text, kind):
+    u = detect_urgency(text)
+    assert u.urgent and u.kind == kind, u
+
+
+@pytest.mark.parametrize("text, signal", [
+    ("帮人办了张卡说送两袋米 卡办完他就拿走了", "card_taken"),
+    ("在网上买的演唱会门票 到了门口检票说是假的", "bought_fake"),
+    ("那个网恋的人是骗子 我手上有给他的转账记录", "has_receipts"),
+    ("在那个押大小的网站赢了点 提现的时候说我违规 帐户冻结了", "platform_frozen"),
+    ("我爸这两天又说要往一个理财软件里转钱 说是老师带着投", "family_about_to_pay"),
+])
+def test_losses_and_payments_told_without_the_usual_words(text, signal):
+    u = detect_urgency(text)
+    assert u.urgent and signal in u.signals, u
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("电力局打电话说我的卡被盗刷了 要帮我转接到公安", "claimed"),   # what a caller claims
+    ("哪些迹象说明家里人正在被骗子控制", "how_to_tell"),            # signs asked in general
+    ("听我表姐讲 那边一个大学生把学费都转过去了", "hearsay"),       # 听…讲
+    ("听说我们楼里有个宝妈刷单被骗了五万", "hearsay"),              # someone else's 妈
+    ("我们厂的老刘给网上的卖家转了三千 那人就不回了", "hearsay"),   # 老刘 is not family
+    ("把支付宝密码告诉了我老婆 要不要改一下", "family_recipient"),
+])
+def test_claims_general_questions_and_hearsay_are_not_urgent(text, veto):
+    u = detect_urgency(text)
+    assert not u.urgent and veto in u.vetoes, u
+
+
+@pytest.mark.parametrize("text, urgent", [
+    # 有人/别人 brings in the other side of a family member's story
+    ("我堂妹想办个低息贷款，有人说先交三千保证金，她交了以后那人就不见了", True),
+    ("我儿子手机里装了别人发的一个软件 没过多久卡里的钱被转走了", True),
+    # ... but in the same clause, or after a neighbour, it is someone else's loss
+    ("我妈说有人被骗了五万 是真的吗", False),
+    ("我姑说她们村里有人交了三千保证金 那人就不见了", False),
+])
+def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
+    assert detect_urgency(text).urgent == urgent, detect_urgency(text)
+
+
+def test_the_police_number_is_not_an_amount():
+    assert not detect_urgency("打了110以后 民警会打电话回访吗").urgent
+
+
+def test_a_girlfriend_online_is_not_hearsay():
+    u = detect_urgency("我表哥网上的女朋友带他玩一个彩票平台 他把工资全充进去了")
+    assert u.urgent and "hearsay" not in u.vetoes, u
+
+
+def test_a_loss_the_model_found_with_a_demand_to_pay_again_is_in_progress():
+    """No rule fired, the urgency model says 'lost'; the message asks to pay again now."""
+    text = "那个卖家说货在海关被扣了 前面付的不算 那边又来要钱了"
+    u = detect_urgency(text)
+    assert not u.urgent and u.fresh_demand
+    categories = ["fake_shopping", "none"]
+    model = np.array([0.9, 0.1])
+    v = decide(categories, np.zeros(2), model, u, {"lost": 0.8, "in_progress": 0.1, "no": 0.1},
+               None, TriageParams(), chars=30)
+    assert v.urgent and v.urgent_kind == "in_progress"
+
+
+@pytest.mark.parametrize("text, kind, first", [
+    ("我妈要去给骗子汇款 怎么拦", "in_progress", "emergency-stop-family-being-scammed"),
+    ("我刚给骗子转了五千", "lost", "emergency-just-transferred"),
+])
+def test_the_emergency_article_fits_the_kind(service, text, kind, first):
+    answer = service.ask(text)
+    assert answer["urgent"] and answer["urgent_kind"] == kind
+    assert answer["case_ids"][0] == first, answer["case_ids"]
