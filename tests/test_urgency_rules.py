@@ -268,3 +268,9 @@ def test_about_to_pay_in_other_words(text, signal):
 ])
 def test_not_the_writers_emergency(service, text):
     assert service.ask(text)["urgent"] is False
+
+
+def test_leaving_with_the_passbook_is_about_to_pay():
+    u = detect_urgency("电话里说是他老战友 要借钱救急 我爸拿着存折已经出门了")
+    assert u.kind == "in_progress" and "ready_to_pay" in u.signals, u
+    assert not detect_urgency("我爸拿着存折去信用社取了养老金 买了袋面回来").urgent
