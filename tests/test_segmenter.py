@@ -14,9 +14,10 @@ import pytest
 from bot.answering.engine import BULK_MIN_TEXTS, TRAIN_LINES_PER_CLASS, _count_terms, \
     _documents, _training_sample, load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
-from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
+from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many, \
+    words_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching, tokenize
+    _hmm_cut, mask_for_matching, tokenize, words_and_tokens
 from bot.content.model import load_content
 
 ODD_TEXTS = [
@@ -103,6 +104,19 @@ def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
     normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
     normalized = [normalize(t) for t in texts]
     assert tokenize_many(normalized, segmenter) == [tokenize(t, segmenter) for t in normalized]
+
+
+def test_batch_words_are_the_words_of_each_text(bank_texts, content_dir):
+    """The scope view's training words, cut in a batch by a big build, are the words a query
+    gets (``words_and_tokens``), and the batch leaves no memo in the segmenter."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    normalized = [normalize(t) for t in texts]
+    batch = words_many(normalized, segmenter, lexicon_of(segmenter))
+    assert segmenter._hmm.cache_info().currsize == 0
+    assert batch == [words_and_tokens(t, segmenter)[0] for t in normalized]
+    assert any(w in ("我", "他", "的") for ws in batch for w in ws)   # single characters kept
 
 
 def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, content_dir):

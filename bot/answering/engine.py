@@ -35,7 +35,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
-from .bulk import lexicon_of, tokenize_many
+from .bulk import lexicon_of, tokenize_many, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
@@ -464,16 +464,19 @@ class _Training:
         return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
+        """Start the training process; it imports (scikit-learn too) until ``send``."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._process = subprocess.Popen(
             [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        # The scope view's words are cut here, while the child imports: a segmenter of its own
-        # would cost it jieba's dictionary (~60 MB of its peak at 10,000 articles). Cut by a
-        # throwaway copy (jieba's dictionary is shared), whose memo of HMM cuts then goes with
-        # it instead of staying in the builder for the rest of the build.
-        words = scope_words_of(self.labelled, self.offtopic, self.normalize,
-                               Segmenter(self.segmenter.words))
+
+    def send(self, lexicon) -> None:
+        """Hand the started process its lines. The scope view's words are cut here, with the
+        builder's ``lexicon`` (``bulk.words_many``), while the process imports: a segmenter of
+        its own would cost it jieba's dictionary (~60 MB of its peak at 10,000 articles). The
+        batch cut keeps no memo in the segmenter (its HMM runs are cut apart)."""
+        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
+                               lexicon)
         # The child reads all of it before it writes anything: no deadlock on the pipes.
         self._process.stdin.write(pickle.dumps(
             (self.labelled, self.offtopic, self.normalize,
@@ -584,8 +587,16 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     import multiprocessing
 
     training.start()   # a fresh process: it shares the cores with the tokenising ones
-
     _fixed_mmap_threshold()
+    try:
+        # The segmenter's dictionary as arrays: for the scope view's words (``send``), then
+        # for the forked processes, which share it.
+        lexicon = lexicon_of(segmenter)
+        training.send(lexicon)
+    except BaseException:
+        training.abandon()
+        raise
+
     # Python's cyclic garbage collector walks the build's many young containers (token
     # lists, cuts, tuples) again and again for cycles the build does not make: 12% of the
     # tokenising CPU in one process. Off in the forked processes (they do nothing else);
@@ -596,9 +607,8 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    # The segmenter's dictionary as arrays, built once before forking (the processes share
-    # it) and dropped with the pool.
-    _worker_tools = (normalize, segmenter, lexicon_of(segmenter))
+    _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
+    del lexicon
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             # The processes have their copy (forked when the pool starts): this one needs no
@@ -838,10 +848,14 @@ def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
 
 
 def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
-                   segmenter: Segmenter) -> list[list[str]]:
-    """The words of the scope view's training lines, as ``train_models`` would cut them."""
-    return [words_and_tokens(normalize(t), segmenter)[0]
-            for t, _ in _scope_sample(articles, offtopic)]
+                   segmenter: Segmenter, lexicon=None) -> list[list[str]]:
+    """The words of the scope view's training lines, as ``train_models`` would cut them: all
+    at once (``bulk.words_many``) with the segmenter's dictionary as arrays (``lexicon``),
+    if the caller has them, else one by one."""
+    texts = [normalize(t) for t, _ in _scope_sample(articles, offtopic)]
+    if lexicon is not None:
+        return words_many(texts, segmenter, lexicon)
+    return [words_and_tokens(t, segmenter)[0] for t in texts]
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tuple[str, str, str]]:
