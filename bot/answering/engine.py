@@ -464,24 +464,30 @@ class _Training:
         return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
-        """Start the training process; it imports (scikit-learn too) until ``send``."""
+        """Start the training process; it imports until ``send_lines``."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         self._process = subprocess.Popen(
             [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
-    def send(self, lexicon) -> None:
-        """Hand the started process its lines. The scope view's words are cut here, with the
-        builder's ``lexicon`` (``bulk.words_many``), while the process imports: a segmenter of
-        its own would cost it jieba's dictionary (~60 MB of its peak at 10,000 articles). The
-        batch cut keeps no memo in the segmenter (its HMM runs are cut apart)."""
-        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
-                               lexicon)
-        # The child reads all of it before it writes anything: no deadlock on the pipes.
+    def send_lines(self) -> None:
+        """Hand the started process its labelled lines: it trains the n-gram views."""
         self._process.stdin.write(pickle.dumps(
             (self.labelled, self.offtopic, self.normalize,
-             None if self.directory is None else str(self.directory), words),
+             None if self.directory is None else str(self.directory)),
             protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.flush()
+
+    def send_words(self, lexicon) -> None:
+        """Then the scope view's words, which it needs only after the n-gram views (a thread
+        of the process reads them meanwhile: this write never waits for the training). Cut
+        here, with the builder's ``lexicon`` (``bulk.words_many``): a segmenter of the training
+        process's own would cost it jieba's dictionary (~60 MB of its peak at 10,000
+        articles). The batch cut keeps no memo in the segmenter (its HMM runs are cut
+        apart)."""
+        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
+                               lexicon)
+        self._process.stdin.write(pickle.dumps(words, protocol=pickle.HIGHEST_PROTOCOL))
         self._process.stdin.close()
 
     def done(self) -> bool:
@@ -515,10 +521,22 @@ class _Training:
 
 
 def _train_from_stdin() -> None:
-    """The training process (``_Training.start``): labelled lines in on stdin; the arrays
-    written into the index directory (their names out on stdout), or pickled to stdout."""
+    """The training process (``_Training.start``): labelled lines in on stdin, then the scope
+    view's words; the arrays written into the index directory (their names out on stdout),
+    or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
-    labelled, offtopic, normalize, directory, scope_words = pickle.load(sys.stdin.buffer)
+    stdin = sys.stdin.buffer
+    labelled, offtopic, normalize, directory = pickle.load(stdin)
+    # The words follow while the n-gram views train: read as they come, so the builder's
+    # write of them never waits.
+    rest: list[bytes] = []
+    reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
+    reader.start()
+
+    def scope_words():
+        reader.join()
+        return pickle.loads(rest[0])
+
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
                train_models(labelled, offtopic, normalize, scope_words=scope_words).items()}
     if directory is not None:
@@ -589,10 +607,12 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     training.start()   # a fresh process: it shares the cores with the tokenising ones
     _fixed_mmap_threshold()
     try:
-        # The segmenter's dictionary as arrays: for the scope view's words (``send``), then
-        # for the forked processes, which share it.
+        # The segmenter's dictionary as arrays, made while the training process imports: for
+        # the scope view's words (``send_words``), then for the forked processes, which share
+        # it.
         lexicon = lexicon_of(segmenter)
-        training.send(lexicon)
+        training.send_lines()
+        training.send_words(lexicon)
     except BaseException:
         training.abandon()
         raise
@@ -812,39 +832,66 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
     """The n-gram models from the bank's labelled lines: every example and urgent line of an
     article is its category (off-topic lines are ``none``); every plain example and off-topic
     line is not urgent, every urgent line is its kind. Imports scikit-learn (build only)."""
-    lines: list[tuple[str, str, str]] = []   # (text, category, urgency)
-    for a in articles:
-        lines += [(ex, a.category, "no") for ex in a.examples]
-        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
-    lines += [(q, NONE, "no") for q in offtopic]
-    lines = _training_sample(lines, TRAIN_LINES_PER_CLASS)
-    return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
-                            [u for _, _, u in lines])
+    return _train_views(_samples(articles, offtopic)[0], normalize)[0]
+
+
+def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
+                 keep: frozenset = frozenset()) -> tuple[NgramViews, dict[str, str]]:
+    """The n-gram views trained on a sample of labelled lines, and the normalised text of
+    those lines that are in ``keep`` (the scope view's: normalised once)."""
+    texts = [normalize(t) for t, _, _ in lines]
+    kept = {raw: text for (raw, _, _), text in zip(lines, texts) if raw in keep}
+    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines]), kept
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
                  segmenter: Segmenter | None = None,
-                 scope_words: list[list[str]] | None = None) -> dict[str, np.ndarray]:
+                 scope_words=None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
     against every off-topic line, same sample), as arrays. ``scope_words``: those words
-    already cut (``scope_words_of``), so a training process needs no segmenter."""
-    views = train_views(articles, offtopic, normalize)
-    lines = _scope_sample(articles, offtopic)
-    texts = [normalize(t) for t, _ in lines]
+    already cut (``scope_words_of``), so a training process needs no segmenter; or a function
+    that returns them, called once the n-gram views are trained (they may still be on their
+    way: ``_train_from_stdin``)."""
+    sample, scope_lines = _samples(articles, offtopic)
+    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines))
+    texts = [normalized[t] for t, _ in scope_lines]   # every scope line is in the sample
+    del normalized
+    if callable(scope_words):
+        scope_words = scope_words()
     if scope_words is None:
         scope_words = [words_and_tokens(t, segmenter)[0] for t in texts]
-    scope = ScopeView.train(views.features, texts, [off for _, off in lines], scope_words,
+    scope = ScopeView.train(views.features, texts, [off for _, off in scope_lines], scope_words,
                             segmenter=segmenter)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
+def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
+                                                      list[tuple[str, bool]]]:
+    """The n-gram views' training lines (text, category, urgency): every article's examples
+    then its urgent lines, article by article, then the off-topic lines, capped per class
+    (``_training_sample``); and the scope view's (text, off-topic?): the same sample, in the
+    order it has always been trained in (every example, then every urgent line, then the
+    off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
+    (an urgent line's urgency is never "no"; off-topic lines come last in both orders), in
+    the same order either way, so one sample serves both."""
+    lines: list[tuple[str, str, str]] = []
+    urgent = bytearray()   # per line: 1 for an urgent line
+    for a in articles:
+        lines += [(ex, a.category, "no") for ex in a.examples]
+        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
+        urgent += bytes(len(a.examples)) + b"\1" * len(a.urgent_examples)
+    cases = len(lines)
+    lines += [(q, NONE, "no") for q in offtopic]
+    keep = _sample_indexes(lines, TRAIN_LINES_PER_CLASS)
+    scope_order = sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])   # stable
+    return ([lines[i] for i in keep],
+            scope_training_lines([(lines[i][0], lines[i][1] == NONE) for i in scope_order]))
+
+
 def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
-    """The scope view's training lines (text, off-topic?): the n-gram views' sample, capped."""
-    lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
-    lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
-    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS)
-    return scope_training_lines([(t, c == NONE) for t, c, _ in lines])
+    """The scope view's training lines (text, off-topic?) (``_samples``)."""
+    return _samples(articles, offtopic)[1]
 
 
 def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
@@ -865,6 +912,11 @@ def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tupl
     smallest text digests, so a publish changes the sample only at the margin. The bank's
     classes are far below the limit (tested), so its models are unchanged; what the limit
     costs a real bank that large is not measured (we have none)."""
+    return [lines[i] for i in _sample_indexes(lines, limit)]
+
+
+def _sample_indexes(lines: list[tuple[str, str, str]], limit: int) -> list[int]:
+    """The indexes of ``_training_sample``'s lines, ascending."""
     by_class: dict[tuple[str, str], list[int]] = {}
     for i, (_, category, urgency) in enumerate(lines):
         by_class.setdefault((category, urgency), []).append(i)
@@ -874,7 +926,7 @@ def _training_sample(lines: list[tuple[str, str, str]], limit: int) -> list[tupl
             members = sorted(members, key=lambda i: (
                 hashlib.blake2b(lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[:limit]
         keep += members
-    return [lines[i] for i in sorted(keep)]
+    return sorted(keep)
 
 
 def read_lines(path: Path) -> list[str]:
