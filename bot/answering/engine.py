@@ -22,6 +22,7 @@ import json
 import math
 import os
 import pickle
+import select
 import subprocess
 import sys
 import threading
@@ -459,6 +460,8 @@ class _Training:
         self.directory = directory
         self.segmenter = segmenter   # the scope view learns words cut as queries are
         self._process: subprocess.Popen | None = None
+        self._paused = False     # the process said it waits for ``release``
+        self._finished = False
 
     def run(self) -> dict[str, np.ndarray]:
         return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
@@ -488,11 +491,28 @@ class _Training:
         words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
                                lexicon)
         self._process.stdin.write(pickle.dumps(words, protocol=pickle.HIGHEST_PROTOCOL))
-        self._process.stdin.close()
+        self._process.stdin.flush()
 
-    def done(self) -> bool:
-        """Whether a started training process has ended (True if none was started)."""
-        return self._process is None or self._process.poll() is not None
+    def release(self) -> None:
+        """Let the started process train the rest (the urgency model and the scope view,
+        about a second at 10,000 articles): the tokenising is done, and the rest runs beside
+        this process's own last part (``_build_arrays``) instead of before it, while one core
+        would stay idle."""
+        if self._process is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+
+    def busy(self) -> bool:
+        """Whether a started training process is still training the category model (it
+        writes one byte when it is done and waits for ``release``); False if none was
+        started or it has ended."""
+        if self._process is None or self._paused:
+            return False
+        if self._process.poll() is not None:
+            return False
+        if select.select([self._process.stdout], [], [], 0)[0]:
+            os.read(self._process.stdout.fileno(), 1)   # its byte (or nothing: it ended)
+            self._paused = True
+        return not self._paused
 
     def abandon(self) -> None:
         """Stop a started training process (the build failed elsewhere)."""
@@ -503,11 +523,18 @@ class _Training:
             self._process.stdout.close()
 
     def finish(self, sink: _ArraySink) -> None:
-        """Wait for the trained models (``start``ed or not) and hand them to the sink."""
+        """Wait for the trained models (``start``ed or not) and hand them to the sink (once:
+        later calls do nothing)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._process is None:
             for name, array in self.run().items():
                 sink.put(f"{VIEW_PREFIX}{name}", array)
             return
+        self.release()
+        if not self._paused:
+            self._process.stdout.read(1)   # its byte after the category model
         out = self._process.stdout.read()
         self._process.stdout.close()
         if self._process.wait() != 0:
@@ -530,15 +557,22 @@ def _train_from_stdin() -> None:
     # The words follow while the n-gram views train: read as they come, so the builder's
     # write of them never waits.
     rest: list[bytes] = []
+    # (Its input ends when the builder has tokenised: ``_Training.release``.)
     reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
     reader.start()
+
+    def pause():   # after the category model: the rest waits for the tokenising
+        sys.stdout.buffer.write(b".")
+        sys.stdout.buffer.flush()
+        reader.join()
 
     def scope_words():
         reader.join()
         return pickle.loads(rest[0])
 
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
-               train_models(labelled, offtopic, normalize, scope_words=scope_words).items()}
+               train_models(labelled, offtopic, normalize, scope_words=scope_words,
+                            pause=pause).items()}
     if directory is not None:
         sink = _ArraySink(Path(directory))
         for name, array in trained.items():
@@ -572,15 +606,15 @@ def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
 
 
 def _tokenised(pool, chunks, processes: int, training: "_Training"):
-    """The pool's results for the chunks, in order. While the training process runs, one
-    core is its own: at most ``processes - 1`` chunks are in work (three processes sharing
-    two cores would give the training two thirds of one, and it, the longest single part,
-    would finish alone on one core after the tokenising); all ``processes`` once it is
-    done."""
+    """The pool's results for the chunks, in order. While the training process trains the
+    category model, one core is its own: at most ``processes - 1`` chunks are in work (three
+    processes sharing two cores would give the training two thirds of one, and it, the
+    longest single part, would finish alone on one core after the tokenising); all
+    ``processes`` once it waits for the tokenising to end (``_Training.busy``)."""
     pending: list = []
     submitted = 0
     while submitted < len(chunks) or pending:
-        limit = processes if training.done() else max(1, processes - 1)
+        limit = max(1, processes - 1) if training.busy() else processes
         while submitted < len(chunks) and len(pending) < limit:
             pending.append(pool.apply_async(_count_terms_in_worker, (chunks[submitted],)))
             chunks[submitted] = None   # sent: the texts need not stay here
@@ -646,7 +680,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     finally:
         _worker_tools = None
         gc.unfreeze()
-    training.finish(sink)
+    training.release()   # the rest of its training runs beside _build_arrays' last part
     return list(vocab), lengths, term_of, tf_of
 
 
@@ -668,15 +702,29 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
     grouped by category (a stable sort), so a category's best one is one reduceat away and
     the postings come out ordered by (term, category, document) from one transposition.
-    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``)."""
+    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``).
+    The n-gram models are trained meanwhile (``_Training``), in another process in a big
+    build, whose last part runs beside this one's."""
     sink = _ArraySink(directory)
+    training = _Training(articles, offtopic, normalize, directory, segmenter)
+    try:
+        meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
+        training.finish(sink)
+    except BaseException:
+        training.abandon()
+        raise
+    return sink.arrays(), meta
+
+
+def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | None,
+                  training: "_Training", sink: _ArraySink) -> dict:
+    """``_build_arrays``' work but the training's: every array into ``sink``; the meta."""
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
     # The other columns as compact lists; the texts are given away (the build frees them).
     documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
-    vocab, lengths, term_of, tf_of = _count_all_terms(
-        texts, normalize, segmenter, processes,
-        _Training(articles, offtopic, normalize, directory, segmenter), sink)
+    vocab, lengths, term_of, tf_of = _count_all_terms(texts, normalize, segmenter, processes,
+                                                      training, sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
@@ -819,10 +867,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
             ("doc_part", doc_part),
             ("cat_starts", np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64))):
         sink.put(name, array)
-    arrays = sink.arrays()
-    meta = {"categories": categories, "article_ids": [a.id for a in articles],
+    return {"categories": categories, "article_ids": [a.id for a in articles],
             "offtopic": list(offtopic)}
-    return arrays, meta
 
 
 TRAIN_LINES_PER_CLASS = 1000   # per (category, urgency); the bank's largest is none (940)
@@ -836,25 +882,30 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
 
 
 def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
-                 keep: frozenset = frozenset()) -> tuple[NgramViews, dict[str, str]]:
+                 keep: frozenset = frozenset(),
+                 pause=None) -> tuple[NgramViews, dict[str, str]]:
     """The n-gram views trained on a sample of labelled lines, and the normalised text of
-    those lines that are in ``keep`` (the scope view's: normalised once)."""
+    those lines that are in ``keep`` (the scope view's: normalised once). ``pause``: see
+    ``NgramViews.train``."""
     texts = [normalize(t) for t, _, _ in lines]
     kept = {raw: text for (raw, _, _), text in zip(lines, texts) if raw in keep}
-    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines]), kept
+    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines],
+                            pause), kept
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
                  segmenter: Segmenter | None = None,
-                 scope_words=None) -> dict[str, np.ndarray]:
+                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
     against every off-topic line, same sample), as arrays. ``scope_words``: those words
     already cut (``scope_words_of``), so a training process needs no segmenter; or a function
     that returns them, called once the n-gram views are trained (they may still be on their
-    way: ``_train_from_stdin``)."""
+    way: ``_train_from_stdin``). ``pause``: called after the category model (the rest
+    waits for the build's tokenising: ``_Training.release``)."""
     sample, scope_lines = _samples(articles, offtopic)
-    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines))
+    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines),
+                                     pause)
     texts = [normalized[t] for t, _ in scope_lines]   # every scope line is in the sample
     del normalized
     if callable(scope_words):
