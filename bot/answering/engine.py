@@ -25,6 +25,7 @@ import pickle
 import select
 import subprocess
 import sys
+import tempfile
 import threading
 from array import array
 from collections import Counter, namedtuple
@@ -467,19 +468,21 @@ class _Training:
         return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
-        """Start the training process; it imports until ``send_lines``."""
+        """Start the training process with its labelled lines: in an unnamed temporary file
+        it inherits, which it reads as soon as it has imported (through a pipe, this process
+        would wait for that)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-
-    def send_lines(self) -> None:
-        """Hand the started process its labelled lines: it trains the n-gram views."""
-        self._process.stdin.write(pickle.dumps(
-            (self.labelled, self.offtopic, self.normalize,
-             None if self.directory is None else str(self.directory)),
-            protocol=pickle.HIGHEST_PROTOCOL))
-        self._process.stdin.flush()
+        with tempfile.TemporaryFile() as lines:
+            pickle.dump((self.labelled, self.offtopic, self.normalize,
+                         None if self.directory is None else str(self.directory)),
+                        lines, protocol=pickle.HIGHEST_PROTOCOL)
+            lines.seek(0)
+            self._process = subprocess.Popen(
+                [sys.executable, "-c",
+                 f"from {__name__} import _train_from_stdin; _train_from_stdin()",
+                 str(lines.fileno())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                pass_fds=(lines.fileno(),))
 
     def send_words(self, lexicon) -> None:
         """Then the scope view's words, which it needs only after the n-gram views (a thread
@@ -495,9 +498,9 @@ class _Training:
 
     def release(self) -> None:
         """Let the started process train the rest (the urgency model and the scope view,
-        about a second at 10,000 articles): the tokenising is done, and the rest runs beside
-        this process's own last part (``_build_arrays``) instead of before it, while one core
-        would stay idle."""
+        about a second at 10,000 articles): the tokenising's last chunks are handed out, and
+        the rest runs beside them and this process's own last part (``_build_arrays``)
+        instead of before them, while one core would stay idle."""
         if self._process is not None and not self._process.stdin.closed:
             self._process.stdin.close()
 
@@ -548,14 +551,15 @@ class _Training:
 
 
 def _train_from_stdin() -> None:
-    """The training process (``_Training.start``): labelled lines in on stdin, then the scope
-    view's words; the arrays written into the index directory (their names out on stdout),
-    or pickled to stdout."""
+    """The training process (``_Training.start``): labelled lines in from the file whose
+    descriptor is its argument, the scope view's words on stdin; the arrays written into the
+    index directory (their names out on stdout), or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
+    with os.fdopen(int(sys.argv[1]), "rb") as lines:
+        labelled, offtopic, normalize, directory = pickle.load(lines)
+    # The words come while the n-gram views train: read as they come, so the builder's write
+    # of them never waits.
     stdin = sys.stdin.buffer
-    labelled, offtopic, normalize, directory = pickle.load(stdin)
-    # The words follow while the n-gram views train: read as they come, so the builder's
-    # write of them never waits.
     rest: list[bytes] = []
     # (Its input ends when the builder has tokenised: ``_Training.release``.)
     reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
@@ -610,7 +614,8 @@ def _tokenised(pool, chunks, processes: int, training: "_Training"):
     category model, one core is its own: at most ``processes - 1`` chunks are in work (three
     processes sharing two cores would give the training two thirds of one, and it, the
     longest single part, would finish alone on one core after the tokenising); all
-    ``processes`` once it waits for the tokenising to end (``_Training.busy``)."""
+    ``processes`` once it waits for the tokenising to end (``_Training.busy``), which, for
+    it, is when the last chunk is handed out."""
     pending: list = []
     submitted = 0
     while submitted < len(chunks) or pending:
@@ -619,6 +624,10 @@ def _tokenised(pool, chunks, processes: int, training: "_Training"):
             pending.append(pool.apply_async(_count_terms_in_worker, (chunks[submitted],)))
             chunks[submitted] = None   # sent: the texts need not stay here
             submitted += 1
+        if submitted == len(chunks):
+            # Nothing left to hand out: the rest of the training takes the core that the
+            # first process to finish its last chunk leaves.
+            training.release()
         yield pending.pop(0).get()
 
 
@@ -645,7 +654,6 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         # the scope view's words (``send_words``), then for the forked processes, which share
         # it.
         lexicon = lexicon_of(segmenter)
-        training.send_lines()
         training.send_words(lexicon)
     except BaseException:
         training.abandon()
@@ -680,7 +688,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     finally:
         _worker_tools = None
         gc.unfreeze()
-    training.release()   # the rest of its training runs beside _build_arrays' last part
+    training.release()   # (if no chunk released it) the rest runs beside _build_arrays' last part
     return list(vocab), lengths, term_of, tf_of
 
 
