@@ -11,13 +11,15 @@ import jieba.finalseg
 import numpy as np
 import pytest
 
-from bot.answering.engine import BULK_MIN_TEXTS, OFFTOPIC_LINES_LIMIT, TRAIN_LINES_PER_CLASS, \
-    _count_terms, _documents, _training_sample, load_offtopic, load_terms
+from bot.answering import engine, scope
+from bot.answering.engine import BULK_MIN_TEXTS, NONE, OFFTOPIC_LINES_LIMIT, TRAIN_LINES_PER_CLASS, \
+    _count_terms, _documents, _samples, _training_sample, load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
-from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many
+from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many, \
+    words_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching, tokenize
-from bot.content.model import load_content
+    _hmm_cut, mask_for_matching, tokenize, words_and_tokens
+from bot.content.model import Article, load_content
 
 ODD_TEXTS = [
     "", " ", "\r\n", "abc 123.5% hello\r\n世界 ok-go", "微信号wx_123##打款", "。。。！！",
@@ -103,6 +105,19 @@ def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
     normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
     normalized = [normalize(t) for t in texts]
     assert tokenize_many(normalized, segmenter) == [tokenize(t, segmenter) for t in normalized]
+
+
+def test_batch_words_are_the_words_of_each_text(bank_texts, content_dir):
+    """The scope view's training words, cut in a batch by a big build, are the words a query
+    gets (``words_and_tokens``), and the batch leaves no memo in the segmenter."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    normalized = [normalize(t) for t in texts]
+    batch = words_many(normalized, segmenter, lexicon_of(segmenter))
+    assert segmenter._hmm.cache_info().currsize == 0
+    assert batch == [words_and_tokens(t, segmenter)[0] for t in normalized]
+    assert any(w in ("我", "他", "的") for ws in batch for w in ws)   # single characters kept
 
 
 def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, content_dir):
@@ -193,6 +208,39 @@ def test_training_sample_caps_each_class_stably_and_keeps_order():
     # A publish that adds a line changes the sample by at most that line in, one out.
     grown = _training_sample(lines + [("a-no-新的一句", "a", "no")], 10)
     assert len(set(grown) - set(sample)) <= 1
+
+
+def test_one_sample_serves_both_views_as_each_was_drawn(monkeypatch):
+    """The scope view's lines come from the n-gram views' sample, reordered: the same lines
+    in the same order as drawing its own sample from every example, then every urgent line,
+    then the off-topic lines, as it used to. Limits lowered so that both caps bite, with
+    repeated lines (ties of the digest) in every class."""
+    monkeypatch.setattr(engine, "TRAIN_LINES_PER_CLASS", 6)
+    monkeypatch.setattr(engine, "OFFTOPIC_LINES_LIMIT", 6)   # the none class's own limit
+    monkeypatch.setattr(scope, "MAX_CASE_LINES", 15)
+    rng = random.Random(5)
+    phrases = [f"第{i}句话" for i in range(12)]
+
+    def article(i):
+        return Article(
+            id=f"a{i}", category=("a", "b", NONE)[i % 3], title="t", summary="s",
+            audiences=("general",), examples=tuple(rng.choice(phrases) for _ in range(4)),
+            keywords=(), sources=(), sections={}, body="", path=f"a{i}.md",
+            urgent_examples=tuple((rng.choice(phrases), rng.choice(("in_progress", "lost")))
+                                  for _ in range(rng.randint(0, 3))))
+
+    articles = [article(i) for i in range(12)]
+    offtopic = [rng.choice(phrases) for _ in range(9)]
+    lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
+    lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
+    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], 6)
+    drawn_apart = scope.training_lines([(t, c == NONE) for t, c, _ in lines])
+    views, scope_lines = _samples(articles, offtopic)
+    assert scope_lines == drawn_apart and len(scope_lines) < len(views)
+    assert sum(not off for _, off in scope_lines) == 15
+    per_article = [(ex, a.category, u) for a in articles for ex, u in
+                   [(e, "no") for e in a.examples] + list(a.urgent_examples)]
+    assert views == _training_sample(per_article + [(q, NONE, "no") for q in offtopic], 6)
 
 
 def test_the_bank_is_far_below_the_training_limit(content_dir):

@@ -382,3 +382,22 @@ def tokenize_many(normalized_texts, segmenter: Segmenter,
             tokens += ["~" + a + b for a, b in zip(run, run[1:])]
         out.append(tokens)
     return out
+
+
+class _Dropped(dict):
+    """word -> whether ``words_and_tokens`` drops it from the words (spaces, punctuation)."""
+
+    def __missing__(self, w: str) -> bool:
+        dropped = self[w] = _DROP_RE.fullmatch(w) is not None
+        return dropped
+
+
+def words_many(normalized_texts, segmenter: Segmenter,
+               lexicon: "_Lexicon | None" = None) -> list[list[str]]:
+    """``[words_and_tokens(t, segmenter)[0] for t in normalized_texts]``, word for word, cut
+    together (``cut_many``): the scope view's training words, cut by a build that has the
+    lexicon at hand anyway (about a fifth of the CPU of cutting them one by one)."""
+    dropped = _Dropped()
+    return [[w for w in words if not dropped[w]] for words in
+            cut_many(segmenter, [mask_for_matching(t) for t in normalized_texts], lexicon)]
+

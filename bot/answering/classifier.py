@@ -298,15 +298,18 @@ class NgramViews:
 
     @classmethod
     def train(cls, texts: list[str], categories: list[str],
-              urgency: list[str]) -> "NgramViews":
+              urgency: list[str], pause=None) -> "NgramViews":
         """Normalised lines with their category and urgency labels (``no``, ``in_progress``,
-        ``lost``). Deterministic: same lines, same arrays."""
+        ``lost``). Deterministic: same lines, same arrays. ``pause``: called between the two
+        models (an index build's training process waits there for the tokenising)."""
         table = _GramTable(texts)
         features = NgramFeatures.fit(texts, table=table)
         x = features.matrix(texts, table=table)
         del table
-        return cls(features,
-                   LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS),
+        category = LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS)
+        if pause is not None:
+            pause()
+        return cls(features, category,
                    LinearModel.fit(x, urgency, sharpness=URGENCY_SHARPNESS, balanced=True))
 
     def judge(self, normalized: str, masked: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,10 @@ import json
 import math
 import os
 import pickle
+import select
 import subprocess
 import sys
+import tempfile
 import threading
 from array import array
 from collections import Counter, namedtuple
@@ -37,7 +39,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramViews
-from .bulk import lexicon_of, tokenize_many
+from .bulk import lexicon_of, tokenize_many, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
@@ -547,31 +549,61 @@ class _Training:
         self.directory = directory
         self.segmenter = segmenter   # the scope view learns words cut as queries are
         self._process: subprocess.Popen | None = None
+        self._paused = False     # the process said it waits for ``release``
+        self._finished = False
 
     def run(self) -> dict[str, np.ndarray]:
         return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
+        """Start the training process with its labelled lines: in an unnamed temporary file
+        it inherits, which it reads as soon as it has imported (through a pipe, this process
+        would wait for that)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        self._process = subprocess.Popen(
-            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        # The scope view's words are cut here, while the child imports: a segmenter of its own
-        # would cost it jieba's dictionary (~60 MB of its peak at 10,000 articles). Cut by a
-        # throwaway copy (jieba's dictionary is shared), whose memo of HMM cuts then goes with
-        # it instead of staying in the builder for the rest of the build.
-        words = scope_words_of(self.labelled, self.offtopic, self.normalize,
-                               Segmenter(self.segmenter.words))
-        # The child reads all of it before it writes anything: no deadlock on the pipes.
-        self._process.stdin.write(pickle.dumps(
-            (self.labelled, self.offtopic, self.normalize,
-             None if self.directory is None else str(self.directory), words),
-            protocol=pickle.HIGHEST_PROTOCOL))
-        self._process.stdin.close()
+        with tempfile.TemporaryFile() as lines:
+            pickle.dump((self.labelled, self.offtopic, self.normalize,
+                         None if self.directory is None else str(self.directory)),
+                        lines, protocol=pickle.HIGHEST_PROTOCOL)
+            lines.seek(0)
+            self._process = subprocess.Popen(
+                [sys.executable, "-c",
+                 f"from {__name__} import _train_from_stdin; _train_from_stdin()",
+                 str(lines.fileno())],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+                pass_fds=(lines.fileno(),))
 
-    def done(self) -> bool:
-        """Whether a started training process has ended (True if none was started)."""
-        return self._process is None or self._process.poll() is not None
+    def send_words(self, lexicon) -> None:
+        """Then the scope view's words, which it needs only after the n-gram views (a thread
+        of the process reads them meanwhile: this write never waits for the training). Cut
+        here, with the builder's ``lexicon`` (``bulk.words_many``): a segmenter of the training
+        process's own would cost it jieba's dictionary (~60 MB of its peak at 10,000
+        articles). The batch cut keeps no memo in the segmenter (its HMM runs are cut
+        apart)."""
+        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
+                               lexicon)
+        self._process.stdin.write(pickle.dumps(words, protocol=pickle.HIGHEST_PROTOCOL))
+        self._process.stdin.flush()
+
+    def release(self) -> None:
+        """Let the started process train the rest (the urgency model and the scope view,
+        about a second at 10,000 articles): the tokenising's last chunks are handed out, and
+        the rest runs beside them and this process's own last part (``_build_arrays``)
+        instead of before them, while one core would stay idle."""
+        if self._process is not None and not self._process.stdin.closed:
+            self._process.stdin.close()
+
+    def busy(self) -> bool:
+        """Whether a started training process is still training the category model (it
+        writes one byte when it is done and waits for ``release``); False if none was
+        started or it has ended."""
+        if self._process is None or self._paused:
+            return False
+        if self._process.poll() is not None:
+            return False
+        if select.select([self._process.stdout], [], [], 0)[0]:
+            os.read(self._process.stdout.fileno(), 1)   # its byte (or nothing: it ended)
+            self._paused = True
+        return not self._paused
 
     def abandon(self) -> None:
         """Stop a started training process (the build failed elsewhere)."""
@@ -582,11 +614,18 @@ class _Training:
             self._process.stdout.close()
 
     def finish(self, sink: _ArraySink) -> None:
-        """Wait for the trained models (``start``ed or not) and hand them to the sink."""
+        """Wait for the trained models (``start``ed or not) and hand them to the sink (once:
+        later calls do nothing)."""
+        if self._finished:
+            return
+        self._finished = True
         if self._process is None:
             for name, array in self.run().items():
                 sink.put(f"{VIEW_PREFIX}{name}", array)
             return
+        self.release()
+        if not self._paused:
+            self._process.stdout.read(1)   # its byte after the category model
         out = self._process.stdout.read()
         self._process.stdout.close()
         if self._process.wait() != 0:
@@ -600,12 +639,32 @@ class _Training:
 
 
 def _train_from_stdin() -> None:
-    """The training process (``_Training.start``): labelled lines in on stdin; the arrays
-    written into the index directory (their names out on stdout), or pickled to stdout."""
+    """The training process (``_Training.start``): labelled lines in from the file whose
+    descriptor is its argument, the scope view's words on stdin; the arrays written into the
+    index directory (their names out on stdout), or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
-    labelled, offtopic, normalize, directory, scope_words = pickle.load(sys.stdin.buffer)
+    with os.fdopen(int(sys.argv[1]), "rb") as lines:
+        labelled, offtopic, normalize, directory = pickle.load(lines)
+    # The words come while the n-gram views train: read as they come, so the builder's write
+    # of them never waits.
+    stdin = sys.stdin.buffer
+    rest: list[bytes] = []
+    # (Its input ends when the builder has tokenised: ``_Training.release``.)
+    reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
+    reader.start()
+
+    def pause():   # after the category model: the rest waits for the tokenising
+        sys.stdout.buffer.write(b".")
+        sys.stdout.buffer.flush()
+        reader.join()
+
+    def scope_words():
+        reader.join()
+        return pickle.loads(rest[0])
+
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
-               train_models(labelled, offtopic, normalize, scope_words=scope_words).items()}
+               train_models(labelled, offtopic, normalize, scope_words=scope_words,
+                            pause=pause).items()}
     if directory is not None:
         sink = _ArraySink(Path(directory))
         for name, array in trained.items():
@@ -639,19 +698,24 @@ def _fixed_mmap_threshold(size: int = 1 << 20) -> None:
 
 
 def _tokenised(pool, chunks, processes: int, training: "_Training"):
-    """The pool's results for the chunks, in order. While the training process runs, one
-    core is its own: at most ``processes - 1`` chunks are in work (three processes sharing
-    two cores would give the training two thirds of one, and it, the longest single part,
-    would finish alone on one core after the tokenising); all ``processes`` once it is
-    done."""
+    """The pool's results for the chunks, in order. While the training process trains the
+    category model, one core is its own: at most ``processes - 1`` chunks are in work (three
+    processes sharing two cores would give the training two thirds of one, and it, the
+    longest single part, would finish alone on one core after the tokenising); all
+    ``processes`` once it waits for the tokenising to end (``_Training.busy``), which, for
+    it, is when the last chunk is handed out."""
     pending: list = []
     submitted = 0
     while submitted < len(chunks) or pending:
-        limit = processes if training.done() else max(1, processes - 1)
+        limit = max(1, processes - 1) if training.busy() else processes
         while submitted < len(chunks) and len(pending) < limit:
             pending.append(pool.apply_async(_count_terms_in_worker, (chunks[submitted],)))
             chunks[submitted] = None   # sent: the texts need not stay here
             submitted += 1
+        if submitted == len(chunks):
+            # Nothing left to hand out: the rest of the training takes the core that the
+            # first process to finish its last chunk leaves.
+            training.release()
         yield pending.pop(0).get()
 
 
@@ -672,8 +736,17 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     import multiprocessing
 
     training.start()   # a fresh process: it shares the cores with the tokenising ones
-
     _fixed_mmap_threshold()
+    try:
+        # The segmenter's dictionary as arrays, made while the training process imports: for
+        # the scope view's words (``send_words``), then for the forked processes, which share
+        # it.
+        lexicon = lexicon_of(segmenter)
+        training.send_words(lexicon)
+    except BaseException:
+        training.abandon()
+        raise
+
     # Python's cyclic garbage collector walks the build's many young containers (token
     # lists, cuts, tuples) again and again for cycles the build does not make: 12% of the
     # tokenising CPU in one process. Off in the forked processes (they do nothing else);
@@ -684,9 +757,8 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
-    # The segmenter's dictionary as arrays, built once before forking (the processes share
-    # it) and dropped with the pool.
-    _worker_tools = (normalize, segmenter, lexicon_of(segmenter))
+    _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
+    del lexicon
     try:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             # The processes have their copy (forked when the pool starts): this one needs no
@@ -704,7 +776,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     finally:
         _worker_tools = None
         gc.unfreeze()
-    training.finish(sink)
+    training.release()   # (if no chunk released it) the rest runs beside _build_arrays' last part
     return list(vocab), lengths, term_of, tf_of
 
 
@@ -726,15 +798,29 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     """Tokenise every document once, then weigh, normalise and invert in numpy. Documents are
     grouped by category (a stable sort), so a category's best one is one reduceat away and
     the postings come out ordered by (term, category, document) from one transposition.
-    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``)."""
+    With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``).
+    The n-gram models are trained meanwhile (``_Training``), in another process in a big
+    build, whose last part runs beside this one's."""
     sink = _ArraySink(directory)
+    training = _Training(articles, offtopic, normalize, directory, segmenter)
+    try:
+        meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
+        training.finish(sink)
+    except BaseException:
+        training.abandon()
+        raise
+    return sink.arrays(), meta
+
+
+def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | None,
+                  training: "_Training", sink: _ArraySink) -> dict:
+    """``_build_arrays``' work but the training's: every array into ``sink``; the meta."""
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
     # The other columns as compact lists; the texts are given away (the build frees them).
     documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
-    vocab, lengths, term_of, tf_of = _count_all_terms(
-        texts, normalize, segmenter, processes,
-        _Training(articles, offtopic, normalize, directory, segmenter), sink)
+    vocab, lengths, term_of, tf_of = _count_all_terms(texts, normalize, segmenter, processes,
+                                                      training, sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
@@ -752,17 +838,21 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     # terms in too many documents carry no signal, and overlong ones are pasted junk.
     terms = np.frombuffer(term_of, dtype=np.int32)
     df = _bincount(terms, len(vocab))
-    keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & \
-        np.fromiter((len(t) <= MAX_TERM_CHARS for t in vocab), bool, len(vocab))
+    # What is read of every term is read in id order, the order the strings were made in:
+    # in sorted order each string is a cache miss (0.2 s a pass at 10,000 articles).
+    term_chars = np.fromiter(map(len, vocab), np.int64, len(vocab))
+    keep_term = (df <= max(3, int(MAX_DF_RATIO * n))) & (term_chars <= MAX_TERM_CHARS)
+    is_bigram = np.fromiter((t[:1] == "~" for t in vocab), bool, len(vocab))
     # Sorted as Python strings (code points, as numpy compares them): no fixed-width copy of
     # the whole vocabulary, only of the kept terms.
     kept_ids = sorted(np.flatnonzero(keep_term).tolist(), key=vocab.__getitem__)
     sorted_kept = np.asarray(kept_ids, dtype=np.int64)
     term_id = np.full(len(vocab), -1, dtype=np.int32)
     term_id[sorted_kept] = np.arange(len(sorted_kept), dtype=np.int32)
-    width = max(map(len, map(vocab.__getitem__, kept_ids)), default=1)
     n_terms = len(kept_ids)
-    bigram = np.fromiter((vocab[i].startswith("~") for i in kept_ids), bool, n_terms)
+    width = int(term_chars[sorted_kept].max()) if n_terms else 1
+    bigram = is_bigram[sorted_kept]
+    del term_chars, is_bigram
     # The fixed-width vocabulary array (27 MB at 10,000 articles) made and written a block
     # at a time: never whole beside the Python strings it is made from.
     vocab_sorted = sink.fill("vocab", f"<U{width}", n_terms)
@@ -877,10 +967,8 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
             ("doc_part", doc_part),
             ("cat_starts", np.searchsorted(doc_cat, np.arange(len(categories))).astype(np.int64))):
         sink.put(name, array)
-    arrays = sink.arrays()
-    meta = {"categories": categories, "article_ids": [a.id for a in articles],
+    return {"categories": categories, "article_ids": [a.id for a in articles],
             "offtopic": list(offtopic)}
-    return arrays, meta
 
 
 TRAIN_LINES_PER_CLASS = 1000   # per (category, urgency) of the cases (the bank's largest ~400)
@@ -892,47 +980,82 @@ def train_views(articles: list[Article], offtopic: list[str], normalize: Normali
     """The n-gram models from the bank's labelled lines: every example and urgent line of an
     article is its category (off-topic lines are ``none``); every plain example and off-topic
     line is not urgent, every urgent line is its kind. Imports scikit-learn (build only)."""
-    lines: list[tuple[str, str, str]] = []   # (text, category, urgency)
-    for a in articles:
-        lines += [(ex, a.category, "no") for ex in a.examples]
-        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
-    lines += [(q, NONE, "no") for q in offtopic]
-    lines = _training_sample(lines, TRAIN_LINES_PER_CLASS, OFFTOPIC_LINES_LIMIT)
-    return NgramViews.train([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
-                            [u for _, _, u in lines])
+    return _train_views(_samples(articles, offtopic)[0], normalize)[0]
+
+
+def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
+                 keep: frozenset = frozenset(),
+                 pause=None) -> tuple[NgramViews, dict[str, str]]:
+    """The n-gram views trained on a sample of labelled lines, and the normalised text of
+    those lines that are in ``keep`` (the scope view's: normalised once). ``pause``: see
+    ``NgramViews.train``."""
+    texts = [normalize(t) for t, _, _ in lines]
+    kept = {raw: text for (raw, _, _), text in zip(lines, texts) if raw in keep}
+    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines],
+                            pause), kept
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
                  segmenter: Segmenter | None = None,
-                 scope_words: list[list[str]] | None = None) -> dict[str, np.ndarray]:
+                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
     against every off-topic line, same sample), as arrays. ``scope_words``: those words
-    already cut (``scope_words_of``), so a training process needs no segmenter."""
-    views = train_views(articles, offtopic, normalize)
-    lines = _scope_sample(articles, offtopic)
-    texts = [normalize(t) for t, _ in lines]
+    already cut (``scope_words_of``), so a training process needs no segmenter; or a function
+    that returns them, called once the n-gram views are trained (they may still be on their
+    way: ``_train_from_stdin``). ``pause``: called after the category model (the rest
+    waits for the build's tokenising: ``_Training.release``)."""
+    sample, scope_lines = _samples(articles, offtopic)
+    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines),
+                                     pause)
+    texts = [normalized[t] for t, _ in scope_lines]   # every scope line is in the sample
+    del normalized
+    if callable(scope_words):
+        scope_words = scope_words()
     if scope_words is None:
         scope_words = [words_and_tokens(t, segmenter)[0] for t in texts]
-    scope = ScopeView.train(views.features, texts, [off for _, off in lines], scope_words,
+    scope = ScopeView.train(views.features, texts, [off for _, off in scope_lines], scope_words,
                             segmenter=segmenter)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
+def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
+                                                      list[tuple[str, bool]]]:
+    """The n-gram views' training lines (text, category, urgency): every article's examples
+    then its urgent lines, article by article, then the off-topic lines, capped per class
+    (``_training_sample``); and the scope view's (text, off-topic?): the same sample, in the
+    order it has always been trained in (every example, then every urgent line, then the
+    off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
+    (an urgent line's urgency is never "no"; off-topic lines come last in both orders), in
+    the same order either way, so one sample serves both."""
+    lines: list[tuple[str, str, str]] = []
+    urgent = bytearray()   # per line: 1 for an urgent line
+    for a in articles:
+        lines += [(ex, a.category, "no") for ex in a.examples]
+        lines += [(ex, a.category, kind) for ex, kind in a.urgent_examples]
+        urgent += bytes(len(a.examples)) + b"\1" * len(a.urgent_examples)
+    cases = len(lines)
+    lines += [(q, NONE, "no") for q in offtopic]
+    keep = _sample_indexes(lines, TRAIN_LINES_PER_CLASS, OFFTOPIC_LINES_LIMIT)
+    scope_order = sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])   # stable
+    return ([lines[i] for i in keep],
+            scope_training_lines([(lines[i][0], lines[i][1] == NONE) for i in scope_order]))
+
+
 def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
-    """The scope view's training lines (text, off-topic?): the n-gram views' sample, capped."""
-    lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
-    lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
-    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], TRAIN_LINES_PER_CLASS,
-                             OFFTOPIC_LINES_LIMIT)
-    return scope_training_lines([(t, c == NONE) for t, c, _ in lines])
+    """The scope view's training lines (text, off-topic?) (``_samples``)."""
+    return _samples(articles, offtopic)[1]
 
 
 def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
-                   segmenter: Segmenter) -> list[list[str]]:
-    """The words of the scope view's training lines, as ``train_models`` would cut them."""
-    return [words_and_tokens(normalize(t), segmenter)[0]
-            for t, _ in _scope_sample(articles, offtopic)]
+                   segmenter: Segmenter, lexicon=None) -> list[list[str]]:
+    """The words of the scope view's training lines, as ``train_models`` would cut them: all
+    at once (``bulk.words_many``) with the segmenter's dictionary as arrays (``lexicon``),
+    if the caller has them, else one by one."""
+    texts = [normalize(t) for t, _ in _scope_sample(articles, offtopic)]
+    if lexicon is not None:
+        return words_many(texts, segmenter, lexicon)
+    return [words_and_tokens(t, segmenter)[0] for t in texts]
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int,
@@ -944,6 +1067,12 @@ def _training_sample(lines: list[tuple[str, str, str]], limit: int,
     classes are far below the limit (tested), so its models are unchanged; what the limit
     costs a real bank that large is not measured (we have none). ``none_limit``: the limit of
     the off-topic class (``none``, not urgent), if it has its own."""
+    return [lines[i] for i in _sample_indexes(lines, limit, none_limit)]
+
+
+def _sample_indexes(lines: list[tuple[str, str, str]], limit: int,
+                    none_limit: int | None = None) -> list[int]:
+    """The indexes of ``_training_sample``'s lines, ascending."""
     by_class: dict[tuple[str, str], list[int]] = {}
     for i, (_, category, urgency) in enumerate(lines):
         by_class.setdefault((category, urgency), []).append(i)
@@ -954,7 +1083,7 @@ def _training_sample(lines: list[tuple[str, str, str]], limit: int,
             members = sorted(members, key=lambda i: (
                 hashlib.blake2b(lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[:cap]
         keep += members
-    return [lines[i] for i in sorted(keep)]
+    return sorted(keep)
 
 
 def read_lines(path: Path) -> list[str]:
