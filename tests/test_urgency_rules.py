@@ -113,7 +113,14 @@ def test_a_message_about_a_scam_never_gets_the_menu(service, text):
     assert answer["category"] != "none" and answer["answer"] != service.replies.menu
 
 
-@pytest.mark.parametrize("text", ["孩子骗我说写完作业了", "电动车被偷了去派出所报案要带什么"])
+@pytest.mark.parametrize("text", ["一千块买我银行卡", "手机挖矿每天领币", "炒外汇有人带", "跑分是干啥的"])
+def test_the_scams_own_trades_never_get_the_menu(service, text):
+    assert detect_urgency(service.normalizer(text)).fraud_words
+    assert service.ask(text)["category"] != "none"
+
+
+@pytest.mark.parametrize("text", ["孩子骗我说写完作业了", "电动车被偷了去派出所报案要带什么",
+                                  "去中国银行换外汇要带啥证件", "银行卡丢了怎么挂失"])
 def test_everyday_words_near_the_fraud_domain_do_not_count(text):
     assert detect_urgency(text).fraud_words is None
 

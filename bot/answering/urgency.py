@@ -655,7 +655,12 @@ def _settle_kind(text: str, found: list, stopped: bool) -> tuple[list, str | Non
 # menu (bank CV: scam lines answered with the menu 93 -> 76, off-topic lines unchanged). Not 报案
 # (a stolen bike), not 骗 alone (孩子骗我说写完作业了).
 _FRAUD_WORDS = re.compile(r"被骗|上当|受骗|骗子|诈骗|骗局|骗钱|骗人|电诈|反诈|报警|96110|12381|12321|可疑|冒充|自称|安全账户|"
-                          r"涉嫌|通缉|洗钱|刷单|返利|勒索|敲诈|传销|黑户|钓鱼|木马|是真的吗|真的假的|靠谱吗|正规吗|能信吗|可信吗")
+                          r"涉嫌|通缉|洗钱|刷单|返利|勒索|敲诈|传销|黑户|钓鱼|木马|是真的吗|真的假的|靠谱吗|正规吗|能信吗|可信吗|"
+                          # the scams' own trades, said by no off-topic line of the bank (s18: 手机挖矿每天领币,
+                          # 炒外汇有人带, 一千块买我银行卡 got the menu once the off-topic class grew)
+                          r"挖矿|炒外汇|外汇平台|原始股|虚拟币|数字货币|usdt|跑分|卖卡|收卡|租卡|"
+                          r"(?:出租|出售|出借|租|卖|买|收)(?:我的?|你的?|他的?|自己的?)?(?:银行卡|电话卡|手机卡|微信号|支付宝)|"
+                          r"杀猪盘|裸聊|荐股|带单|刷流水|博彩|百家乐|网赌|彩票计划|内幕消息|稳赚不赔|稳赚|稳赢")
 _REQUEST = re.compile(
     r"(?:让|叫|要|请|需要|需|得|必须|要求|催)(?:我|你|您|本人|她|他|我妈|我爸|老人)?(?:先|再|马上|立即|尽快|赶紧)?"
     r"[^，。！？,.!?]{0,6}(?:转账|转钱|转到|转给|打钱|打款|汇款|付款|支付|缴纳|交(?:钱|费|一|个|点|\d)|垫付|垫钱|"
