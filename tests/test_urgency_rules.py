@@ -281,3 +281,18 @@ def test_leaving_with_the_passbook_is_about_to_pay():
     u = detect_urgency("电话里说是他老战友 要借钱救急 我爸拿着存折已经出门了")
     assert u.kind == "in_progress" and "ready_to_pay" in u.signals, u
     assert not detect_urgency("我爸拿着存折去信用社取了养老金 买了袋面回来").urgent
+
+
+def test_borrowed_out_and_still_on_the_card_is_about_to_pay():
+    u = detect_urgency("让我从借呗借出来转到他们指定的账户 我刚借出来了 钱在我卡上")
+    assert u.kind == "in_progress" and "ready_to_pay" in u.signals, u
+
+
+def test_a_promised_return_that_never_came_is_a_loss():
+    u = detect_urgency("让我把卖猪的四万块转到核验账户 说三天退回来 今天第五天了还没见钱")
+    assert u.kind == "lost" and "promised_back" in u.signals, u
+
+
+def test_stopping_the_relative_ends_the_fresh_demand():
+    u = detect_urgency("闺女付了五百以后又要运费和疫苗钱 她问我还给不给 我让她先别给")
+    assert u.kind == "lost" and "stopped" in u.message_vetoes, u   # the 500 is gone, no more
