@@ -296,3 +296,30 @@ def test_a_promised_return_that_never_came_is_a_loss():
 def test_stopping_the_relative_ends_the_fresh_demand():
     u = detect_urgency("闺女付了五百以后又要运费和疫苗钱 她问我还给不给 我让她先别给")
     assert u.kind == "lost" and "stopped" in u.message_vetoes, u   # the 500 is gone, no more
+
+
+@pytest.mark.parametrize("text", [
+    "让我把借呗的钱都借出来转到他给的账户 我已经借出来了正准备转",
+    "抽中一部手机 要先付邮费和保证金两千 我正扫他发的码呢",
+    "让我先转一万到对公账户 我找老板预支了 现在就在银行门口 老板问我干啥用的我没敢说实话",
+])
+def test_about_to_pay_told_plainly(text):
+    assert detect_urgency(text).kind == "in_progress", detect_urgency(text)
+
+
+def test_paid_an_impersonated_teacher_and_asks_for_it_back_is_a_loss():
+    u = detect_urgency("群里班主任说要交资料费 我就转了三百八 后来老师说没这回事 钱还能退回来不")
+    assert u.kind == "lost" and "refund" not in u.message_vetoes, u
+
+
+@pytest.mark.parametrize("text, veto", [
+    ("她接到电话说医保卡被冒用 又转给一个警官 幸亏她跟我说了 钱还没动", "money_unmoved"),
+    ("群里发链接让填银行卡号和密码 我家老头子要填 我给拦下了", "negation"),
+])
+def test_nothing_left_the_account(text, veto):
+    u = detect_urgency(text)
+    assert u.kind != "lost" and veto in u.message_vetoes, u
+
+
+def test_a_code_given_is_a_loss_even_while_the_money_is_still_there():
+    assert detect_urgency("十分钟前我把验证码给了个人 钱还没动").kind == "lost"
