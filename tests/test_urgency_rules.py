@@ -113,7 +113,8 @@ def test_a_message_about_a_scam_never_gets_the_menu(service, text):
     assert answer["category"] != "none" and answer["answer"] != service.replies.menu
 
 
-@pytest.mark.parametrize("text", ["一千块买我银行卡", "手机挖矿每天领币", "炒外汇有人带", "跑分是干啥的"])
+@pytest.mark.parametrize("text", ["一千块买我银行卡", "手机挖矿每天领币", "炒外汇有人带", "跑分是干啥的",
+                                  "社保卡异常 按9转人工"])
 def test_the_scams_own_trades_never_get_the_menu(service, text):
     assert detect_urgency(service.normalizer(text)).fraud_words
     assert service.ask(text)["category"] != "none"
