@@ -324,3 +324,13 @@ def test_nothing_left_the_account(text, veto):
 
 def test_a_code_given_is_a_loss_even_while_the_money_is_still_there():
     assert detect_urgency("十分钟前我把验证码给了个人 钱还没动").kind == "lost"
+
+
+@pytest.mark.parametrize("text, kind", [
+    ("他让我借钱清空额度 我已经在京东借出来三万 正准备转到他说的监管账户 他还在线上等着", "in_progress"),
+    ("网上贷款交了两千会员费说交了就下款 现在app都打不开了", "lost"),
+    ("说是部队司务长的让先垫三万买肉 今天送过去人家说根本没这事 那三万要不回来了", "lost"),
+    ("闺女跟网友说好去柬埔寨上班 明天的机票都买好了 我们咋劝都不听", "in_progress"),
+])
+def test_more_ways_to_tell_it(service, text, kind):
+    assert service.ask(text)["urgent_kind"] == kind
