@@ -16,8 +16,6 @@ loads an index answers with numpy alone (scikit-learn is imported only by a buil
 """
 from __future__ import annotations
 
-import dataclasses
-
 import gc
 import hashlib
 import json
@@ -31,7 +29,7 @@ import tempfile
 import threading
 from array import array
 from collections import Counter, namedtuple
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -287,7 +285,7 @@ class Engine:
         category = self.articles[self._article_ids[ai]].category
         if verdict.category == category:
             return verdict
-        return dataclasses.replace(verdict, category=category, scam_type=category)
+        return replace(verdict, category=category, scam_type=category)
 
     def _retrieval(self, normalized: str, masked: str | None = None,
                    tokens: list[str] | None = None):
@@ -312,8 +310,8 @@ class Engine:
         ids: list[str] = []
         if doc_scores is not None and EMERGENCY in self.categories:
             kinds = self._emergency_doc_kinds()
-            lo = int(self.arrays["cat_starts"][self.categories.index(EMERGENCY)])
-            scores = doc_scores[lo:lo + len(kinds)]
+            lo, hi = self._category_span(EMERGENCY)
+            scores = doc_scores[lo:hi]
             for i in np.argsort(-scores, kind="stable").tolist():
                 if scores[i] <= 0:
                     break
@@ -328,10 +326,7 @@ class Engine:
         """The urgent kind of each document of the emergency category (None: not an urgent
         line), computed once."""
         if self._doc_kinds is None:
-            ci = self.categories.index(EMERGENCY)
-            starts = self.arrays["cat_starts"]
-            lo = int(starts[ci])
-            hi = int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
+            lo, hi = self._category_span(EMERGENCY)
             kinds = []
             for i in range(lo, hi):
                 ai, part = int(self.arrays["doc_article"][i]), int(self.arrays["doc_part"][i])
@@ -343,14 +338,17 @@ class Engine:
             self._doc_kinds = kinds
         return self._doc_kinds
 
+    def _category_span(self, category: str) -> tuple[int, int]:
+        """The documents of a category: [lo, hi) (documents are grouped by category)."""
+        ci = self.categories.index(category)
+        starts = self.arrays["cat_starts"]
+        return int(starts[ci]), int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
+
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
         ids: list[str] = []
         if doc_scores is not None and category in self.categories:
-            ci = self.categories.index(category)
-            starts = self.arrays["cat_starts"]
-            lo = int(starts[ci])
-            hi = int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
+            lo, hi = self._category_span(category)
             scores = doc_scores[lo:hi]
             k = min(64, len(scores) - 1)
             top = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
@@ -976,13 +974,6 @@ OFFTOPIC_LINES_LIMIT = 2000     # the none class: the bank's curated off-topic l
 #                                 which do not grow with the articles; every one of them trains
 
 
-def train_views(articles: list[Article], offtopic: list[str], normalize: Normalizer) -> NgramViews:
-    """The n-gram models from the bank's labelled lines: every example and urgent line of an
-    article is its category (off-topic lines are ``none``); every plain example and off-topic
-    line is not urgent, every urgent line is its kind. Imports scikit-learn (build only)."""
-    return _train_views(_samples(articles, offtopic)[0], normalize)[0]
-
-
 def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
                  keep: frozenset = frozenset(),
                  pause=None) -> tuple[NgramViews, dict[str, str]]:
@@ -1042,17 +1033,12 @@ def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
             scope_training_lines([(lines[i][0], lines[i][1] == NONE) for i in scope_order]))
 
 
-def _scope_sample(articles, offtopic: list[str]) -> list[tuple[str, bool]]:
-    """The scope view's training lines (text, off-topic?) (``_samples``)."""
-    return _samples(articles, offtopic)[1]
-
-
 def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
                    segmenter: Segmenter, lexicon=None) -> list[list[str]]:
     """The words of the scope view's training lines, as ``train_models`` would cut them: all
     at once (``bulk.words_many``) with the segmenter's dictionary as arrays (``lexicon``),
     if the caller has them, else one by one."""
-    texts = [normalize(t) for t, _ in _scope_sample(articles, offtopic)]
+    texts = [normalize(t) for t, _ in _samples(articles, offtopic)[1]]
     if lexicon is not None:
         return words_many(texts, segmenter, lexicon)
     return [words_and_tokens(t, segmenter)[0] for t in texts]
