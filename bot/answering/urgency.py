@@ -59,6 +59,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .gates import Gates, gate_of
+
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万几]+)"
 _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
 # An amount: digits (not an official number like 110) with an optional unit, or a Chinese
@@ -542,9 +544,39 @@ def _clause_before(text: str, start: int) -> str:
     return text[cut:start]
 
 
-def message_vetoes(normalized: str) -> tuple[str, ...]:
-    """Vetoes that hold for the whole message (near-miss, quoted warning, refund...)."""
-    return tuple(name for name, pattern in _MESSAGE_VETOES if pattern.search(normalized))
+def message_vetoes(normalized: str, admitted: tuple[bool, ...] | None = None) -> tuple[str, ...]:
+    """Vetoes that hold for the whole message (near-miss, quoted warning, refund...).
+    ``admitted``: ``_gates().admitted`` of the message, if the caller has it."""
+    gates = _gates()
+    if admitted is None:
+        admitted = gates.admitted(gates.mask(normalized))
+    return tuple(name for (name, pattern), ok in zip(_MESSAGE_VETOES, admitted[len(_SIGNALS):])
+                 if ok and pattern.search(normalized))
+
+
+class _TableGates:
+    """The gates (gates.py) of the signals and the message vetoes, compiled together: a
+    pattern whose gate does not admit a message's characters cannot match it, and is not run.
+    ``admitted(mask(text))``: a bool per signal, then per message veto, in the tables' order,
+    then one for ``_DEMAND_AGAIN``."""
+
+    def __init__(self):
+        self.size = (len(_SIGNALS), len(_MESSAGE_VETOES))
+        gates = Gates([gate_of(entry[-1]) for entry in _SIGNALS + _MESSAGE_VETOES] +
+                      [gate_of(_DEMAND_AGAIN)])
+        self.mask, self.admitted = gates.mask, gates.admitted
+
+
+_table_gates: _TableGates | None = None
+
+
+def _gates() -> _TableGates:
+    """The tables' gates, made on first use (and again if a table grew)."""
+    global _table_gates
+    gates = _table_gates
+    if gates is None or gates.size != (len(_SIGNALS), len(_MESSAGE_VETOES)):
+        gates = _table_gates = _TableGates()
+    return gates
 
 
 def _inside_worry(text: str, start: int) -> bool:
@@ -554,12 +586,16 @@ def _inside_worry(text: str, start: int) -> bool:
 def detect_urgency(normalized: str) -> Urgency:
     """Find the signals of an ongoing or completed loss in normalised text."""
     found: list[tuple[str, str]] = []
-    whole = message_vetoes(normalized) + _ordinary_vetoes(normalized)
+    gates = _gates()
+    admitted = gates.admitted(gates.mask(normalized))   # a pattern not admitted is not run
+    whole = message_vetoes(normalized, admitted) + _ordinary_vetoes(normalized)
     heard = _HEARD_OF.search(normalized)
     if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
-    for name, kind, pattern in _SIGNALS:
+    for (name, kind, pattern), ok in zip(_SIGNALS, admitted):
+        if not ok:
+            continue
         for m in pattern.finditer(normalized):
             veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
@@ -632,27 +668,32 @@ def detect_urgency(normalized: str) -> Urgency:
             not _own(normalized):
         whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
         vetoes.append("hearsay")
-    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes)
+    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes, admitted[-1])
     fraud = _FRAUD_WORDS.search(normalized)
     return Urgency(bool(found), tuple(n for n, *_ in found), kind, tuple(dict.fromkeys(vetoes)),
                    whole, fraud.group() if fraud else None, fresh)
 
 
-def _settle_kind(text: str, found: list, stopped: bool) -> tuple[list, str | None, bool]:
+def _settle_kind(text: str, found: list, stopped: bool,
+                 demand_may_match: bool = True) -> tuple[list, str | None, bool]:
     """The kind of the signals found ((name, kind, start, end) each), and whether a fresh
     demand is still open. Paid once and asked again now (解冻费, 还差一单, 又来要) is in progress:
     the next payment is the one still to stop, and its steps cover the loss too; unless the
     other side is gone since (拉黑了, 这才知道上当了): gone after the demand closes it, a demand
     after being blocked (今天又换个号来要钱) opens it again. A screen share told in the past
-    (开了屏幕共享) before the money went is over too."""
+    (开了屏幕共享) before the money went is over too. ``demand_may_match``: False when the
+    gate of ``_DEMAND_AGAIN`` did not admit the text (it cannot match)."""
     losses = [f for f in found if f[1] == "lost"]
     live = [f for f in found if f[1] == "in_progress"]
-    last_gone = max((m.start() for m in _GONE.finditer(text)), default=-1)
     # a bare 再转 (then transfer) or a plain demand is a fresh one only after the loss
     first_loss_end = min((f[3] for f in losses), default=len(text))
     demands = [m.start() for m in _DEMAND_AGAIN.finditer(text)
-               if not m.group().startswith("再") or m.start() >= first_loss_end]
-    demands += [m.start() for m in _PLAIN_DEMAND.finditer(text) if m.start() >= first_loss_end]
+               if not m.group().startswith("再") or m.start() >= first_loss_end] \
+        if demand_may_match else []
+    if losses:   # (without one, nothing is after it)
+        demands += [m.start() for m in _PLAIN_DEMAND.finditer(text) if m.start() >= first_loss_end]
+    last_gone = max((m.start() for m in _GONE.finditer(text)), default=-1) \
+        if demands or live and losses else -1   # (read only then)
     fresh = bool(demands) and max(demands) > last_gone and not stopped and \
         not _PAID_AGAIN.search(text, max(demands, default=0))   # …她又转了一千: the demand was met
     if live and losses and all(
