@@ -3,9 +3,12 @@ the masked text made once, werkzeug's query args, the XML fields."""
 from __future__ import annotations
 
 import json
+import math
 import unicodedata
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from zhconv import convert as zhconvert
 
@@ -51,6 +54,43 @@ def test_views_get_the_same_masked_text_they_would_make(content_answers, texts):
             tokenize(normalized, engine.segmenter)
         ids = engine.views.features.ids(normalized, masked)
         assert ids.tolist() == engine.views.features.ids(normalized).tolist()
+
+
+def _searched_query_vector(engine, normalized):
+    """The retrieval's query vector with every term found by a binary search of the
+    vocabulary (what ``Engine.query_vector`` did before it remembered term ids)."""
+    counts = Counter(tokenize(normalized, engine.segmenter))
+    terms = [t for t in counts if len(t) <= engine._width]
+    if not terms:
+        return np.zeros(0, np.int64), np.zeros(0)
+    wanted = np.asarray(terms, dtype=engine.vocab.dtype)
+    pos = np.minimum(engine.vocab.searchsorted(wanted), engine.n_terms - 1)
+    known = engine.vocab[pos] == wanted
+    tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
+    w = (1.0 + np.log(tf)) * engine.arrays["term_scale"][pos[known]]
+    return pos[known], w / (math.sqrt(float(w @ w)) or 1.0)
+
+
+def test_remembered_term_ids_give_the_searched_query_vector(content_answers, texts,
+                                                            monkeypatch):
+    """Term ids remembered across messages, and a memory so small it is cleared at every
+    message, give the vector a binary search per message gives, bit for bit."""
+    from bot.answering import engine as engine_module
+
+    engine = content_answers.engine
+    sample = [engine.normalize(t) for t in texts[::5]] + ["", "qty", "链接 电话号码"]
+    expected = [_searched_query_vector(engine, n) for n in sample]
+    for _ in range(2):   # the first time looked up, the second remembered
+        for n, (tids, w) in zip(sample, expected):
+            got_tids, got_w = engine.query_vector(n)
+            assert got_tids.tolist() == tids.tolist() and got_w.tolist() == w.tolist(), n
+    monkeypatch.setattr(engine_module, "TERM_ID_CACHE", 4)
+    engine._term_ids.clear()
+    for n, (tids, w) in zip(sample, expected):
+        got_tids, got_w = engine.query_vector(n)
+        assert got_tids.tolist() == tids.tolist() and got_w.tolist() == w.tolist(), n
+    assert len(engine._term_ids) <= max(4, max(len(set(tokenize(n, engine.segmenter)))
+                                               for n in sample))
 
 
 def test_query_args_read_as_werkzeug_reads_them():

@@ -45,6 +45,7 @@ from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
+TERM_ID_CACHE = 1 << 15  # query terms whose vocabulary id an engine remembers (a few MB)
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
 FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
@@ -179,6 +180,7 @@ class Engine:
         self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
             k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
+        self._term_ids: dict[str, int] = {}   # (query_vector, _look_up)
 
     def document(self, i: int) -> Document:
         """The i-th indexed document (for ``ask --explain``), rebuilt from its article."""
@@ -205,17 +207,33 @@ class Engine:
         if tokens is None:
             tokens = tokenize(normalized, self.segmenter, masked)
         counts = Counter(tokens)
-        terms = [t for t in counts if len(t) <= self._width]
-        if not terms:
+        ids = list(map(self._term_ids.get, counts))   # None: not remembered
+        if None in ids:
+            ids = self._look_up(list(counts), ids)
+        found = [(i, n) for i, n in zip(ids, counts.values()) if i >= 0]
+        if not found:
             return np.zeros(0, np.int64), np.zeros(0)
-        wanted = np.asarray(terms, dtype=self.vocab.dtype)   # same width: no copy of vocab
-        pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
-        known = self.vocab[pos] == wanted
-        tids = pos[known]
-        tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
+        tids = np.asarray([i for i, _ in found], dtype=np.int64)
+        tf = np.asarray([n for _, n in found], dtype=np.float64)
         w = (1.0 + np.log(tf)) * self.arrays["term_scale"][tids]
         norm = math.sqrt(float(w @ w)) or 1.0
         return tids, w / norm
+
+    def _look_up(self, terms: list[str], ids: list[int | None]) -> list[int]:
+        """The vocabulary ids of terms (-1: not indexed), given those remembered (None: not):
+        the others found by one binary search in the sorted vocabulary, and remembered in
+        ``_term_ids`` (words and bigrams recur in every message), which is cleared when it
+        holds ``TERM_ID_CACHE``."""
+        unseen = [t for t, i in zip(terms, ids) if i is None and len(t) <= self._width]
+        found = dict.fromkeys((t for t, i in zip(terms, ids) if i is None), -1)
+        if unseen and self.n_terms:
+            wanted = np.asarray(unseen, dtype=self.vocab.dtype)   # same width: no copy of vocab
+            pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
+            found.update(zip(unseen, np.where(self.vocab[pos] == wanted, pos, -1).tolist()))
+        if len(self._term_ids) + len(found) > TERM_ID_CACHE:
+            self._term_ids.clear()
+        self._term_ids.update(found)
+        return [found[t] if i is None else i for t, i in zip(terms, ids)]
 
     def _match_uncached(self, normalized: str) -> Match:
         views = self.views_of(normalized)
