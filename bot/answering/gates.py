@@ -52,8 +52,9 @@ class Gate:
 class Gates:
     """Gates of many patterns compiled together for speed: a text's characters become one
     integer (a bit per character some gate names: ``mask``), and ``admitted(mask)`` is a tuple
-    with a bool per gate, ``gates[i].admits`` of the same text, from one generated
-    expression (a call per gate costs as much as the test)."""
+    with a value per gate, true when ``gates[i].admits`` the same text, from one generated
+    expression (a call per gate costs as much as the test; ``itertools.compress`` reads the
+    tuple)."""
 
     def __init__(self, gates: list[Gate]):
         self.gates = list(gates)
@@ -72,15 +73,15 @@ class Gates:
         if gate.any_of:
             expression += " and (" + " or ".join(
                 f"({self._condition(a)})" for a in gate.any_of) + ")"
-        return f"bool({expression})"
+        return f"({expression})"
 
     def _condition(self, gate: Gate) -> str:
-        parts = ["True"]
+        parts = []
         if gate.every:
             every = self._bits(gate.every)
             parts.append(f"(m & {every}) == {every}")
         parts += [f"m & {self._bits(s)}" for s in gate.some]
-        return " and ".join(parts)
+        return " and ".join(parts) or "True"
 
     def _bits(self, chars) -> int:
         return sum(self.bit[c] for c in chars)

@@ -378,6 +378,6 @@ def words_and_tokens(normalized: str, segmenter: Segmenter | None = None,
     # Single characters are left to the bigrams: alone (块, 转, 钱) they say little.
     tokens = [w for w in words if len(w) > 1 and w not in STOPWORDS]
     for run in _CJK_RUN_RE.findall(text):
-        tokens.extend("~" + run[i:i + 2] for i in range(len(run) - 1))
+        tokens += ["~" + run[i:i + 2] for i in range(len(run) - 1)]
     return words, tokens
 

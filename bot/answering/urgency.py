@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import compress
 
 from .gates import Gates, gate_of
 
@@ -544,21 +545,21 @@ def _clause_before(text: str, start: int) -> str:
     return text[cut:start]
 
 
-def message_vetoes(normalized: str, admitted: tuple[bool, ...] | None = None) -> tuple[str, ...]:
+def message_vetoes(normalized: str, admitted: tuple | None = None) -> tuple[str, ...]:
     """Vetoes that hold for the whole message (near-miss, quoted warning, refund...).
     ``admitted``: ``_gates().admitted`` of the message, if the caller has it."""
     gates = _gates()
     if admitted is None:
         admitted = gates.admitted(gates.mask(normalized))
-    return tuple(name for (name, pattern), ok in zip(_MESSAGE_VETOES, admitted[len(_SIGNALS):])
-                 if ok and pattern.search(normalized))
+    return tuple(name for name, pattern in compress(_MESSAGE_VETOES, admitted[len(_SIGNALS):])
+                 if pattern.search(normalized))
 
 
 class _TableGates:
     """The gates (gates.py) of the signals and the message vetoes, compiled together: a
     pattern whose gate does not admit a message's characters cannot match it, and is not run.
-    ``admitted(mask(text))``: a bool per signal, then per message veto, in the tables' order,
-    then one for ``_DEMAND_AGAIN``."""
+    ``admitted(mask(text))``: a value per signal, then per message veto, in the tables' order,
+    then one for ``_DEMAND_AGAIN``, true when its pattern may match."""
 
     def __init__(self):
         self.size = (len(_SIGNALS), len(_MESSAGE_VETOES))
@@ -593,9 +594,7 @@ def detect_urgency(normalized: str) -> Urgency:
     if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
-    for (name, kind, pattern), ok in zip(_SIGNALS, admitted):
-        if not ok:
-            continue
+    for name, kind, pattern in compress(_SIGNALS, admitted):
         for m in pattern.finditer(normalized):
             veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
@@ -668,7 +667,8 @@ def detect_urgency(normalized: str) -> Urgency:
             not _own(normalized):
         whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
         vetoes.append("hearsay")
-    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes, admitted[-1])
+    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes,
+                                      bool(admitted[-1]))
     fraud = _FRAUD_WORDS.search(normalized)
     return Urgency(bool(found), tuple(n for n, *_ in found), kind, tuple(dict.fromkeys(vetoes)),
                    whole, fraud.group() if fraud else None, fresh)
