@@ -73,8 +73,8 @@ def _searched_query_vector(engine, normalized):
 
 def test_remembered_term_ids_give_the_searched_query_vector(content_answers, texts,
                                                             monkeypatch):
-    """Term ids remembered across messages, and a memory so small it is cleared at every
-    message, give the vector a binary search per message gives, bit for bit."""
+    """Term ids remembered across messages, and a memory so small it holds almost nothing,
+    give the vector a binary search per message gives, bit for bit."""
     from bot.answering import engine as engine_module
 
     engine = content_answers.engine

@@ -62,8 +62,8 @@ def test_segmenter_cuts_every_bank_text_as_jieba_does(bank_texts):
 
 
 def test_remembered_scores_change_no_cut(bank_texts, monkeypatch):
-    """The scores a segmenter remembers (``_logp_of``), cleared when full: each text cut again
-    with everything remembered, and with a memory so small it is cleared all the time, is cut
+    """The scores a segmenter remembers (``_logp_of``, up to a limit): each text cut again
+    with everything remembered, and with a memory so small it holds almost nothing, is cut
     as the first time."""
     from bot.answering import text as text_module
 

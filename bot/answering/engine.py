@@ -45,7 +45,7 @@ from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
 NONE = "none"
-TERM_ID_CACHE = 1 << 15  # query terms whose vocabulary id an engine remembers (a few MB)
+TERM_ID_CACHE = 1 << 14  # query terms whose vocabulary id an engine remembers (~2 MB at most)
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
 FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
@@ -222,17 +222,16 @@ class Engine:
     def _look_up(self, terms: list[str], ids: list[int | None]) -> list[int]:
         """The vocabulary ids of terms (-1: not indexed), given those remembered (None: not):
         the others found by one binary search in the sorted vocabulary, and remembered in
-        ``_term_ids`` (words and bigrams recur in every message), which is cleared when it
-        holds ``TERM_ID_CACHE``."""
+        ``_term_ids`` (words and bigrams recur in every message): the first ``TERM_ID_CACHE``
+        met, which are the common ones."""
         unseen = [t for t, i in zip(terms, ids) if i is None and len(t) <= self._width]
         found = dict.fromkeys((t for t, i in zip(terms, ids) if i is None), -1)
         if unseen and self.n_terms:
             wanted = np.asarray(unseen, dtype=self.vocab.dtype)   # same width: no copy of vocab
             pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
             found.update(zip(unseen, np.where(self.vocab[pos] == wanted, pos, -1).tolist()))
-        if len(self._term_ids) + len(found) > TERM_ID_CACHE:
-            self._term_ids.clear()
-        self._term_ids.update(found)
+        if len(self._term_ids) + len(found) <= TERM_ID_CACHE:
+            self._term_ids.update(found)
         return [found[t] if i is None else i for t, i in zip(terms, ids)]
 
     def _match_uncached(self, normalized: str) -> Match:

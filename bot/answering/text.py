@@ -125,7 +125,7 @@ def mask_for_matching(text: str) -> str:
 
 
 USER_WORD_FREQ = 20000   # what jieba gives a user word: enough to keep 刷单返利 one token
-LOGP_CACHE = 1 << 15     # fragments whose score a segmenter remembers (a few MB)
+LOGP_CACHE = 1 << 14     # fragments whose score a segmenter remembers (~2 MB at most)
 _MISS, _STOP = object(), object()
 
 _base_lock = threading.Lock()
@@ -236,14 +236,14 @@ class Segmenter:
     def _logp_of(self, frag: str):
         """``log(freq) - logtotal`` of a word (jieba's score of it), None for a prefix that is
         no word (frequency 0), ``_STOP`` for a fragment no word starts with; remembered (the
-        same fragments recur in every message), up to ``LOGP_CACHE`` of them."""
+        same fragments recur in every message): the first ``LOGP_CACHE`` met, which are the
+        common ones (a full memory that was cleared would miss them all again)."""
         f = self._overlay.get(frag) if frag[0] in self._overlay_initials else None
         if f is None:
             f = self._base_freq.get(frag)
         lp = _STOP if f is None else math.log(f) - self._logtotal if f else None
-        if len(self._logp) >= LOGP_CACHE:
-            self._logp.clear()
-        self._logp[frag] = lp
+        if len(self._logp) < LOGP_CACHE:
+            self._logp[frag] = lp
         return lp
 
     def _cut_block(self, block: str, out: list[str]) -> None:
