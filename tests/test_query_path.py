@@ -93,6 +93,18 @@ def test_remembered_term_ids_give_the_searched_query_vector(content_answers, tex
                                                for n in sample))
 
 
+def test_rules_given_the_money_request_read_as_they_would_alone(content_answers, texts):
+    """views_of finds the money request once and hands it to the rules: the same urgency as
+    the rules finding it themselves (the teller and purchase vetoes read it)."""
+    from bot.answering.urgency import detect_urgency, money_request
+
+    engine = content_answers.engine
+    extra = ["我在银行柜台 柜员一直问我转给谁 对方让我先交保证金", "我奶奶非要买三千块的床垫 劝不住"]
+    for text in texts[::3] + extra:
+        n = engine.normalize(text)
+        assert detect_urgency(n, money_request(n)) == detect_urgency(n), text
+
+
 def test_query_args_read_as_werkzeug_reads_them():
     from werkzeug.test import EnvironBuilder
     from werkzeug.wrappers import Request

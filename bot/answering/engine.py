@@ -254,7 +254,8 @@ class Engine:
     def views_of(self, normalized: str) -> dict:
         """Every view of a normalised message and the verdict combining them (for match and
         for ``ask --explain``)."""
-        urgency = detect_urgency(normalized)
+        request = money_request(normalized)   # (read by the rules and the decision)
+        urgency = detect_urgency(normalized, request)
         masked = mask_for_matching(normalized)   # both views read the masked text
         # One segmentation: its tokens for the retrieval, its words for the scope view.
         words, tokens = words_and_tokens(normalized, self.segmenter, masked)
@@ -270,7 +271,7 @@ class Engine:
             off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         names = known is not None or self.names_a_scam(words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
-                         money_request(normalized), self.triage, cjk_chars(normalized),
+                         request, self.triage, cjk_chars(normalized),
                          off_topic, names)
         if known is not None:
             verdict = self._as_labelled(verdict, known)

@@ -584,8 +584,15 @@ def _inside_worry(text: str, start: int) -> bool:
     return any(w.start() <= start < w.end() for w in _WORRY.finditer(text))
 
 
-def detect_urgency(normalized: str) -> Urgency:
-    """Find the signals of an ongoing or completed loss in normalised text."""
+def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgency:
+    """Find the signals of an ongoing or completed loss in normalised text. ``request``:
+    ``money_request(normalized)`` if the caller has it (else made here, once, if needed)."""
+    def asked() -> str | None:
+        nonlocal request
+        if request is ...:
+            request = money_request(normalized)
+        return request
+
     found: list[tuple[str, str]] = []
     gates = _gates()
     admitted = gates.admitted(gates.mask(normalized))   # a pattern not admitted is not run
@@ -635,12 +642,12 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "money_unmoved"
             if veto is None and kind == "lost" and "winning_so_far" in whole:
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
-            if veto is None and name == "teller_asks" and not money_request(normalized):
+            if veto is None and name == "teller_asks" and not asked():
                 veto = "no_payment"       # 柜员一直问 on a transfer of the writer's own
             if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
                 veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
             if veto is None and kind == "in_progress" and "wants_to_buy" in whole and \
-                    not money_request(normalized) and not _THERE_NOW.search(normalized):
+                    not asked() and not _THERE_NOW.search(normalized):
                 veto = "purchase"   # set on buying a mattress, 拦不住: a purchase, nobody to pay
                 #                     (at the lecture now, 讲座现场, is pressure now)
             if veto is None and kind == "lost" and "worry" in whole and \
