@@ -110,7 +110,8 @@ def test_query_args_read_as_werkzeug_reads_them():
     from werkzeug.wrappers import Request
 
     for query in ["timestamp=1&nonce=a&signature=x", "nonce=first&nonce=second&x=",
-                  "a=%E4%BD%A0%E5%A5%BD&b=+c+&c", "broken=%zz&e=%E4"]:
+                  "a=%E4%BD%A0%E5%A5%BD&b=+c+&c", "broken=%zz&e=%E4", "", "&&a&=b&c==d&e=f=g&",
+                  "a;b=c&d=e;f", "b=+", "x=%41"]:
         environ = EnvironBuilder(path="/wechat", query_string=query).get_environ()
         expected = Request(environ).args
         assert query_args(environ) == {k: expected.get(k) for k in expected}, query
