@@ -177,6 +177,7 @@ class Engine:
                                             if k.startswith(VIEW_PREFIX + "scope_")},
                                            self.segmenter)
         self._view_known = self._view_order >= 0
+        self._view_knows_all = bool(self._view_known.all())   # (then no np.where per message)
         self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
             k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
@@ -262,7 +263,8 @@ class Engine:
         retrieval, doc_scores = self._retrieval(normalized, masked, tokens)
         ids, w = self.views.features.vector(normalized, masked)   # once, for all n-gram models
         p_model, p_urgency = self.views.judge_vector(ids, w)
-        model = np.where(self._view_known, p_model[self._view_order], 0.0)
+        model = p_model[self._view_order] if self._view_knows_all else \
+            np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
         known = self._known_line(doc_scores)
         if known is not None:
