@@ -42,7 +42,7 @@ from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
-from .urgency import Urgency, detect_urgency, money_request
+from .urgency import Urgency, detect_urgency, money_request, prepare_gates
 
 NONE = "none"
 TERM_ID_CACHE = 1 << 14  # query terms whose vocabulary id an engine remembers (~2 MB at most)
@@ -182,6 +182,7 @@ class Engine:
             k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
         self._term_ids: dict[str, int] = {}   # (query_vector, _look_up)
+        prepare_gates()
 
     def document(self, i: int) -> Document:
         """The i-th indexed document (for ``ask --explain``), rebuilt from its article."""
