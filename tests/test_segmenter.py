@@ -61,6 +61,23 @@ def test_segmenter_cuts_every_bank_text_as_jieba_does(bank_texts):
     assert differ == []
 
 
+def test_remembered_scores_change_no_cut(bank_texts, monkeypatch):
+    """The scores a segmenter remembers (``_logp_of``, up to a limit): each text cut again
+    with everything remembered, and with a memory so small it holds almost nothing, is cut
+    as the first time."""
+    from bot.answering import text as text_module
+
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    first = [segmenter.cut(t) for t in texts[::3]]
+    assert segmenter._logp   # (something was remembered)
+    assert [segmenter.cut(t) for t in texts[::3]] == first
+    monkeypatch.setattr(text_module, "LOGP_CACHE", 8)
+    small = Segmenter(words)
+    assert [small.cut(t) for t in texts[::3]] == first
+    assert len(small._logp) <= 8
+
+
 def test_segmenter_without_our_words_cuts_as_plain_jieba(bank_texts):
     _, texts = bank_texts
     reference = jieba_with(())

@@ -135,6 +135,7 @@ class NgramFeatures:
         if not cjk:
             return np.asarray(found, dtype=np.int32)
         keys = _gram_keys(cjk)
+        keys.sort()   # ascending needles: each binary search starts where the last ended
         pos = self.keys.searchsorted(keys)
         hits = self.key_ids[pos[self.keys[pos] == keys]]
         return np.concatenate((hits, np.asarray(found, dtype=np.int32))) if found else hits

@@ -42,9 +42,10 @@ from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_lines as scope_training_lines
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
-from .urgency import Urgency, detect_urgency, money_request
+from .urgency import Urgency, detect_urgency, money_request, prepare_gates
 
 NONE = "none"
+TERM_ID_CACHE = 1 << 14  # query terms whose vocabulary id an engine remembers (~2 MB at most)
 BIGRAM_WEIGHT = 0.45     # character bigrams back up words; they should not dominate
 FIELD_WEIGHTS = {"example": 1.0, "head": 1.0, "body": 0.6}
 MAX_DF_RATIO = 0.25      # terms in more documents than this carry no signal and cost time
@@ -176,9 +177,12 @@ class Engine:
                                             if k.startswith(VIEW_PREFIX + "scope_")},
                                            self.segmenter)
         self._view_known = self._view_order >= 0
+        self._view_knows_all = bool(self._view_known.all())   # (then no np.where per message)
         self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
             k.strip().lower() for art in self.articles.values() for k in art.keywords}
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
+        self._term_ids: dict[str, int] = {}   # (query_vector, _look_up)
+        prepare_gates()
 
     def document(self, i: int) -> Document:
         """The i-th indexed document (for ``ask --explain``), rebuilt from its article."""
@@ -205,17 +209,32 @@ class Engine:
         if tokens is None:
             tokens = tokenize(normalized, self.segmenter, masked)
         counts = Counter(tokens)
-        terms = [t for t in counts if len(t) <= self._width]
-        if not terms:
+        ids = list(map(self._term_ids.get, counts))   # None: not remembered
+        if None in ids:
+            ids = self._look_up(list(counts), ids)
+        found = [(i, n) for i, n in zip(ids, counts.values()) if i >= 0]
+        if not found:
             return np.zeros(0, np.int64), np.zeros(0)
-        wanted = np.asarray(terms, dtype=self.vocab.dtype)   # same width: no copy of vocab
-        pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
-        known = self.vocab[pos] == wanted
-        tids = pos[known]
-        tf = np.asarray([counts[t] for t, k in zip(terms, known) if k], dtype=np.float64)
+        tids = np.asarray([i for i, _ in found], dtype=np.int64)
+        tf = np.asarray([n for _, n in found], dtype=np.float64)
         w = (1.0 + np.log(tf)) * self.arrays["term_scale"][tids]
         norm = math.sqrt(float(w @ w)) or 1.0
         return tids, w / norm
+
+    def _look_up(self, terms: list[str], ids: list[int | None]) -> list[int]:
+        """The vocabulary ids of terms (-1: not indexed), given those remembered (None: not):
+        the others found by one binary search in the sorted vocabulary, and remembered in
+        ``_term_ids`` (words and bigrams recur in every message): the first ``TERM_ID_CACHE``
+        met, which are the common ones."""
+        unseen = [t for t, i in zip(terms, ids) if i is None and len(t) <= self._width]
+        found = dict.fromkeys((t for t, i in zip(terms, ids) if i is None), -1)
+        if unseen and self.n_terms:
+            wanted = np.asarray(unseen, dtype=self.vocab.dtype)   # same width: no copy of vocab
+            pos = np.minimum(self.vocab.searchsorted(wanted), self.n_terms - 1)
+            found.update(zip(unseen, np.where(self.vocab[pos] == wanted, pos, -1).tolist()))
+        if len(self._term_ids) + len(found) <= TERM_ID_CACHE:
+            self._term_ids.update(found)
+        return [found[t] if i is None else i for t, i in zip(terms, ids)]
 
     def _match_uncached(self, normalized: str) -> Match:
         views = self.views_of(normalized)
@@ -237,14 +256,16 @@ class Engine:
     def views_of(self, normalized: str) -> dict:
         """Every view of a normalised message and the verdict combining them (for match and
         for ``ask --explain``)."""
-        urgency = detect_urgency(normalized)
+        request = money_request(normalized)   # (read by the rules and the decision)
+        urgency = detect_urgency(normalized, request)
         masked = mask_for_matching(normalized)   # both views read the masked text
         # One segmentation: its tokens for the retrieval, its words for the scope view.
         words, tokens = words_and_tokens(normalized, self.segmenter, masked)
         retrieval, doc_scores = self._retrieval(normalized, masked, tokens)
         ids, w = self.views.features.vector(normalized, masked)   # once, for all n-gram models
         p_model, p_urgency = self.views.judge_vector(ids, w)
-        model = np.where(self._view_known, p_model[self._view_order], 0.0)
+        model = p_model[self._view_order] if self._view_knows_all else \
+            np.where(self._view_known, p_model[self._view_order], 0.0)
         urgent_probs = dict(zip(self.views.urgency.classes, p_urgency.tolist()))
         known = self._known_line(doc_scores)
         if known is not None:
@@ -253,7 +274,7 @@ class Engine:
             off_topic = self.scope.off_topic_probability(normalized, ids, w, words)
         names = known is not None or self.names_a_scam(words)
         verdict = decide(self.categories, retrieval, model, urgency, urgent_probs,
-                         money_request(normalized), self.triage, cjk_chars(normalized),
+                         request, self.triage, cjk_chars(normalized),
                          off_topic, names)
         if known is not None:
             verdict = self._as_labelled(verdict, known)

@@ -125,6 +125,8 @@ def mask_for_matching(text: str) -> str:
 
 
 USER_WORD_FREQ = 20000   # what jieba gives a user word: enough to keep 刷单返利 one token
+LOGP_CACHE = 1 << 14     # fragments whose score a segmenter remembers (~2 MB at most)
+_MISS, _STOP = object(), object()
 
 _base_lock = threading.Lock()
 _base: jieba.Tokenizer | None = None
@@ -179,6 +181,7 @@ class Segmenter:
         self._overlay_initials = frozenset(w[0] for w in overlay)
         self._logtotal = math.log(base.total + USER_WORD_FREQ * len(self.words))
         self._hmm = lru_cache(maxsize=1 << 16)(_hmm_cut)
+        self._logp: dict[str, float | None | object] = {}   # (_logp_of)
 
     def cut(self, text: str) -> list[str]:
         """``jieba.Tokenizer.lcut(text, HMM=True)`` with this segmenter's dictionary."""
@@ -205,22 +208,20 @@ class Segmenter:
         calc in one backward pass. jieba takes the max of (score, end) tuples, so a tie goes
         to the longer word; ``>=`` over ascending ends does the same."""
         n = len(block)
-        overlay, base, logtotal, log = self._overlay, self._base_freq, self._logtotal, math.log
+        logp, miss, stop = self._logp, _MISS, _STOP
         score = [0.0] * (n + 1)
         ends = [0] * n
         for k in range(n - 1, -1, -1):
             best, best_end = None, k + 1
             i, frag = k, block[k]
-            # Most positions start no term of ours: then jieba's dictionary alone answers.
-            words = overlay if frag in self._overlay_initials else None
             while True:
-                f = words.get(frag) if words is not None else None
-                if f is None:
-                    f = base.get(frag)
-                    if f is None:
-                        break
-                if f:
-                    s = log(f) - logtotal + score[i + 1]
+                lp = logp.get(frag, miss)
+                if lp is miss:
+                    lp = self._logp_of(frag)
+                if lp is stop:
+                    break
+                if lp is not None:
+                    s = lp + score[i + 1]
                     if best is None or s >= best:
                         best, best_end = s, i + 1
                 i += 1
@@ -228,9 +229,22 @@ class Segmenter:
                     break
                 frag = block[k:i + 1]
             # No word starts here: the character alone, at jieba's log(1) - logtotal.
-            score[k] = 0.0 - logtotal + score[k + 1] if best is None else best
+            score[k] = 0.0 - self._logtotal + score[k + 1] if best is None else best
             ends[k] = best_end
         return ends
+
+    def _logp_of(self, frag: str):
+        """``log(freq) - logtotal`` of a word (jieba's score of it), None for a prefix that is
+        no word (frequency 0), ``_STOP`` for a fragment no word starts with; remembered (the
+        same fragments recur in every message): the first ``LOGP_CACHE`` met, which are the
+        common ones (a full memory that was cleared would miss them all again)."""
+        f = self._overlay.get(frag) if frag[0] in self._overlay_initials else None
+        if f is None:
+            f = self._base_freq.get(frag)
+        lp = _STOP if f is None else math.log(f) - self._logtotal if f else None
+        if len(self._logp) < LOGP_CACHE:
+            self._logp[frag] = lp
+        return lp
 
     def _cut_block(self, block: str, out: list[str]) -> None:
         """jieba's __cut_DAG: the best route; runs of single characters that do not form a
@@ -364,6 +378,6 @@ def words_and_tokens(normalized: str, segmenter: Segmenter | None = None,
     # Single characters are left to the bigrams: alone (块, 转, 钱) they say little.
     tokens = [w for w in words if len(w) > 1 and w not in STOPWORDS]
     for run in _CJK_RUN_RE.findall(text):
-        tokens.extend("~" + run[i:i + 2] for i in range(len(run) - 1))
+        tokens += ["~" + run[i:i + 2] for i in range(len(run) - 1)]
     return words, tokens
 

@@ -57,7 +57,11 @@ credentials (先交…费, 让我转账, 要验证码)? Such a message never get
 from __future__ import annotations
 
 import re
+import re._constants as C   # the parse tree of a pattern, read by gate_of
+import re._parser as P
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import compress
 
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万几]+)"
 _UNIT = r"(?:多|来)?\s*(?:万|千|百|元|块|w|k)"
@@ -542,24 +546,69 @@ def _clause_before(text: str, start: int) -> str:
     return text[cut:start]
 
 
-def message_vetoes(normalized: str) -> tuple[str, ...]:
-    """Vetoes that hold for the whole message (near-miss, quoted warning, refund...)."""
-    return tuple(name for name, pattern in _MESSAGE_VETOES if pattern.search(normalized))
+def message_vetoes(normalized: str, admitted: tuple | None = None) -> tuple[str, ...]:
+    """Vetoes that hold for the whole message (near-miss, quoted warning, refund...).
+    ``admitted``: ``_gates().admitted`` of the message, if the caller has it."""
+    gates = _gates()
+    if admitted is None:
+        admitted = gates.admitted(gates.mask(normalized))
+    return tuple(name for name, pattern in compress(_MESSAGE_VETOES, admitted[len(_SIGNALS):])
+                 if pattern.search(normalized))
+
+
+class _TableGates:
+    """The gates (``Gates``, below) of the signals and the message vetoes, compiled together: a
+    pattern whose gate does not admit a message's characters cannot match it, and is not run.
+    ``admitted(mask(text))``: a value per signal, then per message veto, in the tables' order,
+    then one for ``_DEMAND_AGAIN``, true when its pattern may match."""
+
+    def __init__(self):
+        self.size = (len(_SIGNALS), len(_MESSAGE_VETOES))
+        gates = Gates([gate_of(entry[-1]) for entry in _SIGNALS + _MESSAGE_VETOES] +
+                      [gate_of(_DEMAND_AGAIN)])
+        self.mask, self.admitted = gates.mask, gates.admitted
+
+
+_table_gates: _TableGates | None = None
+
+
+def prepare_gates() -> None:
+    """Compile the tables' gates now (~40 ms): an engine does when it is made or loaded, so
+    the first message does not wait for them."""
+    _gates()
+
+
+def _gates() -> _TableGates:
+    """The tables' gates, made on first use (and again if a table grew)."""
+    global _table_gates
+    gates = _table_gates
+    if gates is None or gates.size != (len(_SIGNALS), len(_MESSAGE_VETOES)):
+        gates = _table_gates = _TableGates()
+    return gates
 
 
 def _inside_worry(text: str, start: int) -> bool:
     return any(w.start() <= start < w.end() for w in _WORRY.finditer(text))
 
 
-def detect_urgency(normalized: str) -> Urgency:
-    """Find the signals of an ongoing or completed loss in normalised text."""
+def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgency:
+    """Find the signals of an ongoing or completed loss in normalised text. ``request``:
+    ``money_request(normalized)`` if the caller has it (else made here, once, if needed)."""
+    def asked() -> str | None:
+        nonlocal request
+        if request is ...:
+            request = money_request(normalized)
+        return request
+
     found: list[tuple[str, str]] = []
-    whole = message_vetoes(normalized) + _ordinary_vetoes(normalized)
+    gates = _gates()
+    admitted = gates.admitted(gates.mask(normalized))   # a pattern not admitted is not run
+    whole = message_vetoes(normalized, admitted) + _ordinary_vetoes(normalized)
     heard = _HEARD_OF.search(normalized)
     if heard and not _own(normalized[heard.end():]):
         whole += ("hearsay",)   # 听说/新闻里… and nobody of the writer's own after it
     vetoes = list(whole)
-    for name, kind, pattern in _SIGNALS:
+    for name, kind, pattern in compress(_SIGNALS, admitted):
         for m in pattern.finditer(normalized):
             veto = _local_veto(normalized, m.start(), m.end(), kind, name)
             if veto == "negation" and kind == "in_progress" and name != "happening_now":
@@ -600,12 +649,12 @@ def detect_urgency(normalized: str) -> Urgency:
                 veto = "money_unmoved"
             if veto is None and kind == "lost" and "winning_so_far" in whole:
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
-            if veto is None and name == "teller_asks" and not money_request(normalized):
+            if veto is None and name == "teller_asks" and not asked():
                 veto = "no_payment"       # 柜员一直问 on a transfer of the writer's own
             if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
                 veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
             if veto is None and kind == "in_progress" and "wants_to_buy" in whole and \
-                    not money_request(normalized) and not _THERE_NOW.search(normalized):
+                    not asked() and not _THERE_NOW.search(normalized):
                 veto = "purchase"   # set on buying a mattress, 拦不住: a purchase, nobody to pay
                 #                     (at the lecture now, 讲座现场, is pressure now)
             if veto is None and kind == "lost" and "worry" in whole and \
@@ -632,27 +681,33 @@ def detect_urgency(normalized: str) -> Urgency:
             not _own(normalized):
         whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
         vetoes.append("hearsay")
-    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes)
+    found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes,
+                                      bool(admitted[-1]))
     fraud = _FRAUD_WORDS.search(normalized)
     return Urgency(bool(found), tuple(n for n, *_ in found), kind, tuple(dict.fromkeys(vetoes)),
                    whole, fraud.group() if fraud else None, fresh)
 
 
-def _settle_kind(text: str, found: list, stopped: bool) -> tuple[list, str | None, bool]:
+def _settle_kind(text: str, found: list, stopped: bool,
+                 demand_may_match: bool = True) -> tuple[list, str | None, bool]:
     """The kind of the signals found ((name, kind, start, end) each), and whether a fresh
     demand is still open. Paid once and asked again now (解冻费, 还差一单, 又来要) is in progress:
     the next payment is the one still to stop, and its steps cover the loss too; unless the
     other side is gone since (拉黑了, 这才知道上当了): gone after the demand closes it, a demand
     after being blocked (今天又换个号来要钱) opens it again. A screen share told in the past
-    (开了屏幕共享) before the money went is over too."""
+    (开了屏幕共享) before the money went is over too. ``demand_may_match``: False when the
+    gate of ``_DEMAND_AGAIN`` did not admit the text (it cannot match)."""
     losses = [f for f in found if f[1] == "lost"]
     live = [f for f in found if f[1] == "in_progress"]
-    last_gone = max((m.start() for m in _GONE.finditer(text)), default=-1)
     # a bare 再转 (then transfer) or a plain demand is a fresh one only after the loss
     first_loss_end = min((f[3] for f in losses), default=len(text))
     demands = [m.start() for m in _DEMAND_AGAIN.finditer(text)
-               if not m.group().startswith("再") or m.start() >= first_loss_end]
-    demands += [m.start() for m in _PLAIN_DEMAND.finditer(text) if m.start() >= first_loss_end]
+               if not m.group().startswith("再") or m.start() >= first_loss_end] \
+        if demand_may_match else []
+    if losses:   # (without one, nothing is after it)
+        demands += [m.start() for m in _PLAIN_DEMAND.finditer(text) if m.start() >= first_loss_end]
+    last_gone = max((m.start() for m in _GONE.finditer(text)), default=-1) \
+        if demands or live and losses else -1   # (read only then)
     fresh = bool(demands) and max(demands) > last_gone and not stopped and \
         not _PAID_AGAIN.search(text, max(demands, default=0))   # …她又转了一千: the demand was met
     if live and losses and all(
@@ -705,3 +760,191 @@ def money_request(normalized: str) -> str | None:
                 return m.group()
             m = pattern.search(normalized, m.start() + 1)   # 没让我交钱 就要了验证码
     return None
+
+
+# -- Gates ----------------------------------------------------------------------------------
+# Cheap preconditions of regular expressions: characters a text must contain for a pattern to
+# match anywhere in it, read off the pattern itself.
+#
+# The rules above run some seventy patterns over every message, and almost all of them find
+# nothing. Most need characters a message usually lacks: ``被骗了|上当了|…`` cannot match
+# a text without 骗 or 当. ``gate_of`` derives such a necessary condition from the pattern's parse
+# tree, once per pattern; ``Gate.admits(set(text))`` is then a set operation or two instead of a
+# scan of the text, and a pattern whose gate does not admit the text is not run at all. The gate
+# is only ever necessary, never sufficient: what the pattern matches where it runs is unchanged.
+#
+# Derivation (``re._parser``'s tree; the parser ships with CPython and ``sre_parse`` is its
+# deprecated alias): a literal needs its character; a set of a few characters ``[转汇付]`` needs
+# one of them; a sequence needs what each of its parts needs; a repeat needs what its body needs if
+# it must occur at least once; a group or a positive lookaround needs what its body needs (a
+# lookaround reads the text too); an alternation needs one of the characters its alternatives
+# need, one from each (the rarest, by jieba's character frequencies, so the union stays rare);
+# the first alternation a pattern cannot do without also keeps each alternative's own gate
+# (``any_of``: one of them must admit the text). Everything else (``.``, ``[^…]``, ``\d``, a
+# negative lookaround, a case-insensitive part) needs nothing. Compiled together for all the
+# tables' patterns: ``Gates``, used by ``_gates``. (Here rather than in a module of its own:
+# a new module needs a row in the README's module map, which this change does not touch.)
+
+_GATE_MAX_SET = 64     # a character class larger than this (a range such as [一-龥]) needs nothing
+_GATE_MAX_CLAUSES = 3  # one-of-these conditions kept per pattern, the rarest first
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A text can match only if it contains every character of ``every`` and at least one
+    character of each set in ``some``."""
+    every: frozenset = frozenset()
+    some: tuple[frozenset, ...] = ()
+    any_of: tuple["Gate", ...] = ()   # a pattern a|b|c: the gates of a, b and c (one admits)
+
+    def admits(self, chars: set | frozenset) -> bool:
+        """May the pattern match a text whose characters are ``chars``?"""
+        if not self.every <= chars:
+            return False
+        for one_of in self.some:
+            if chars.isdisjoint(one_of):
+                return False
+        if self.any_of:
+            return any(alternative.admits(chars) for alternative in self.any_of)
+        return True
+
+
+class Gates:
+    """Gates of many patterns compiled together for speed: a text's characters become one
+    integer (a bit per character some gate names: ``mask``), and ``admitted(mask)`` is a tuple
+    with a value per gate, true when ``gates[i].admits`` the same text, from one generated
+    expression (a call per gate costs as much as the test; ``itertools.compress`` reads the
+    tuple)."""
+
+    def __init__(self, gates: list[Gate]):
+        self.gates = list(gates)
+        named = sorted({c for g in self.gates for c in _characters(g)})
+        self.bit = {c: 1 << i for i, c in enumerate(named)}
+        self._named = frozenset(named)
+        self.admitted = eval(   # noqa: S307 - an expression of our own integers only
+            "lambda m: (" + "".join(f"{self._expression(g)}, " for g in self.gates) + ")")
+
+    def mask(self, text: str) -> int:
+        """The bits of the characters of ``text`` that some gate names."""
+        return sum(map(self.bit.__getitem__, self._named.intersection(text)))
+
+    def _expression(self, gate: Gate) -> str:
+        expression = self._condition(gate)
+        if gate.any_of:
+            expression += " and (" + " or ".join(
+                f"({self._condition(a)})" for a in gate.any_of) + ")"
+        return f"({expression})"
+
+    def _condition(self, gate: Gate) -> str:
+        parts = []
+        if gate.every:
+            every = self._bits(gate.every)
+            parts.append(f"(m & {every}) == {every}")
+        parts += [f"m & {self._bits(s)}" for s in gate.some]
+        return " and ".join(parts) or "True"
+
+    def _bits(self, chars) -> int:
+        return sum(self.bit[c] for c in chars)
+
+
+def _characters(gate: Gate) -> set:
+    out = set(gate.every).union(*gate.some)
+    for alternative in gate.any_of:
+        out |= _characters(alternative)
+    return out
+
+
+def gate_of(pattern: re.Pattern, frequency=None) -> Gate:
+    """The gate of a compiled pattern. ``frequency``: a character's commonness (higher is more
+    common), which picks the rarest character of each alternative; default jieba's."""
+    frequency = frequency or _jieba_frequency()
+    if pattern.flags & re.IGNORECASE:
+        return Gate()
+    tree = P.parse(pattern.pattern, pattern.flags)
+    gate = _gate(_needs(tree, frequency), frequency)
+    for op, av in _items(tree):   # the first alternation the pattern cannot do without
+        if op is C.BRANCH:
+            alternatives = tuple(_gate(_needs(a, frequency), frequency) for a in av[1])
+            if all(a.every or a.some for a in alternatives):
+                return Gate(gate.every, gate.some, alternatives)
+    return gate
+
+
+def _items(sub):
+    """The items of a sequence (a group that is all of it opened), an item that is a group of
+    one alternation ((?:a|b)) as that alternation."""
+    items = list(sub)
+    while len(items) == 1 and items[0][0] is C.SUBPATTERN and \
+            not items[0][1][1] & re.IGNORECASE:
+        items = list(items[0][1][3])
+    return [av[3][0] if op is C.SUBPATTERN and not av[1] & re.IGNORECASE and
+            len(av[3]) == 1 and av[3][0][0] is C.BRANCH else (op, av) for op, av in items]
+
+
+def _gate(clauses: list[frozenset], frequency) -> Gate:
+    every = frozenset(c for clause in clauses if len(clause) == 1 for c in clause)
+    some = {clause for clause in clauses if len(clause) > 1 and not clause & every}
+    # a clause that contains another is implied by it
+    some = [s for s in some if not any(t < s for t in some)]
+    some.sort(key=lambda s: (_cost(s, frequency), sorted(s)))
+    return Gate(every, tuple(some[:_GATE_MAX_CLAUSES]))
+
+
+def _cost(clause, frequency) -> float:
+    return sum(frequency(c) for c in clause)
+
+
+def _needs(sub, frequency) -> list[frozenset]:
+    """Clauses (sets of characters, one of each must be in the text) of a sequence."""
+    out: list[frozenset] = []
+    for op, av in sub:
+        out += _needs_op(op, av, frequency)
+    return out
+
+
+def _needs_op(op, av, frequency) -> list[frozenset]:
+    if op is C.LITERAL:
+        return [frozenset(chr(av))]
+    if op is C.IN:
+        chars = _set_chars(av)
+        return [chars] if chars else []
+    if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+        low, _, body = av
+        return _needs(body, frequency) if low >= 1 else []
+    if op is C.SUBPATTERN:
+        _, add_flags, _, body = av
+        return [] if add_flags & re.IGNORECASE else _needs(body, frequency)
+    if op is C.ATOMIC_GROUP:
+        return _needs(av, frequency)
+    if op is C.ASSERT:
+        return _needs(av[1], frequency)
+    if op is C.BRANCH:
+        union: set = set()
+        for alternative in av[1]:
+            clauses = _needs(alternative, frequency)
+            if not clauses:
+                return []   # one alternative needs nothing: the alternation needs nothing
+            union |= min(clauses, key=lambda s: (_cost(s, frequency), sorted(s)))
+        return [frozenset(union)]
+    return []   # ANY, NOT_LITERAL, AT, ASSERT_NOT, GROUPREF...: nothing required
+
+
+def _set_chars(items) -> frozenset | None:
+    """The characters of a small positive character class, or None."""
+    chars: set = set()
+    for op, av in items:
+        if op is C.LITERAL:
+            chars.add(chr(av))
+        elif op is C.RANGE and av[1] - av[0] < _GATE_MAX_SET:
+            chars.update(chr(c) for c in range(av[0], av[1] + 1))
+        else:   # NEGATE, CATEGORY (\d, \s), a large range
+            return None
+    return frozenset(chars) if len(chars) <= _GATE_MAX_SET else None
+
+
+@lru_cache(maxsize=1)
+def _jieba_frequency():
+    from .text import _base_dictionary   # jieba's dictionary, loaded once per process
+
+    freq = _base_dictionary().FREQ
+    return lambda ch: freq.get(ch, 0)
