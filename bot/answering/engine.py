@@ -720,7 +720,8 @@ def _tokenised(pool, chunks, processes: int, training: "_Training"):
 def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
                      training: _Training, sink: _ArraySink):
     """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
-    into ``sink``), the two parts of a build. A big build in a single-threaded process
+    into ``sink``), the two parts of a build. A big build empties ``texts`` as it hands them
+    out (the merge then needs their memory). A big build in a single-threaded process
     (``build-index``, ``init-db``) trains in a fresh process and forks one process per core
     to tokenise, then joins them. Forking a threaded process (a web worker, the scheduler) is
     unsafe, so those do both in one. The result is the same either way: chunks are merged in
@@ -753,6 +754,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     gc.freeze()
     size = -(-len(texts) // (processes * 8))
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+    texts.clear()   # the caller's list: each chunk's texts go once it is handed out
     vocab = _Vocabulary()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
@@ -776,6 +778,17 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         gc.unfreeze()
     training.release()   # (if no chunk released it) the rest runs beside _build_arrays' last part
     return list(vocab), lengths, term_of, tf_of
+
+
+def _entry_weights(tf: np.ndarray, terms: np.ndarray, term_scale: np.ndarray) -> np.ndarray:
+    """Sublinear TF-IDF of (document, term) entries, before each document's length is
+    divided out: (1 + log tf) * the term's scale, the same operations in the same order
+    wherever an entry is weighed (so the same bits)."""
+    part = tf.astype(np.float64)
+    np.log(part, out=part)
+    part += 1.0
+    part *= term_scale[terms]
+    return part
 
 
 _SLICE = 1 << 20   # entries at a time where numpy would copy a whole int32 array as int64
@@ -815,22 +828,28 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     """``_build_arrays``' work but the training's: every array into ``sink``; the meta."""
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
-    # The other columns as compact lists; the texts are given away (the build frees them).
-    documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
+    # The other columns as arrays (not 110,000 tuples beside the tokenising's results); the
+    # texts are given away (``_count_all_terms`` empties the list as it hands them out).
+    names = sorted({d[1] for d in documents})
+    code = {c: i for i, c in enumerate(names)}
+    columns = [np.fromiter((code[d[1]] for d in documents), np.int32, len(documents)),
+               np.fromiter((d[0] for d in documents), np.int32, len(documents)),
+               np.fromiter((d[2] for d in documents), np.float64, len(documents)),
+               np.fromiter((d[4] for d in documents), np.int8, len(documents)),
+               np.fromiter((d[5] for d in documents), np.int32, len(documents))]
+    del documents, code
     vocab, lengths, term_of, tf_of = _count_all_terms(texts, normalize, segmenter, processes,
                                                       training, sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
     n = len(kept_docs)
-    categories = sorted({documents[i][1] for i in kept_docs})
-    cat_index = {c: i for i, c in enumerate(categories)}
-    doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
-    doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
-    doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
-    doc_kind = np.asarray([documents[i][3] for i in kept_docs], dtype=np.int8)
-    doc_part = np.asarray([documents[i][4] for i in kept_docs], dtype=np.int32)
-    del documents
+    doc_name, doc_article, doc_weight, doc_kind, doc_part = (c[kept_docs] for c in columns)
+    del columns
+    present = np.unique(doc_name)
+    categories = [names[i] for i in present.tolist()]
+    doc_cat = np.searchsorted(present, doc_name).astype(np.int32)
+    del doc_name, names, present
 
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
     # terms in too many documents carry no signal, and overlong ones are pasted junk.
@@ -881,21 +900,19 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     del term_of
     doc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(per_doc, out=doc_ptr[1:])
-    w = np.empty(len(terms))
+    # Each document's length (the weights themselves, 8 bytes an entry, are made again a
+    # block at a time where the postings need them: ``_entry_weights``).
+    doc_norm = np.empty(n)
     doc_bounds = np.linspace(0, n, 17).astype(np.int64).tolist()
     for d0, d1 in zip(doc_bounds[:-1], doc_bounds[1:]):
         lo, hi = int(doc_ptr[d0]), int(doc_ptr[d1])
-        part = tf[lo:hi].astype(np.float64)
-        np.log(part, out=part)
-        part += 1.0
-        part *= term_scale[terms[lo:hi]]
+        part = _entry_weights(tf[lo:hi], terms[lo:hi], term_scale)
         local = np.repeat(np.arange(d1 - d0), per_doc[d0:d1])
-        norms = np.sqrt(np.bincount(local, weights=np.square(part)))
-        part /= np.where(norms > 0, norms, 1.0)[local]
-        w[lo:hi] = part
-    del tf, tf_of, part, local, norms, per_doc
-    sink.put("term_scale", term_scale)
-    del term_scale
+        norms = np.sqrt(np.bincount(local, weights=np.square(part), minlength=d1 - d0))
+        doc_norm[d0:d1] = np.where(norms > 0, norms, 1.0)
+    del tf_of, part, local, norms, per_doc
+    if len(tf) and int(tf.max()) <= np.iinfo(np.uint16).max:
+        tf = tf.astype(np.uint16)   # (as float64 the same numbers: half the bytes kept)
 
     # Postings (CSR by term, documents ascending within a term) and centroids, a block of
     # whole terms at a time: the block's entries picked from the document-major arrays in
@@ -931,7 +948,9 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         docs = (np.searchsorted(doc_ptr, picked, side="right") - 1).astype(np.int32)
         block_terms = terms[picked]
         order = np.argsort((block_terms - t0).astype(np.uint16), kind="stable")
-        block_terms, docs, block_w = block_terms[order], docs[order], w[picked[order]]
+        picked, block_terms, docs = picked[order], block_terms[order], docs[order]
+        block_w = _entry_weights(tf[picked], block_terms, term_scale)
+        block_w /= doc_norm[docs]
         del picked, order
         post_doc.write(docs)
         post_w.write(block_w.astype(np.float32))
@@ -945,7 +964,9 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         key_cat.append(cats[starts])
     post_doc.close()
     post_w.close()
-    del w, terms, doc_ptr, block_of, post_doc, post_w
+    del tf, terms, doc_ptr, doc_norm, block_of, post_doc, post_w
+    sink.put("term_scale", term_scale)
+    del term_scale
     sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
     cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
     cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
