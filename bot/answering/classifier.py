@@ -121,6 +121,14 @@ class NgramFeatures:
         key_ids = np.asarray([index[g] for g in cjk] + [-1], dtype=np.int32)
         return cls(kept, idf, np.append(keys, _SENTINEL).astype(np.int64), key_ids)
 
+    @classmethod
+    def fit_matrix(cls, texts: list[str]) -> tuple["NgramFeatures", object]:
+        """``fit`` and the training matrix (``matrix``) of the same texts, their n-grams
+        found once."""
+        table = _GramTable(texts)
+        features = cls.fit(texts, table=table)
+        return features, features.matrix(texts, table=table)
+
     def ids(self, normalized: str, masked: str | None = None) -> np.ndarray:
         """Feature ids of every known n-gram of the message, one per occurrence (unsorted).
         ``masked``: ``mask_for_matching(normalized)`` if the caller has it."""
@@ -302,10 +310,13 @@ class NgramViews:
         """Normalised lines with their category and urgency labels (``no``, ``in_progress``,
         ``lost``). Deterministic: same lines, same arrays. ``pause``: called between the two
         models (an index build's training process waits there for the tokenising)."""
-        table = _GramTable(texts)
-        features = NgramFeatures.fit(texts, table=table)
-        x = features.matrix(texts, table=table)
-        del table
+        return cls.fit(*NgramFeatures.fit_matrix(texts), categories, urgency, pause)
+
+    @classmethod
+    def fit(cls, features: NgramFeatures, x, categories: list[str], urgency: list[str],
+            pause=None) -> "NgramViews":
+        """``train`` on the lines' features and training matrix (``NgramFeatures.fit_matrix``),
+        which an index build shares with the scope view."""
         category = LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS)
         if pause is not None:
             pause()

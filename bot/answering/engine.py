@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 from array import array
-from collections import Counter, namedtuple
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 
 from ..content.model import Article
-from .classifier import NgramViews
+from .classifier import NgramFeatures, NgramViews
 from .bulk import lexicon_of, tokenize_many, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
-from .scope import training_lines as scope_training_lines
+from .scope import training_rows as scope_training_rows
 from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
@@ -525,62 +525,64 @@ class _Filling:
             raise ValueError(f"{self.at} entries written of {self.length}")
 
 
-# What the n-gram models are trained from (train_models reads no other Article field): small
-# enough to hand to the training process.
-_Labelled = namedtuple("_Labelled", "category examples urgent_examples")
-
-
 class _Training:
     """Training the n-gram models, a part of the build that needs no tokens: in this process
     (``run``), or in a fresh Python process (``start``) while this one's forked processes
     tokenise. A fresh process, not a fork: a fork starts with every page of the builder
     (jieba's dictionary, the articles' text: about 175 MB at 10,000 articles) and adds
     scikit-learn and the training matrices to that; a fresh one starts from the imports and
-    is handed the labelled lines only. With an index directory the process writes its arrays
-    there itself; otherwise they come back pickled."""
+    is handed its training sample only, drawn and normalised here (``send_sample``), with
+    the scope view's words. With an index directory the process writes its arrays there
+    itself; otherwise they come back pickled."""
 
     def __init__(self, articles, offtopic: list[str], normalize: Normalizer,
                  directory: Path | None, segmenter: Segmenter):
-        self.labelled = [_Labelled(a.category, a.examples, a.urgent_examples) for a in articles]
+        self.articles = articles
         self.offtopic = list(offtopic)
         self.normalize = normalize
         self.directory = directory
         self.segmenter = segmenter   # the scope view learns words cut as queries are
         self._process: subprocess.Popen | None = None
+        self._file = None        # what the process is sent (``_send``)
         self._paused = False     # the process said it waits for ``release``
         self._finished = False
 
     def run(self) -> dict[str, np.ndarray]:
-        return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
+        return train_models(self.articles, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
-        """Start the training process with its labelled lines: in an unnamed temporary file
-        it inherits, which it reads as soon as it has imported (through a pipe, this process
-        would wait for that)."""
+        """Start the training process; it imports while this one draws its sample
+        (``send_sample``)."""
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        with tempfile.TemporaryFile() as lines:
-            pickle.dump((self.labelled, self.offtopic, self.normalize,
-                         None if self.directory is None else str(self.directory)),
-                        lines, protocol=pickle.HIGHEST_PROTOCOL)
-            lines.seek(0)
-            self._process = subprocess.Popen(
-                [sys.executable, "-c",
-                 f"from {__name__} import _train_from_stdin; _train_from_stdin()",
-                 str(lines.fileno())],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                pass_fds=(lines.fileno(),))
+        self._file = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()",
+             str(self._file.fileno())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            pass_fds=(self._file.fileno(),))
 
-    def send_words(self, lexicon) -> None:
-        """Then the scope view's words, which it needs only after the n-gram views (a thread
-        of the process reads them meanwhile: this write never waits for the training). Cut
-        here, with the builder's ``lexicon`` (``bulk.words_many``): a segmenter of the training
-        process's own would cost it jieba's dictionary (~60 MB of its peak at 10,000
-        articles). The batch cut keeps no memo in the segmenter (its HMM runs are cut
-        apart)."""
-        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
-                               lexicon)
-        self._process.stdin.write(pickle.dumps(words, protocol=pickle.HIGHEST_PROTOCOL))
+    def _send(self, value) -> None:
+        """Hand the started process a value: pickled into an unnamed temporary file it
+        inherits, and where it lies there (offset, length) as a line on its stdin, which it
+        reads when it needs the value. Through the pipe itself a large write would wait
+        until the process reads (it imports scikit-learn first, about a second)."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(data)
+        self._file.flush()
+        self._process.stdin.write(b"%d %d\n" % (offset, len(data)))
         self._process.stdin.flush()
+
+    def send_sample(self, lexicon) -> None:
+        """Draw and normalise the training sample here, where the scope view's words are cut
+        from it (``bulk.words_many`` with the builder's ``lexicon``: a segmenter of the
+        training process's own would cost it jieba's dictionary, ~60 MB of its peak), and
+        send both: the sample first, which the process needs as soon as it has imported; the
+        words only after the category model. The batch cut keeps no memo in the
+        segmenter (its HMM runs are cut apart)."""
+        sample = _training_sample_of(self.articles, self.offtopic, self.normalize)
+        self._send((sample, None if self.directory is None else str(self.directory)))
+        self._send(words_many(sample.scope_texts(), self.segmenter, lexicon))
 
     def release(self) -> None:
         """Let the started process train the rest (the urgency model and the scope view,
@@ -610,6 +612,12 @@ class _Training:
         if self._process is not None:
             self._process.wait()
             self._process.stdout.close()
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def finish(self, sink: _ArraySink) -> None:
         """Wait for the trained models (``start``ed or not) and hand them to the sink (once:
@@ -626,6 +634,7 @@ class _Training:
             self._process.stdout.read(1)   # its byte after the category model
         out = self._process.stdout.read()
         self._process.stdout.close()
+        self._close_file()
         if self._process.wait() != 0:
             raise RuntimeError(f"training the n-gram models failed (exit {self._process.returncode})")
         result = pickle.loads(out)
@@ -637,32 +646,30 @@ class _Training:
 
 
 def _train_from_stdin() -> None:
-    """The training process (``_Training.start``): labelled lines in from the file whose
-    descriptor is its argument, the scope view's words on stdin; the arrays written into the
-    index directory (their names out on stdout), or pickled to stdout."""
+    """The training process (``_Training.start``): its sample, then the scope view's words,
+    read from the file whose descriptor is its argument where the lines on stdin say
+    (``_Training._send``); stdin's end is ``release``. The arrays written into the index
+    directory (their names out on stdout), or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
-    with os.fdopen(int(sys.argv[1]), "rb") as lines:
-        labelled, offtopic, normalize, directory = pickle.load(lines)
-    # The words come while the n-gram views train: read as they come, so the builder's write
-    # of them never waits.
+    fd = int(sys.argv[1])
     stdin = sys.stdin.buffer
-    rest: list[bytes] = []
-    # (Its input ends when the builder has tokenised: ``_Training.release``.)
-    reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
-    reader.start()
+
+    def received():
+        offset, length = (int(x) for x in stdin.readline().split())
+        return pickle.loads(os.pread(fd, length, offset))
+
+    sample, directory = received()
+    words = []
 
     def pause():   # after the category model: the rest waits for the tokenising
         sys.stdout.buffer.write(b".")
         sys.stdout.buffer.flush()
-        reader.join()
-
-    def scope_words():
-        reader.join()
-        return pickle.loads(rest[0])
+        words.append(received())
+        stdin.read()   # (its end: ``_Training.release``)
 
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
-               train_models(labelled, offtopic, normalize, scope_words=scope_words,
-                            pause=pause).items()}
+               train_sample(sample, scope_words=lambda: words[0], pause=pause).items()}
+    os.close(fd)
     if directory is not None:
         sink = _ArraySink(Path(directory))
         for name, array in trained.items():
@@ -738,10 +745,10 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     _fixed_mmap_threshold()
     try:
         # The segmenter's dictionary as arrays, made while the training process imports: for
-        # the scope view's words (``send_words``), then for the forked processes, which share
+        # the scope view's words (``send_sample``), then for the forked processes, which share
         # it.
         lexicon = lexicon_of(segmenter)
-        training.send_words(lexicon)
+        training.send_sample(lexicon)
     except BaseException:
         training.abandon()
         raise
@@ -995,49 +1002,67 @@ OFFTOPIC_LINES_LIMIT = 2000     # the none class: the bank's curated off-topic l
 #                                 which do not grow with the articles; every one of them trains
 
 
-def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
-                 keep: frozenset = frozenset(),
-                 pause=None) -> tuple[NgramViews, dict[str, str]]:
-    """The n-gram views trained on a sample of labelled lines, and the normalised text of
-    those lines that are in ``keep`` (the scope view's: normalised once). ``pause``: see
-    ``NgramViews.train``."""
-    texts = [normalize(t) for t, _, _ in lines]
-    kept = {raw: text for (raw, _, _), text in zip(lines, texts) if raw in keep}
-    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines],
-                            pause), kept
+@dataclass
+class _TrainingSample:
+    """What the models are trained on: the n-gram views' lines (normalised, with their
+    category and urgency), and which of them, in which order, the scope view's are
+    (``_samples``)."""
+    texts: list[str]
+    categories: list[str]
+    urgency: list[str]
+    scope_rows: list[int]    # indexes into texts
+    scope_off: list[bool]    # each scope line: off-topic?
+
+    def scope_texts(self) -> list[str]:
+        return [self.texts[i] for i in self.scope_rows]
+
+
+def _training_sample_of(articles, offtopic: list[str], normalize: Normalizer) -> _TrainingSample:
+    lines, scope_rows = _sample_rows(articles, offtopic)
+    return _TrainingSample([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
+                           [u for _, _, u in lines], scope_rows,
+                           [lines[i][1] == NONE for i in scope_rows])
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
-                 segmenter: Segmenter | None = None,
-                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
+                 segmenter: Segmenter | None = None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
-    against every off-topic line, same sample), as arrays. ``scope_words``: those words
-    already cut (``scope_words_of``), so a training process needs no segmenter; or a function
-    that returns them, called once the n-gram views are trained (they may still be on their
-    way: ``_train_from_stdin``). ``pause``: called after the category model (the rest
-    waits for the build's tokenising: ``_Training.release``)."""
-    sample, scope_lines = _samples(articles, offtopic)
-    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines),
-                                     pause)
-    texts = [normalized[t] for t, _ in scope_lines]   # every scope line is in the sample
-    del normalized
-    if callable(scope_words):
-        scope_words = scope_words()
-    if scope_words is None:
-        scope_words = [words_and_tokens(t, segmenter)[0] for t in texts]
-    scope = ScopeView.train(views.features, texts, [off for _, off in scope_lines], scope_words,
-                            segmenter=segmenter)
+    against every off-topic line, same sample), as arrays."""
+    return train_sample(_training_sample_of(articles, offtopic, normalize), segmenter)
+
+
+def train_sample(sample: _TrainingSample, segmenter: Segmenter | None = None,
+                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
+    """``train_models`` on its drawn sample. ``scope_words``: a function that returns the
+    scope lines' words already cut (``bulk.words_many``), so a training process needs no
+    segmenter, called once the n-gram views are trained. ``pause``: called after the category
+    model (the rest waits for the build's tokenising: ``_Training.release``). The scope view's
+    n-gram rows are the views' training matrix's: its lines are in the sample."""
+    features, x = NgramFeatures.fit_matrix(sample.texts)
+    views = NgramViews.fit(features, x, sample.categories, sample.urgency, pause)
+    x = x[sample.scope_rows]
+    texts = sample.scope_texts()
+    words = scope_words() if scope_words is not None else \
+        [words_and_tokens(t, segmenter)[0] for t in texts]
+    scope = ScopeView.train(features, texts, sample.scope_off, words, segmenter=segmenter, x=x)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
 def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
                                                       list[tuple[str, bool]]]:
+    """The n-gram views' training lines (text, category, urgency) and the scope view's (text,
+    off-topic?), as ``_sample_rows`` draws them."""
+    lines, scope_rows = _sample_rows(articles, offtopic)
+    return lines, [(lines[i][0], lines[i][1] == NONE) for i in scope_rows]
+
+
+def _sample_rows(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]], list[int]]:
     """The n-gram views' training lines (text, category, urgency): every article's examples
     then its urgent lines, article by article, then the off-topic lines, capped per class
-    (``_training_sample``); and the scope view's (text, off-topic?): the same sample, in the
-    order it has always been trained in (every example, then every urgent line, then the
-    off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
+    (``_training_sample``); and the scope view's lines, as indexes into them: the same sample,
+    in the order it has always been trained in (every example, then every urgent line, then
+    the off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
     (an urgent line's urgency is never "no"; off-topic lines come last in both orders), in
     the same order either way, so one sample serves both."""
     lines: list[tuple[str, str, str]] = []
@@ -1049,20 +1074,11 @@ def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
     cases = len(lines)
     lines += [(q, NONE, "no") for q in offtopic]
     keep = _sample_indexes(lines, TRAIN_LINES_PER_CLASS, OFFTOPIC_LINES_LIMIT)
-    scope_order = sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])   # stable
-    return ([lines[i] for i in keep],
-            scope_training_lines([(lines[i][0], lines[i][1] == NONE) for i in scope_order]))
-
-
-def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
-                   segmenter: Segmenter, lexicon=None) -> list[list[str]]:
-    """The words of the scope view's training lines, as ``train_models`` would cut them: all
-    at once (``bulk.words_many``) with the segmenter's dictionary as arrays (``lexicon``),
-    if the caller has them, else one by one."""
-    texts = [normalize(t) for t, _ in _samples(articles, offtopic)[1]]
-    if lexicon is not None:
-        return words_many(texts, segmenter, lexicon)
-    return [words_and_tokens(t, segmenter)[0] for t in texts]
+    row = {i: r for r, i in enumerate(keep)}
+    scope_order = [row[i] for i in sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])]
+    sample = [lines[i] for i in keep]
+    scope_rows = scope_training_rows([(sample[r][0], sample[r][1] == NONE) for r in scope_order])
+    return sample, [scope_order[k] for k in scope_rows]
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int,
