@@ -181,7 +181,9 @@ class NgramFeatures:
         if extra:
             rows = np.concatenate((rows, np.asarray([r for r, _ in extra], np.int64)))
             ids = np.concatenate((ids, np.asarray([i for _, i in extra], np.int32)))
-        entry = np.lexsort((ids, rows))             # by row, then feature id
+        # By row, then feature id: one sort of (row, id) as one integer (equal pairs are
+        # counted together, whatever their order).
+        entry = np.argsort(rows * max(len(self.vocab_list), 1) + ids)
         rows, ids = rows[entry], ids[entry]
         n = len(ids)
         starts = np.empty(n + 1, bool)              # where a run of one (row, id) starts
@@ -230,7 +232,7 @@ class _GramTable:
 
     def document_frequency(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys ascending, number of texts each occurs in)."""
-        order = np.argsort(self.keys, kind="stable")
+        order = np.argsort(self.keys)   # (equal keys get one index whatever their order)
         sorted_keys = self.keys[order]
         first = np.ones(len(sorted_keys), bool)
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
