@@ -131,6 +131,58 @@ def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, cont
     assert _count_terms(texts, normalize, segmenter, lexicon_of(segmenter)) == one_by_one
 
 
+def _entry_terms(vocab, entries) -> list[str]:
+    """A _count_terms chunk's entries as the terms they stand for."""
+    out = []
+    for e in entries:
+        if e >= engine._BIGRAM:
+            key = e - engine._BIGRAM
+            out.append("~" + chr(key >> 21) + chr(key & ((1 << 21) - 1)))
+        else:
+            out.append(vocab[e])
+    return out
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_build_counts_each_texts_distinct_tokens_in_the_order_they_first_occur(
+        bank_texts, content_dir, bulk):
+    """A text's entries are its tokens (``tokenize``) counted as a Counter counts them, in
+    the Counter's order (the order a document's weights are summed in); bigrams come as
+    integer keys, words as indexes into the chunk's vocabulary."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    texts = ODD_TEXTS + ["重复重复重复，重复", "甲乙甲乙 甲乙", "ab甲乙cd甲乙"] + texts[:1500]
+    lexicon = lexicon_of(segmenter) if bulk else None
+    vocab, lengths, entries, tfs = _count_terms(texts, normalize, segmenter, lexicon)
+    assert len(lengths) == len(texts) and len(entries) == len(tfs) == sum(lengths)
+    at = 0
+    for text, n in zip(texts, lengths):
+        expected = Counter(tokenize(normalize(text), segmenter))
+        assert list(zip(_entry_terms(vocab, entries[at:at + n]), tfs[at:at + n])) == \
+            list(expected.items()), text
+        at += n
+
+
+def test_chunks_merge_into_one_id_per_term():
+    """The build's term ids over the tokenising's chunks: one id per term, words and bigrams
+    alike, whatever chunk it was first seen in; the vocabulary names every id's term."""
+    normalize = Normalizer([])
+    segmenter = Segmenter(["刷单返利"])
+    chunks = [["刷单返利骗了我", "我被骗了"], ["骗了骗了刷单返利", "", "全新的一句话"], ["被骗了"]]
+    ids = engine._TermIds()
+    term_of, expected = engine.array("i"), []
+    for chunk in chunks:
+        vocab, lengths, entries, tfs = _count_terms(chunk, normalize, segmenter)
+        term_of.frombytes(ids.ids(vocab, entries))
+        expected += _entry_terms(vocab, entries)
+    vocab = ids.finish(term_of)
+    assert [vocab[i] for i in term_of] == expected
+    assert len(vocab) == len(set(vocab)) == len(set(expected))
+    words = [t for t in vocab if not t.startswith("~")]
+    assert vocab[:len(words)] == words   # the words first, then the bigrams
+
+
 def test_a_hashed_word_is_confirmed_by_its_string():
     """Words longer than three characters are looked up by a hash of their code points: a
     fragment whose hash is a word's is no word unless its string is."""

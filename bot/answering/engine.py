@@ -37,10 +37,11 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramFeatures, NgramViews
-from .bulk import lexicon_of, tokenize_many, words_many
+from .bulk import kept_words_many, lexicon_of, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_rows as scope_training_rows
-from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
+from .text import _CJK_RUN_RE, Normalizer, Segmenter, mask_for_matching, tokenize, \
+    words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
 
@@ -424,32 +425,89 @@ BULK_MIN_TEXTS = 20000          # from here, tokenising in batches pays for its 
 
 def _count_terms(texts, normalize, segmenter,
                  lexicon=None) -> tuple[list[str], array, array, array]:
-    """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
-    not lists of Python ints (at 10,000 articles there are millions of entries). A big build
-    tokenises in batches (``bulk.tokenize_many``, with the segmenter's dictionary as arrays:
-    ``lexicon``); below ``BULK_MIN_TEXTS`` making those arrays costs more time and memory
-    than they save, and the texts are tokenised one by one (the same tokens)."""
+    """(words, terms per text, entries, counts) of the texts, in order: compact arrays, not
+    lists of Python ints (at 10,000 articles there are millions of entries). An entry is a
+    word's index in ``words`` or, for a character bigram, ``_BIGRAM`` | its key (its two
+    code points, ``_bigram_entries``): bigrams, most of the entries, never become strings
+    here. A text's entries are its distinct tokens (``tokenize``) in the order they first
+    occur. A big build cuts the words in batches (``bulk.kept_words_many``, with the
+    segmenter's dictionary as arrays: ``lexicon``); below ``BULK_MIN_TEXTS`` making those
+    arrays costs more time and memory than they save, and the texts are cut one by one (the
+    same words)."""
     if lexicon is None and len(texts) >= BULK_MIN_TEXTS:
         lexicon = lexicon_of(segmenter)
 
-    def tokenized(batch):
+    def kept_words(masked):
         if lexicon is None:
-            return [tokenize(t, segmenter) for t in batch]
-        return tokenize_many(batch, segmenter, lexicon)
+            return [_words_of_tokens(tokenize(t, segmenter, t), t) for t in masked]
+        return kept_words_many(masked, segmenter, lexicon)
 
     vocab = _Vocabulary()
-    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    lengths, entries, tf_of = array("i"), array("q"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
-        batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
-        terms, tfs = [], []
-        for tokens in tokenized(batch):
-            counts = Counter(tokens)
-            lengths.append(len(counts))
+        masked = [mask_for_matching(normalize(t)) for t in texts[start:start + TOKENIZE_BATCH]]
+        terms, tfs, per_text = [], [], array("i")
+        for words in kept_words(masked):
+            counts = Counter(words)
+            per_text.append(len(counts))
             terms += counts
             tfs += counts.values()
-        term_of.extend(array("i", map(vocab.__getitem__, terms)))
-        tf_of.extend(array("i", tfs))
-    return list(vocab), lengths, term_of, tf_of
+        word_counts = np.frombuffer(per_text, np.int32)
+        bigram_counts, keys, key_tfs = _bigram_entries(masked)
+        # Each text's words, then its bigrams (as tokenize lists them).
+        total = word_counts + bigram_counts
+        place = np.cumsum(total) - total
+        out = np.empty(int(total.sum()), np.int64)
+        counts = np.empty(len(out), np.int32)
+        at = _positions(place, word_counts)
+        out[at] = np.fromiter(map(vocab.__getitem__, terms), np.int64, len(terms))
+        counts[at] = tfs
+        at = _positions(place + word_counts, bigram_counts)
+        out[at] = keys | _BIGRAM
+        counts[at] = key_tfs
+        lengths.frombytes(total.astype(np.int32).tobytes())
+        entries.frombytes(out.tobytes())
+        tf_of.frombytes(counts.tobytes())
+    return list(vocab), lengths, entries, tf_of
+
+
+_BIGRAM = 1 << 62   # the flag of a bigram's entry (its key has 42 bits)
+
+
+def _words_of_tokens(tokens: list[str], masked: str) -> list[str]:
+    """``tokenize``'s tokens without the bigrams (the last ones: one per pair of neighbouring
+    characters in each CJK run of the masked text)."""
+    bigrams = sum(len(run) - 1 for run in _CJK_RUN_RE.findall(masked))
+    return tokens[:len(tokens) - bigrams]
+
+
+def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i] + j`` for j < counts[i], for every i in order."""
+    total = int(counts.sum())
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return offsets + np.arange(total)
+
+
+def _bigram_entries(masked: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The character bigrams of each masked text's CJK runs as ``tokenize`` counts them, in
+    numpy: (distinct bigrams per text, their keys (code points, 21 bits each) text by text in
+    the order each first occurs, their counts)."""
+    runs = ["\0".join(_CJK_RUN_RE.findall(t)) for t in masked]
+    sizes = np.fromiter(map(len, runs), np.int64, len(runs))
+    cp = np.frombuffer("\0".join(runs).encode("utf-32-le"), np.uint32).astype(np.int64)
+    if len(cp) < 2:
+        return np.zeros(len(runs), np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32)
+    at = np.flatnonzero((cp[:-1] != 0) & (cp[1:] != 0))   # pairs inside a run
+    text = np.repeat(np.arange(len(runs), dtype=np.int64), sizes + 1)[at]
+    pairs = (text << 42) | (cp[at] << 21) | cp[at + 1]
+    order = np.argsort(pairs, kind="stable")   # equal pairs of a text: the first one first
+    pairs = pairs[order]
+    first = np.flatnonzero(np.concatenate(([True], pairs[1:] != pairs[:-1])))
+    tfs = np.diff(np.append(first, len(pairs))).astype(np.int32)
+    by_occurrence = np.argsort(at[order[first]])   # (positions are distinct)
+    pairs, tfs = pairs[first][by_occurrence], tfs[by_occurrence]
+    per_text = np.bincount(pairs >> 42, minlength=len(runs)).astype(np.int32)
+    return per_text, pairs & ((1 << 42) - 1), tfs
 
 
 class _Vocabulary(dict):
@@ -458,6 +516,51 @@ class _Vocabulary(dict):
     def __missing__(self, term: str) -> int:
         i = self[term] = len(self)
         return i
+
+
+class _TermIds:
+    """The build's term ids, as the tokenising's chunks (``_count_terms``) come in: words in
+    a dict, bigrams by their keys in numpy (sorted, with their ids). Until ``finish`` a
+    bigram's id is -1 - its index among the bigrams; then it follows the words."""
+
+    def __init__(self):
+        self.words = _Vocabulary()
+        self._keys = np.zeros(0, np.int64)      # sorted
+        self._key_ids = np.zeros(0, np.int32)   # index among the bigrams, in order of first sight
+
+    def ids(self, words: list[str], entries) -> bytes:
+        """A chunk's entries as int32 term ids."""
+        entries = np.frombuffer(entries, np.int64)
+        word_ids = np.fromiter(map(self.words.__getitem__, words), np.int32, len(words))
+        out = np.empty(len(entries), np.int32)
+        bigram = entries >= _BIGRAM
+        out[~bigram] = word_ids[entries[~bigram]]
+        keys = entries[bigram] - _BIGRAM
+        new, first = np.unique(keys, return_index=True)
+        if len(self._keys):
+            at = np.minimum(self._keys.searchsorted(new), len(self._keys) - 1)
+            unseen = self._keys[at] != new
+            new, first = new[unseen], first[unseen]
+        new = new[np.argsort(first)]   # ids in order of first sight
+        keys_all = np.concatenate((self._keys, new))
+        ids_all = np.concatenate((self._key_ids, np.arange(len(self._keys),
+                                                           len(keys_all), dtype=np.int32)))
+        order = np.argsort(keys_all, kind="stable")
+        self._keys, self._key_ids = keys_all[order], ids_all[order]
+        out[bigram] = -1 - self._key_ids[self._keys.searchsorted(keys)]
+        return out.tobytes()
+
+    def finish(self, term_of: array) -> list[str]:
+        """The vocabulary in id order (words, then bigrams: '~' and its two characters), with
+        ``term_of``'s bigram ids put after the words' (in place)."""
+        words = list(self.words)
+        ids = np.frombuffer(term_of, np.int32)
+        bigram = ids < 0
+        ids[bigram] = len(words) - 1 - ids[bigram]
+        keys = np.empty(len(self._keys), np.int64)
+        keys[self._key_ids] = self._keys
+        cp = np.stack((np.full(len(keys), ord("~")), keys >> 21, keys & ((1 << 21) - 1)), axis=1)
+        return words + cp.astype(np.uint32).view("<U3").ravel().tolist()
 
 
 class _ArraySink:
@@ -738,7 +841,10 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
     if processes < 2 or threading.active_count() > 1:
         training.finish(sink)   # first: its transient peak then meets no token arrays
-        return _count_terms(texts, normalize, segmenter)
+        words, lengths, entries, tf_of = _count_terms(texts, normalize, segmenter)
+        ids = _TermIds()
+        term_of = array("i", ids.ids(words, entries))
+        return ids.finish(term_of), lengths, term_of, tf_of
     import multiprocessing
 
     training.start()   # a fresh process: it shares the cores with the tokenising ones
@@ -762,7 +868,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     size = -(-len(texts) // (processes * 8))
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
     texts.clear()   # the caller's list: each chunk's texts go once it is handed out
-    vocab = _Vocabulary()
+    ids = _TermIds()
     lengths, term_of, tf_of = array("i"), array("i"), array("i")
     _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
     del lexicon
@@ -771,11 +877,10 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
             # The processes have their copy (forked when the pool starts): this one needs no
             # lexicon while it merges (8-20 MB).
             _worker_tools = None
-            for words, part_lengths, part_terms, part_tfs in _tokenised(pool, chunks, processes,
-                                                                        training):
-                ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
+            for words, part_lengths, entries, part_tfs in _tokenised(pool, chunks, processes,
+                                                                     training):
                 lengths.extend(part_lengths)
-                term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
+                term_of.frombytes(ids.ids(words, entries))
                 tf_of.extend(part_tfs)
     except BaseException:
         training.abandon()
@@ -784,7 +889,7 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         _worker_tools = None
         gc.unfreeze()
     training.release()   # (if no chunk released it) the rest runs beside _build_arrays' last part
-    return list(vocab), lengths, term_of, tf_of
+    return ids.finish(term_of), lengths, term_of, tf_of
 
 
 def _entry_weights(tf: np.ndarray, terms: np.ndarray, term_scale: np.ndarray) -> np.ndarray:
