@@ -18,7 +18,7 @@ from bot.answering.classifier import NgramFeatures, char_ngrams
 from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many, \
     words_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching, tokenize, words_and_tokens
+    _hmm_cut, mask_for_matching, mask_many, tokenize, words_and_tokens
 from bot.content.model import Article, load_content
 
 ODD_TEXTS = [
@@ -129,6 +129,31 @@ def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, cont
     one_by_one = _count_terms(texts, normalize, segmenter)
     assert len(texts) < BULK_MIN_TEXTS
     assert _count_terms(texts, normalize, segmenter, lexicon_of(segmenter)) == one_by_one
+
+
+# Texts whose normalising or masking reads their edges or mixes scripts.
+EDGE_TEXTS = ["", " ", "ΟΔΟΣ", "\u0301abc", "abc\u0301", "e\u0301", "身份證號碼", "我身份证丢了",
+              "ａｂｃ１２３", "http://a.cc/x", "/path more", "a.com", ".com", "13812345678", "x\u3000y",
+              "  lead", "trail  ", "İstanbul", "ﬁne", "www.etc-xx.cc是", "5000元", "两千块",
+              "三百", "110", "96110打来", "\x1cq\x1d", "\u00a0", "٣٤٥", "Kelvin\u212a", "a\x00b",
+              "a\nb", "幹什麼", "验正码"]
+
+
+def test_a_batch_is_normalised_and_masked_as_each_text_is(bank_texts, content_dir):
+    """An index build normalises (``Normalizer.many``: NUL-joined) and masks (``mask_many``:
+    texts with nothing to mask kept) in batches; every text comes out as it does alone,
+    whatever its neighbours (the edges of one text never reach into the next)."""
+    _, texts = bank_texts
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    rng = random.Random(5)
+    for _ in range(300):
+        batch = [rng.choice(EDGE_TEXTS + texts) for _ in range(rng.randint(1, 9))]
+        assert normalize.many(batch) == [normalize(t) for t in batch], batch
+        assert mask_many(batch) == [mask_for_matching(t) for t in batch], batch
+    normalized = [normalize(t) for t in texts]
+    assert normalize.many(texts) == normalized
+    assert mask_many(normalized) == [mask_for_matching(t) for t in normalized]
+    assert normalize.many([]) == [] and mask_many([]) == []
 
 
 def _entry_terms(vocab, entries) -> list[str]:

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .text import _CJK_RUN_RE, _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, \
-    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, words_of_states
+    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, mask_many, words_of_states
 
 
 def cut_many(segmenter: Segmenter, texts, lexicon: "_Lexicon | None" = None,
@@ -406,5 +406,5 @@ def words_many(normalized_texts, segmenter: Segmenter,
     lexicon at hand anyway (about a fifth of the CPU of cutting them one by one)."""
     dropped = _Dropped()
     return [[w for w in words if not dropped[w]] for words in
-            cut_many(segmenter, [mask_for_matching(t) for t in normalized_texts], lexicon)]
+            cut_many(segmenter, mask_many(normalized_texts), lexicon)]
 

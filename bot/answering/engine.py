@@ -40,7 +40,7 @@ from .classifier import NgramFeatures, NgramViews
 from .bulk import kept_words_many, lexicon_of, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_rows as scope_training_rows
-from .text import _CJK_RUN_RE, Normalizer, Segmenter, mask_for_matching, tokenize, \
+from .text import _CJK_RUN_RE, Normalizer, Segmenter, mask_for_matching, mask_many, tokenize, \
     words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request
@@ -445,7 +445,7 @@ def _count_terms(texts, normalize, segmenter,
     vocab = _Vocabulary()
     lengths, entries, tf_of = array("i"), array("q"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
-        masked = [mask_for_matching(normalize(t)) for t in texts[start:start + TOKENIZE_BATCH]]
+        masked = mask_many(normalize.many(texts[start:start + TOKENIZE_BATCH]))
         terms, tfs, per_text = [], [], array("i")
         for words in kept_words(masked):
             counts = Counter(words)
@@ -1124,7 +1124,7 @@ class _TrainingSample:
 
 def _training_sample_of(articles, offtopic: list[str], normalize: Normalizer) -> _TrainingSample:
     lines, scope_rows = _sample_rows(articles, offtopic)
-    return _TrainingSample([normalize(t) for t, _, _ in lines], [c for _, c, _ in lines],
+    return _TrainingSample(normalize.many([t for t, _, _ in lines]), [c for _, c, _ in lines],
                            [u for _, _, u in lines], scope_rows,
                            [lines[i][1] == NONE for i in scope_rows])
 
