@@ -869,7 +869,8 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
     texts.clear()   # the caller's list: each chunk's texts go once it is handed out
     ids = _TermIds()
-    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    # (Counts as uint16 while they fit: a count above 65,535 makes them int32.)
+    lengths, term_of, tf_of = array("i"), array("i"), array("H")
     _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
     del lexicon
     try:
@@ -881,7 +882,10 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
                                                                      training):
                 lengths.extend(part_lengths)
                 term_of.frombytes(ids.ids(words, entries))
-                tf_of.extend(part_tfs)
+                part_tfs = np.frombuffer(part_tfs, np.int32)
+                if tf_of.typecode == "H" and len(part_tfs) and part_tfs.max() > 0xFFFF:
+                    tf_of = array("i", tf_of)
+                tf_of.frombytes(part_tfs.astype(tf_of.typecode).tobytes())
     except BaseException:
         training.abandon()
         raise
@@ -999,7 +1003,7 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     # start): weighed a block of whole documents at a time, so the temporaries stay small
     # (a document's entries are summed in the same order either way).
     per_doc = lengths[kept_docs].astype(np.int64)
-    tf = np.frombuffer(tf_of, dtype=np.int32)
+    tf = np.frombuffer(tf_of, dtype=tf_of.typecode)
     if not keep_term.all():
         entry = keep_term[terms]
         if n:
@@ -1023,8 +1027,6 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         norms = np.sqrt(np.bincount(local, weights=np.square(part), minlength=d1 - d0))
         doc_norm[d0:d1] = np.where(norms > 0, norms, 1.0)
     del tf_of, part, local, norms, per_doc
-    if len(tf) and int(tf.max()) <= np.iinfo(np.uint16).max:
-        tf = tf.astype(np.uint16)   # (as float64 the same numbers: half the bytes kept)
 
     # Postings (CSR by term, documents ascending within a term) and centroids, a block of
     # whole terms at a time: the block's entries picked from the document-major arrays in
@@ -1037,7 +1039,11 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     np.cumsum(_bincount(terms, n_terms), out=post_ptr[1:])
     post_doc = sink.fill("post_doc", np.int32, len(terms))
     post_w = sink.fill("post_w", np.float32, len(terms))
-    sums, key_term, key_cat = [np.zeros(0)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    # Per centroid entry its sum and category (one byte while there are at most 256); per
+    # term its number of entries.
+    cat_dtype = np.uint8 if len(categories) <= 256 else np.int32
+    sums, key_cat = [np.zeros(0)], [np.zeros(0, cat_dtype)]
+    cent_count = np.zeros(n_terms, np.int64)
     targets = np.searchsorted(post_ptr, np.linspace(0, int(post_ptr[-1]), 17))
     # (At most 65,536 terms a block: the stable sort of 16-bit keys is numpy's radix sort.)
     term_bounds = np.unique(np.concatenate(([0], targets, np.arange(0, n_terms, 1 << 16),
@@ -1072,19 +1078,20 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         weighted = doc_weight[docs]
         weighted *= block_w
         sums.append(np.add.reduceat(weighted, starts))
-        key_term.append(block_terms[starts])
-        key_cat.append(cats[starts])
+        cent_count[t0:t1] = np.bincount(block_terms[starts] - t0, minlength=t1 - t0)
+        key_cat.append(cats[starts].astype(cat_dtype))
     post_doc.close()
     post_w.close()
     del tf, terms, doc_ptr, doc_norm, block_of, post_doc, post_w
     sink.put("term_scale", term_scale)
     del term_scale
-    sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
-    cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
-    cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
+    cent_w, key_cat = (np.concatenate(x) for x in (sums, key_cat))
+    del sums
+    cat_norms = np.sqrt(np.bincount(key_cat, weights=cent_w * cent_w, minlength=len(categories)))
+    cent_w /= np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
-    del sums, key_term
+    np.cumsum(cent_count, out=cent_ptr[1:])
+    del cent_count
 
     for name, array in (
             ("post_ptr", post_ptr),
