@@ -208,6 +208,13 @@ def test_chunks_merge_into_one_id_per_term():
     assert vocab[:len(words)] == words   # the words first, then the bigrams
 
 
+def test_a_build_knows_its_number_of_documents_before_listing_them(content_dir):
+    """(It starts the training process first, if the build is big enough to fork.)"""
+    articles = load_content(content_dir).articles
+    offtopic = load_offtopic(content_dir / "engine")
+    assert engine._document_count(articles, offtopic) == len(list(_documents(articles, offtopic)))
+
+
 def test_a_hashed_word_is_confirmed_by_its_string():
     """Words longer than three characters are looked up by a hash of their code points: a
     fragment whose hash is a word's is no word unless its string is."""

@@ -656,10 +656,13 @@ class _Training:
     def start(self) -> None:
         """Start the training process; it imports while this one draws its sample
         (``send_sample``)."""
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        # This process's import path, and only it ("-P": not the current directory first,
+        # where another checkout's ``bot`` may be).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
         self._file = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            [sys.executable, "-c", f"from {__name__} import _train_from_stdin; _train_from_stdin()",
+            [sys.executable, "-P", "-c",
+             f"from {__name__} import _train_from_stdin; _train_from_stdin()",
              str(self._file.fileno())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
             pass_fds=(self._file.fileno(),))
@@ -827,19 +830,31 @@ def _tokenised(pool, chunks, processes: int, training: "_Training"):
         yield pending.pop(0).get()
 
 
-def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
+def _document_count(articles, offtopic) -> int:
+    """How many documents ``_documents`` lists."""
+    return sum(2 + len(a.examples) + len(a.urgent_examples) for a in articles) + len(offtopic)
+
+
+def _processes_for(processes: int | None, documents: int) -> int:
+    """The processes a build of so many documents tokenises in: ``processes``, or every core
+    for a big build; one in a threaded process (a web worker, the scheduler), where forking
+    is unsafe."""
+    if processes is None:
+        processes = os.cpu_count() or 1 if documents >= PARALLEL_MIN_DOCUMENTS else 1
+    return 1 if threading.active_count() > 1 else processes
+
+
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int,
                      training: _Training, sink: _ArraySink):
     """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
-    into ``sink``), the two parts of a build. A big build empties ``texts`` as it hands them
-    out (the merge then needs their memory). A big build in a single-threaded process
-    (``build-index``, ``init-db``) trains in a fresh process and forks one process per core
-    to tokenise, then joins them. Forking a threaded process (a web worker, the scheduler) is
-    unsafe, so those do both in one. The result is the same either way: chunks are merged in
-    order."""
+    into ``sink``), the two parts of a build. With ``processes`` > 1 (``_processes_for``: a
+    big build in a single-threaded process, ``build-index`` or ``init-db``) the training
+    runs in the fresh process the caller has started, and one process per core is forked to
+    tokenise; the texts are handed out chunk by chunk and ``texts`` emptied (the merge then
+    needs their memory). Otherwise both run here, one after the other. The result is the
+    same either way: chunks are merged in order."""
     global _worker_tools
-    if processes is None:   # automatic: every core for a big build
-        processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
-    if processes < 2 or threading.active_count() > 1:
+    if processes < 2:
         training.finish(sink)   # first: its transient peak then meets no token arrays
         words, lengths, entries, tf_of = _count_terms(texts, normalize, segmenter)
         ids = _TermIds()
@@ -847,7 +862,6 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         return ids.finish(term_of), lengths, term_of, tf_of
     import multiprocessing
 
-    training.start()   # a fresh process: it shares the cores with the tokenising ones
     _fixed_mmap_threshold()
     try:
         # The segmenter's dictionary as arrays, made while the training process imports: for
@@ -930,7 +944,12 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     build, whose last part runs beside this one's."""
     sink = _ArraySink(directory)
     training = _Training(articles, offtopic, normalize, directory, segmenter)
+    processes = _processes_for(processes, _document_count(articles, offtopic))
     try:
+        if processes > 1:
+            # First thing: the training process is the build's longest single part, and it
+            # imports while this one lists the documents and draws its sample.
+            training.start()
         meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
         training.finish(sink)
     except BaseException:
