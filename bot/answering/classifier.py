@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import mask_for_matching
+from .text import mask_for_matching, mask_many
 
 NGRAM_SIZES = (1, 2, 3)
 # Softmax sharpness of the SVM margins, calibrated by bank cross-validation (bench/cv_engine.py).
@@ -213,9 +213,9 @@ class _GramTable:
 
     def __init__(self, texts: list[str]):
         joined, lengths, self.words = [], [], []
-        for t in texts:
+        for t in mask_many(texts):
             cjk, words = [], []
-            for run in _RUN_RE.findall(mask_for_matching(t)):
+            for run in _RUN_RE.findall(t):
                 (words if run.isascii() else cjk).append(run)
             padded = "<" + "><".join(cjk) + ">" if cjk else ""
             joined.append(padded)
