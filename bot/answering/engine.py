@@ -676,8 +676,12 @@ class _Training:
         offset = self._file.seek(0, os.SEEK_END)
         self._file.write(data)
         self._file.flush()
-        self._process.stdin.write(b"%d %d\n" % (offset, len(data)))
-        self._process.stdin.flush()
+        try:
+            self._process.stdin.write(b"%d %d\n" % (offset, len(data)))
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError("training the n-gram models failed: the process ended (exit "
+                               f"{self._process.wait()})") from None
 
     def send_sample(self, lexicon) -> None:
         """Draw and normalise the training sample here, where the scope view's words are cut
