@@ -721,7 +721,11 @@ class _Training:
             self._process.kill()
         if self._process is not None:
             self._process.wait()
-            self._process.stdout.close()
+            for pipe in (self._process.stdin, self._process.stdout):
+                try:
+                    pipe.close()
+                except OSError:   # (what was still buffered for the ended process)
+                    pass
         self._close_file()
 
     def _close_file(self) -> None:
