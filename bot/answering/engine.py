@@ -560,7 +560,7 @@ class _TermIds:
         keys = np.empty(len(self._keys), np.int64)
         keys[self._key_ids] = self._keys
         cp = np.stack((np.full(len(keys), ord("~")), keys >> 21, keys & ((1 << 21) - 1)), axis=1)
-        return words + cp.astype(np.uint32).view("<U3").ravel().tolist()
+        return words + cp.astype(np.uint32).view("U3").ravel().tolist()   # (native order)
 
 
 class _ArraySink:
