@@ -535,19 +535,18 @@ class _TermIds:
         out = np.empty(len(entries), np.int32)
         bigram = entries >= _BIGRAM
         out[~bigram] = word_ids[entries[~bigram]]
-        keys = entries[bigram] - _BIGRAM
-        new, first = np.unique(keys, return_index=True)
-        if len(self._keys):
-            at = np.minimum(self._keys.searchsorted(new), len(self._keys) - 1)
-            unseen = self._keys[at] != new
-            new, first = new[unseen], first[unseen]
-        new = new[np.argsort(first)]   # ids in order of first sight
+        # The chunk's distinct keys (sorted: looked up in order, fast), then its entries.
+        keys, first, inverse = np.unique(entries[bigram] - _BIGRAM, return_index=True,
+                                         return_inverse=True)
+        at = np.minimum(self._keys.searchsorted(keys), max(len(self._keys) - 1, 0))
+        unseen = self._keys[at] != keys if len(self._keys) else np.ones(len(keys), bool)
+        new = keys[unseen][np.argsort(first[unseen])]   # ids in order of first sight
         keys_all = np.concatenate((self._keys, new))
         ids_all = np.concatenate((self._key_ids, np.arange(len(self._keys),
                                                            len(keys_all), dtype=np.int32)))
         order = np.argsort(keys_all, kind="stable")
         self._keys, self._key_ids = keys_all[order], ids_all[order]
-        out[bigram] = -1 - self._key_ids[self._keys.searchsorted(keys)]
+        out[bigram] = (-1 - self._key_ids[self._keys.searchsorted(keys)])[inverse]
         return out.tobytes()
 
     def finish(self, term_of: array) -> list[str]:
