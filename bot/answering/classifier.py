@@ -181,9 +181,10 @@ class NgramFeatures:
         if extra:
             rows = np.concatenate((rows, np.asarray([r for r, _ in extra], np.int64)))
             ids = np.concatenate((ids, np.asarray([i for _, i in extra], np.int32)))
-        # By row, then feature id: one sort of (row, id) as one integer (equal pairs are
-        # counted together, whatever their order).
-        entry = np.argsort(rows * max(len(self.vocab_list), 1) + ids)
+        # By row, then feature id: one sort of (row, id) as one integer (numpy's stable sort
+        # of these nearly sorted keys is several times faster than its default sort or a
+        # two-key lexsort).
+        entry = np.argsort(rows * max(len(self.vocab_list), 1) + ids, kind="stable")
         rows, ids = rows[entry], ids[entry]
         n = len(ids)
         starts = np.empty(n + 1, bool)              # where a run of one (row, id) starts
@@ -232,7 +233,7 @@ class _GramTable:
 
     def document_frequency(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys ascending, number of texts each occurs in)."""
-        order = np.argsort(self.keys)   # (equal keys get one index whatever their order)
+        order = np.argsort(self.keys, kind="stable")   # (runs of equal keys: faster here)
         sorted_keys = self.keys[order]
         first = np.ones(len(sorted_keys), bool)
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
