@@ -10,10 +10,11 @@ import jieba
 import numpy as np
 import pytest
 
-from bot.answering.engine import Engine, load_offtopic, load_terms
+from bot.answering.bulk import lexicon_of
+from bot.answering.engine import Engine, _Training, load_offtopic, load_terms
 from bot.answering.index import IndexStore, default_index_dir
 from bot.answering.service import AnswerService, IndexBuilder
-from bot.answering.text import Normalizer
+from bot.answering.text import Normalizer, Segmenter
 from bot.config import PROJECT_ROOT
 from bot.content.model import load_content
 from bot.storage.db import connect
@@ -110,7 +111,7 @@ LOADING_WORKER = r"""
 import json, sys
 from pathlib import Path
 from bot.answering.engine import Engine
-from bot.answering.text import Normalizer
+from bot.answering.text import Normalizer, Segmenter
 content, index = Path(sys.argv[1]), Path(sys.argv[2])
 engine = Engine.load(index, Normalizer.from_file(content / "engine" / "normalize.tsv"))
 answers = [[m.category, m.urgent_kind, list(m.case_ids), m.score]
@@ -141,8 +142,9 @@ def test_a_worker_answers_from_the_saved_n_gram_models_without_scikit_learn(bank
 PROCESS_CHILD = r"""
 import json, sys
 from pathlib import Path
-from bot.answering.engine import Engine, load_offtopic, load_terms
-from bot.answering.text import Normalizer
+from bot.answering.bulk import lexicon_of
+from bot.answering.engine import Engine, _Training, load_offtopic, load_terms
+from bot.answering.text import Normalizer, Segmenter
 from bot.content.model import load_content
 content = Path(sys.argv[1])
 articles = load_content(content).articles[::10]
@@ -174,8 +176,9 @@ def test_two_processes_with_different_histories_answer_identically(content_dir):
 BUILD_INTO_CHILD = r"""
 import sys
 from pathlib import Path
-from bot.answering.engine import Engine, load_offtopic, load_terms
-from bot.answering.text import Normalizer
+from bot.answering.bulk import lexicon_of
+from bot.answering.engine import Engine, _Training, load_offtopic, load_terms
+from bot.answering.text import Normalizer, Segmenter
 from bot.content.model import load_content
 content, out = Path(sys.argv[1]), Path(sys.argv[2])
 articles = load_content(content).articles[::10]
@@ -233,6 +236,20 @@ def test_a_build_that_fails_half_way_leaves_no_index(bank, tmp_path):
     engine = store.write("d1", lambda directory: Engine(articles[:3], offtopic, normalizer,
                                                         extra_terms=terms, out_dir=directory))
     assert store.has("d1") and answers_of(engine) == answers_of(store.load("d1", normalizer))
+
+
+def test_a_training_process_that_has_ended_fails_the_build_with_its_exit_code(bank):
+    """The builder hands the training process its sample through a file and a line on its
+    stdin: a process that has died (killed here) is reported as such, not as a broken pipe."""
+    articles, offtopic, terms, normalizer = bank
+    segmenter = Segmenter(terms)
+    training = _Training(articles[:3], offtopic, normalizer, None, segmenter)
+    training.start()
+    training._process.kill()
+    training._process.wait()
+    with pytest.raises(RuntimeError, match=r"the process ended \(exit -9\)"):
+        training.send_sample(lexicon_of(segmenter))
+    training.abandon()
 
 
 # -- lifecycle ----------------------------------------------------------------------------------

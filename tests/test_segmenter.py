@@ -18,7 +18,7 @@ from bot.answering.classifier import NgramFeatures, char_ngrams
 from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many, \
     words_many
 from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching, tokenize, words_and_tokens
+    _hmm_cut, mask_for_matching, mask_many, tokenize, words_and_tokens
 from bot.content.model import Article, load_content
 
 ODD_TEXTS = [
@@ -146,6 +146,90 @@ def test_a_build_counts_the_same_terms_in_batches_as_one_by_one(bank_texts, cont
     normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
     one_by_one = _count_terms(texts, normalize, segmenter)
     assert _count_terms(texts, normalize, segmenter, lexicon_of(segmenter)) == one_by_one
+
+
+# Texts whose normalising or masking reads their edges or mixes scripts.
+EDGE_TEXTS = ["", " ", "ΟΔΟΣ", "\u0301abc", "abc\u0301", "e\u0301", "身份證號碼", "我身份证丢了",
+              "ａｂｃ１２３", "http://a.cc/x", "/path more", "a.com", ".com", "13812345678", "x\u3000y",
+              "  lead", "trail  ", "İstanbul", "ﬁne", "www.etc-xx.cc是", "5000元", "两千块",
+              "三百", "110", "96110打来", "\x1cq\x1d", "\u00a0", "٣٤٥", "Kelvin\u212a", "a\x00b",
+              "a\nb", "幹什麼", "验正码"]
+
+
+def test_a_batch_is_normalised_and_masked_as_each_text_is(bank_texts, content_dir):
+    """An index build normalises (``Normalizer.many``: NUL-joined) and masks (``mask_many``:
+    texts with nothing to mask kept) in batches; every text comes out as it does alone,
+    whatever its neighbours (the edges of one text never reach into the next)."""
+    _, texts = bank_texts
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    rng = random.Random(5)
+    for _ in range(300):
+        batch = [rng.choice(EDGE_TEXTS + texts) for _ in range(rng.randint(1, 9))]
+        assert normalize.many(batch) == [normalize(t) for t in batch], batch
+        assert mask_many(batch) == [mask_for_matching(t) for t in batch], batch
+    normalized = [normalize(t) for t in texts]
+    assert normalize.many(texts) == normalized
+    assert mask_many(normalized) == [mask_for_matching(t) for t in normalized]
+    assert normalize.many([]) == [] and mask_many([]) == []
+
+
+def _entry_terms(vocab, entries) -> list[str]:
+    """A _count_terms chunk's entries as the terms they stand for."""
+    out = []
+    for e in entries:
+        if e >= engine._BIGRAM:
+            key = e - engine._BIGRAM
+            out.append("~" + chr(key >> 21) + chr(key & ((1 << 21) - 1)))
+        else:
+            out.append(vocab[e])
+    return out
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_a_build_counts_each_texts_distinct_tokens_in_the_order_they_first_occur(
+        bank_texts, content_dir, bulk):
+    """A text's entries are its tokens (``tokenize``) counted as a Counter counts them, in
+    the Counter's order (the order a document's weights are summed in); bigrams come as
+    integer keys, words as indexes into the chunk's vocabulary."""
+    words, texts = bank_texts
+    segmenter = Segmenter(words)
+    normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
+    texts = ODD_TEXTS + ["重复重复重复，重复", "甲乙甲乙 甲乙", "ab甲乙cd甲乙"] + texts[:1500]
+    lexicon = lexicon_of(segmenter) if bulk else None
+    vocab, lengths, entries, tfs = _count_terms(texts, normalize, segmenter, lexicon)
+    assert len(lengths) == len(texts) and len(entries) == len(tfs) == sum(lengths)
+    at = 0
+    for text, n in zip(texts, lengths):
+        expected = Counter(tokenize(normalize(text), segmenter))
+        assert list(zip(_entry_terms(vocab, entries[at:at + n]), tfs[at:at + n])) == \
+            list(expected.items()), text
+        at += n
+
+
+def test_chunks_merge_into_one_id_per_term():
+    """The build's term ids over the tokenising's chunks: one id per term, words and bigrams
+    alike, whatever chunk it was first seen in; the vocabulary names every id's term."""
+    normalize = Normalizer([])
+    segmenter = Segmenter(["刷单返利"])
+    chunks = [["刷单返利骗了我", "我被骗了"], ["骗了骗了刷单返利", "", "全新的一句话"], ["被骗了"]]
+    ids = engine._TermIds()
+    term_of, expected = engine.array("i"), []
+    for chunk in chunks:
+        vocab, lengths, entries, tfs = _count_terms(chunk, normalize, segmenter)
+        term_of.frombytes(ids.ids(vocab, entries))
+        expected += _entry_terms(vocab, entries)
+    vocab = ids.finish(term_of)
+    assert [vocab[i] for i in term_of] == expected
+    assert len(vocab) == len(set(vocab)) == len(set(expected))
+    words = [t for t in vocab if not t.startswith("~")]
+    assert vocab[:len(words)] == words   # the words first, then the bigrams
+
+
+def test_a_build_knows_its_number_of_documents_before_listing_them(content_dir):
+    """(It starts the training process first, if the build is big enough to fork.)"""
+    articles = load_content(content_dir).articles
+    offtopic = load_offtopic(content_dir / "engine")
+    assert engine._document_count(articles, offtopic) == len(list(_documents(articles, offtopic)))
 
 
 def test_a_hashed_word_is_confirmed_by_its_string():

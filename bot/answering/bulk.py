@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .text import _CJK_RUN_RE, _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, \
-    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, words_of_states
+    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, mask_many, words_of_states
 
 
 def cut_many(segmenter: Segmenter, texts, lexicon: "_Lexicon | None" = None,
@@ -374,14 +374,21 @@ def tokenize_many(normalized_texts, segmenter: Segmenter,
     """``[tokenize(t, segmenter) for t in normalized_texts]``, token for token, faster: the
     texts are cut together (``Segmenter.cut_many``) and the word filter is remembered."""
     texts = [mask_for_matching(t) for t in normalized_texts]
-    kept = _Kept()
     out = []
-    for text, words in zip(texts, cut_many(segmenter, texts, lexicon, blocks_only=True)):
-        tokens = [w for w in words if kept[w]]
+    for text, tokens in zip(texts, kept_words_many(texts, segmenter, lexicon)):
         for run in _CJK_RUN_RE.findall(text):
             tokens += ["~" + a + b for a, b in zip(run, run[1:])]
         out.append(tokens)
     return out
+
+
+def kept_words_many(masked_texts, segmenter: Segmenter,
+                    lexicon: "_Lexicon | None" = None) -> list[list[str]]:
+    """The words of ``tokenize``'s tokens (all of them but the character bigrams, which come
+    after them) of texts already through ``mask_for_matching``, cut together."""
+    kept = _Kept()
+    return [[w for w in words if kept[w]]
+            for words in cut_many(segmenter, masked_texts, lexicon, blocks_only=True)]
 
 
 class _Dropped(dict):
@@ -399,5 +406,5 @@ def words_many(normalized_texts, segmenter: Segmenter,
     lexicon at hand anyway (about a fifth of the CPU of cutting them one by one)."""
     dropped = _Dropped()
     return [[w for w in words if not dropped[w]] for words in
-            cut_many(segmenter, [mask_for_matching(t) for t in normalized_texts], lexicon)]
+            cut_many(segmenter, mask_many(normalized_texts), lexicon)]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .text import mask_for_matching
+from .text import mask_for_matching, mask_many
 
 NGRAM_SIZES = (1, 2, 3)
 # Softmax sharpness of the SVM margins, calibrated by bank cross-validation (bench/cv_engine.py).
@@ -121,6 +121,14 @@ class NgramFeatures:
         key_ids = np.asarray([index[g] for g in cjk] + [-1], dtype=np.int32)
         return cls(kept, idf, np.append(keys, _SENTINEL).astype(np.int64), key_ids)
 
+    @classmethod
+    def fit_matrix(cls, texts: list[str]) -> tuple["NgramFeatures", object]:
+        """``fit`` and the training matrix (``matrix``) of the same texts, their n-grams
+        found once."""
+        table = _GramTable(texts)
+        features = cls.fit(texts, table=table)
+        return features, features.matrix(texts, table=table)
+
     def ids(self, normalized: str, masked: str | None = None) -> np.ndarray:
         """Feature ids of every known n-gram of the message, one per occurrence (unsorted).
         ``masked``: ``mask_for_matching(normalized)`` if the caller has it."""
@@ -174,7 +182,10 @@ class NgramFeatures:
         if extra:
             rows = np.concatenate((rows, np.asarray([r for r, _ in extra], np.int64)))
             ids = np.concatenate((ids, np.asarray([i for _, i in extra], np.int32)))
-        entry = np.lexsort((ids, rows))             # by row, then feature id
+        # By row, then feature id: one sort of (row, id) as one integer (numpy's stable sort
+        # of these nearly sorted keys is several times faster than its default sort or a
+        # two-key lexsort).
+        entry = np.argsort(rows * max(len(self.vocab_list), 1) + ids, kind="stable")
         rows, ids = rows[entry], ids[entry]
         n = len(ids)
         starts = np.empty(n + 1, bool)              # where a run of one (row, id) starts
@@ -204,9 +215,9 @@ class _GramTable:
 
     def __init__(self, texts: list[str]):
         joined, lengths, self.words = [], [], []
-        for t in texts:
+        for t in mask_many(texts):
             cjk, words = [], []
-            for run in _RUN_RE.findall(mask_for_matching(t)):
+            for run in _RUN_RE.findall(t):
                 (words if run.isascii() else cjk).append(run)
             padded = "<" + "><".join(cjk) + ">" if cjk else ""
             joined.append(padded)
@@ -223,7 +234,7 @@ class _GramTable:
 
     def document_frequency(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys ascending, number of texts each occurs in)."""
-        order = np.argsort(self.keys, kind="stable")
+        order = np.argsort(self.keys, kind="stable")   # (runs of equal keys: faster here)
         sorted_keys = self.keys[order]
         first = np.ones(len(sorted_keys), bool)
         np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=first[1:])
@@ -303,10 +314,13 @@ class NgramViews:
         """Normalised lines with their category and urgency labels (``no``, ``in_progress``,
         ``lost``). Deterministic: same lines, same arrays. ``pause``: called between the two
         models (an index build's training process waits there for the tokenising)."""
-        table = _GramTable(texts)
-        features = NgramFeatures.fit(texts, table=table)
-        x = features.matrix(texts, table=table)
-        del table
+        return cls.fit(*NgramFeatures.fit_matrix(texts), categories, urgency, pause)
+
+    @classmethod
+    def fit(cls, features: NgramFeatures, x, categories: list[str], urgency: list[str],
+            pause=None) -> "NgramViews":
+        """``train`` on the lines' features and training matrix (``NgramFeatures.fit_matrix``),
+        which an index build shares with the scope view."""
         category = LinearModel.fit(x, categories, sharpness=CATEGORY_SHARPNESS)
         if pause is not None:
             pause()

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import threading
 from array import array
-from collections import Counter, namedtuple
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -36,11 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from ..content.model import Article
-from .classifier import NgramViews
-from .bulk import lexicon_of, tokenize_many, words_many
+from .classifier import NgramFeatures, NgramViews
+from .bulk import kept_words_many, lexicon_of, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
-from .scope import training_lines as scope_training_lines
-from .text import Normalizer, Segmenter, mask_for_matching, tokenize, words_and_tokens
+from .scope import training_rows as scope_training_rows
+from .text import _CJK_RUN_RE, Normalizer, Segmenter, mask_for_matching, mask_many, tokenize, \
+    words_and_tokens
 from .triage import EMERGENCY, TriageParams, cjk_chars, decide
 from .urgency import Urgency, detect_urgency, money_request, prepare_gates
 
@@ -445,32 +446,89 @@ BULK_MIN_TEXTS = 20000          # from here, tokenising in batches pays for its 
 
 def _count_terms(texts, normalize, segmenter,
                  lexicon=None) -> tuple[list[str], array, array, array]:
-    """(vocabulary, terms per text, term ids, counts) of the texts, in order: compact arrays,
-    not lists of Python ints (at 10,000 articles there are millions of entries). A big build
-    tokenises in batches (``bulk.tokenize_many``, with the segmenter's dictionary as arrays:
-    ``lexicon``); below ``BULK_MIN_TEXTS`` making those arrays costs more time and memory
-    than they save, and the texts are tokenised one by one (the same tokens)."""
+    """(words, terms per text, entries, counts) of the texts, in order: compact arrays, not
+    lists of Python ints (at 10,000 articles there are millions of entries). An entry is a
+    word's index in ``words`` or, for a character bigram, ``_BIGRAM`` | its key (its two
+    code points, ``_bigram_entries``): bigrams, most of the entries, never become strings
+    here. A text's entries are its distinct tokens (``tokenize``) in the order they first
+    occur. A big build cuts the words in batches (``bulk.kept_words_many``, with the
+    segmenter's dictionary as arrays: ``lexicon``); below ``BULK_MIN_TEXTS`` making those
+    arrays costs more time and memory than they save, and the texts are cut one by one (the
+    same words)."""
     if lexicon is None and len(texts) >= BULK_MIN_TEXTS:
         lexicon = lexicon_of(segmenter)
 
-    def tokenized(batch):
+    def kept_words(masked):
         if lexicon is None:
-            return [tokenize(t, segmenter) for t in batch]
-        return tokenize_many(batch, segmenter, lexicon)
+            return [_words_of_tokens(tokenize(t, segmenter, t), t) for t in masked]
+        return kept_words_many(masked, segmenter, lexicon)
 
     vocab = _Vocabulary()
-    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    lengths, entries, tf_of = array("i"), array("q"), array("i")
     for start in range(0, len(texts), TOKENIZE_BATCH):
-        batch = [normalize(t) for t in texts[start:start + TOKENIZE_BATCH]]
-        terms, tfs = [], []
-        for tokens in tokenized(batch):
-            counts = Counter(tokens)
-            lengths.append(len(counts))
+        masked = mask_many(normalize.many(texts[start:start + TOKENIZE_BATCH]))
+        terms, tfs, per_text = [], [], array("i")
+        for words in kept_words(masked):
+            counts = Counter(words)
+            per_text.append(len(counts))
             terms += counts
             tfs += counts.values()
-        term_of.extend(array("i", map(vocab.__getitem__, terms)))
-        tf_of.extend(array("i", tfs))
-    return list(vocab), lengths, term_of, tf_of
+        word_counts = np.frombuffer(per_text, np.int32)
+        bigram_counts, keys, key_tfs = _bigram_entries(masked)
+        # Each text's words, then its bigrams (as tokenize lists them).
+        total = word_counts + bigram_counts
+        place = np.cumsum(total) - total
+        out = np.empty(int(total.sum()), np.int64)
+        counts = np.empty(len(out), np.int32)
+        at = _positions(place, word_counts)
+        out[at] = np.fromiter(map(vocab.__getitem__, terms), np.int64, len(terms))
+        counts[at] = tfs
+        at = _positions(place + word_counts, bigram_counts)
+        out[at] = keys | _BIGRAM
+        counts[at] = key_tfs
+        lengths.frombytes(total.astype(np.int32).tobytes())
+        entries.frombytes(out.tobytes())
+        tf_of.frombytes(counts.tobytes())
+    return list(vocab), lengths, entries, tf_of
+
+
+_BIGRAM = 1 << 62   # the flag of a bigram's entry (its key has 42 bits)
+
+
+def _words_of_tokens(tokens: list[str], masked: str) -> list[str]:
+    """``tokenize``'s tokens without the bigrams (the last ones: one per pair of neighbouring
+    characters in each CJK run of the masked text)."""
+    bigrams = sum(len(run) - 1 for run in _CJK_RUN_RE.findall(masked))
+    return tokens[:len(tokens) - bigrams]
+
+
+def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """``starts[i] + j`` for j < counts[i], for every i in order."""
+    total = int(counts.sum())
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return offsets + np.arange(total)
+
+
+def _bigram_entries(masked: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The character bigrams of each masked text's CJK runs as ``tokenize`` counts them, in
+    numpy: (distinct bigrams per text, their keys (code points, 21 bits each) text by text in
+    the order each first occurs, their counts)."""
+    runs = ["\0".join(_CJK_RUN_RE.findall(t)) for t in masked]
+    sizes = np.fromiter(map(len, runs), np.int64, len(runs))
+    cp = np.frombuffer("\0".join(runs).encode("utf-32-le"), np.uint32).astype(np.int64)
+    if len(cp) < 2:
+        return np.zeros(len(runs), np.int32), np.zeros(0, np.int64), np.zeros(0, np.int32)
+    at = np.flatnonzero((cp[:-1] != 0) & (cp[1:] != 0))   # pairs inside a run
+    text = np.repeat(np.arange(len(runs), dtype=np.int64), sizes + 1)[at]
+    pairs = (text << 42) | (cp[at] << 21) | cp[at + 1]
+    order = np.argsort(pairs, kind="stable")   # equal pairs of a text: the first one first
+    pairs = pairs[order]
+    first = np.flatnonzero(np.concatenate(([True], pairs[1:] != pairs[:-1])))
+    tfs = np.diff(np.append(first, len(pairs))).astype(np.int32)
+    by_occurrence = np.argsort(at[order[first]])   # (positions are distinct)
+    pairs, tfs = pairs[first][by_occurrence], tfs[by_occurrence]
+    per_text = np.bincount(pairs >> 42, minlength=len(runs)).astype(np.int32)
+    return per_text, pairs & ((1 << 42) - 1), tfs
 
 
 class _Vocabulary(dict):
@@ -479,6 +537,50 @@ class _Vocabulary(dict):
     def __missing__(self, term: str) -> int:
         i = self[term] = len(self)
         return i
+
+
+class _TermIds:
+    """The build's term ids, as the tokenising's chunks (``_count_terms``) come in: words in
+    a dict, bigrams by their keys in numpy (sorted, with their ids). Until ``finish`` a
+    bigram's id is -1 - its index among the bigrams; then it follows the words."""
+
+    def __init__(self):
+        self.words = _Vocabulary()
+        self._keys = np.zeros(0, np.int64)      # sorted
+        self._key_ids = np.zeros(0, np.int32)   # index among the bigrams, in order of first sight
+
+    def ids(self, words: list[str], entries) -> bytes:
+        """A chunk's entries as int32 term ids."""
+        entries = np.frombuffer(entries, np.int64)
+        word_ids = np.fromiter(map(self.words.__getitem__, words), np.int32, len(words))
+        out = np.empty(len(entries), np.int32)
+        bigram = entries >= _BIGRAM
+        out[~bigram] = word_ids[entries[~bigram]]
+        # The chunk's distinct keys (sorted: looked up in order, fast), then its entries.
+        keys, first, inverse = np.unique(entries[bigram] - _BIGRAM, return_index=True,
+                                         return_inverse=True)
+        at = np.minimum(self._keys.searchsorted(keys), max(len(self._keys) - 1, 0))
+        unseen = self._keys[at] != keys if len(self._keys) else np.ones(len(keys), bool)
+        new = keys[unseen][np.argsort(first[unseen])]   # ids in order of first sight
+        keys_all = np.concatenate((self._keys, new))
+        ids_all = np.concatenate((self._key_ids, np.arange(len(self._keys),
+                                                           len(keys_all), dtype=np.int32)))
+        order = np.argsort(keys_all, kind="stable")
+        self._keys, self._key_ids = keys_all[order], ids_all[order]
+        out[bigram] = (-1 - self._key_ids[self._keys.searchsorted(keys)])[inverse]
+        return out.tobytes()
+
+    def finish(self, term_of: array) -> list[str]:
+        """The vocabulary in id order (words, then bigrams: '~' and its two characters), with
+        ``term_of``'s bigram ids put after the words' (in place)."""
+        words = list(self.words)
+        ids = np.frombuffer(term_of, np.int32)
+        bigram = ids < 0
+        ids[bigram] = len(words) - 1 - ids[bigram]
+        keys = np.empty(len(self._keys), np.int64)
+        keys[self._key_ids] = self._keys
+        cp = np.stack((np.full(len(keys), ord("~")), keys >> 21, keys & ((1 << 21) - 1)), axis=1)
+        return words + cp.astype(np.uint32).view("U3").ravel().tolist()   # (native order)
 
 
 class _ArraySink:
@@ -546,62 +648,71 @@ class _Filling:
             raise ValueError(f"{self.at} entries written of {self.length}")
 
 
-# What the n-gram models are trained from (train_models reads no other Article field): small
-# enough to hand to the training process.
-_Labelled = namedtuple("_Labelled", "category examples urgent_examples")
-
-
 class _Training:
     """Training the n-gram models, a part of the build that needs no tokens: in this process
     (``run``), or in a fresh Python process (``start``) while this one's forked processes
     tokenise. A fresh process, not a fork: a fork starts with every page of the builder
     (jieba's dictionary, the articles' text: about 175 MB at 10,000 articles) and adds
     scikit-learn and the training matrices to that; a fresh one starts from the imports and
-    is handed the labelled lines only. With an index directory the process writes its arrays
-    there itself; otherwise they come back pickled."""
+    is handed its training sample only, drawn and normalised here (``send_sample``), with
+    the scope view's words. With an index directory the process writes its arrays there
+    itself; otherwise they come back pickled."""
 
     def __init__(self, articles, offtopic: list[str], normalize: Normalizer,
                  directory: Path | None, segmenter: Segmenter):
-        self.labelled = [_Labelled(a.category, a.examples, a.urgent_examples) for a in articles]
+        self.articles = articles
         self.offtopic = list(offtopic)
         self.normalize = normalize
         self.directory = directory
         self.segmenter = segmenter   # the scope view learns words cut as queries are
         self._process: subprocess.Popen | None = None
+        self._file = None        # what the process is sent (``_send``)
         self._paused = False     # the process said it waits for ``release``
         self._finished = False
 
     def run(self) -> dict[str, np.ndarray]:
-        return train_models(self.labelled, self.offtopic, self.normalize, self.segmenter)
+        return train_models(self.articles, self.offtopic, self.normalize, self.segmenter)
 
     def start(self) -> None:
-        """Start the training process with its labelled lines: in an unnamed temporary file
-        it inherits, which it reads as soon as it has imported (through a pipe, this process
-        would wait for that)."""
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        with tempfile.TemporaryFile() as lines:
-            pickle.dump((self.labelled, self.offtopic, self.normalize,
-                         None if self.directory is None else str(self.directory)),
-                        lines, protocol=pickle.HIGHEST_PROTOCOL)
-            lines.seek(0)
-            self._process = subprocess.Popen(
-                [sys.executable, "-c",
-                 f"from {__name__} import _train_from_stdin; _train_from_stdin()",
-                 str(lines.fileno())],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
-                pass_fds=(lines.fileno(),))
+        """Start the training process; it imports while this one draws its sample
+        (``send_sample``)."""
+        # This process's import path, and only it ("-P": not the current directory first,
+        # where another checkout's ``bot`` may be).
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p or os.getcwd() for p in sys.path))
+        self._file = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(
+            [sys.executable, "-P", "-c",
+             f"from {__name__} import _train_from_stdin; _train_from_stdin()",
+             str(self._file.fileno())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            pass_fds=(self._file.fileno(),))
 
-    def send_words(self, lexicon) -> None:
-        """Then the scope view's words, which it needs only after the n-gram views (a thread
-        of the process reads them meanwhile: this write never waits for the training). Cut
-        here, with the builder's ``lexicon`` (``bulk.words_many``): a segmenter of the training
-        process's own would cost it jieba's dictionary (~60 MB of its peak at 10,000
-        articles). The batch cut keeps no memo in the segmenter (its HMM runs are cut
-        apart)."""
-        words = scope_words_of(self.labelled, self.offtopic, self.normalize, self.segmenter,
-                               lexicon)
-        self._process.stdin.write(pickle.dumps(words, protocol=pickle.HIGHEST_PROTOCOL))
-        self._process.stdin.flush()
+    def _send(self, value) -> None:
+        """Hand the started process a value: pickled into an unnamed temporary file it
+        inherits, and where it lies there (offset, length) as a line on its stdin, which it
+        reads when it needs the value. Through the pipe itself a large write would wait
+        until the process reads (it imports scikit-learn first, about a second)."""
+        data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+        offset = self._file.seek(0, os.SEEK_END)
+        self._file.write(data)
+        self._file.flush()
+        try:
+            self._process.stdin.write(b"%d %d\n" % (offset, len(data)))
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise RuntimeError("training the n-gram models failed: the process ended (exit "
+                               f"{self._process.wait()})") from None
+
+    def send_sample(self, lexicon) -> None:
+        """Draw and normalise the training sample here, where the scope view's words are cut
+        from it (``bulk.words_many`` with the builder's ``lexicon``: a segmenter of the
+        training process's own would cost it jieba's dictionary, ~60 MB of its peak), and
+        send both: the sample first, which the process needs as soon as it has imported; the
+        words only after the category model. The batch cut keeps no memo in the
+        segmenter (its HMM runs are cut apart)."""
+        sample = _training_sample_of(self.articles, self.offtopic, self.normalize)
+        self._send((sample, None if self.directory is None else str(self.directory)))
+        self._send(words_many(sample.scope_texts(), self.segmenter, lexicon))
 
     def release(self) -> None:
         """Let the started process train the rest (the urgency model and the scope view,
@@ -630,7 +741,17 @@ class _Training:
             self._process.kill()
         if self._process is not None:
             self._process.wait()
-            self._process.stdout.close()
+            for pipe in (self._process.stdin, self._process.stdout):
+                try:
+                    pipe.close()
+                except OSError:   # (what was still buffered for the ended process)
+                    pass
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
     def finish(self, sink: _ArraySink) -> None:
         """Wait for the trained models (``start``ed or not) and hand them to the sink (once:
@@ -647,6 +768,7 @@ class _Training:
             self._process.stdout.read(1)   # its byte after the category model
         out = self._process.stdout.read()
         self._process.stdout.close()
+        self._close_file()
         if self._process.wait() != 0:
             raise RuntimeError(f"training the n-gram models failed (exit {self._process.returncode})")
         result = pickle.loads(out)
@@ -658,32 +780,30 @@ class _Training:
 
 
 def _train_from_stdin() -> None:
-    """The training process (``_Training.start``): labelled lines in from the file whose
-    descriptor is its argument, the scope view's words on stdin; the arrays written into the
-    index directory (their names out on stdout), or pickled to stdout."""
+    """The training process (``_Training.start``): its sample, then the scope view's words,
+    read from the file whose descriptor is its argument where the lines on stdin say
+    (``_Training._send``); stdin's end is ``release``. The arrays written into the index
+    directory (their names out on stdout), or pickled to stdout."""
     gc.disable()   # it does nothing else; see _count_all_terms
-    with os.fdopen(int(sys.argv[1]), "rb") as lines:
-        labelled, offtopic, normalize, directory = pickle.load(lines)
-    # The words come while the n-gram views train: read as they come, so the builder's write
-    # of them never waits.
+    fd = int(sys.argv[1])
     stdin = sys.stdin.buffer
-    rest: list[bytes] = []
-    # (Its input ends when the builder has tokenised: ``_Training.release``.)
-    reader = threading.Thread(target=lambda: rest.append(stdin.read()), daemon=True)
-    reader.start()
+
+    def received():
+        offset, length = (int(x) for x in stdin.readline().split())
+        return pickle.loads(os.pread(fd, length, offset))
+
+    sample, directory = received()
+    words = []
 
     def pause():   # after the category model: the rest waits for the tokenising
         sys.stdout.buffer.write(b".")
         sys.stdout.buffer.flush()
-        reader.join()
-
-    def scope_words():
-        reader.join()
-        return pickle.loads(rest[0])
+        words.append(received())
+        stdin.read()   # (its end: ``_Training.release``)
 
     trained = {f"{VIEW_PREFIX}{k}": v for k, v in
-               train_models(labelled, offtopic, normalize, scope_words=scope_words,
-                            pause=pause).items()}
+               train_sample(sample, scope_words=lambda: words[0], pause=pause).items()}
+    os.close(fd)
     if directory is not None:
         sink = _ArraySink(Path(directory))
         for name, array in trained.items():
@@ -738,30 +858,45 @@ def _tokenised(pool, chunks, processes: int, training: "_Training"):
         yield pending.pop(0).get()
 
 
-def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | None,
+def _document_count(articles, offtopic) -> int:
+    """How many documents ``_documents`` lists."""
+    return sum(2 + len(a.examples) + len(a.urgent_examples) for a in articles) + len(offtopic)
+
+
+def _processes_for(processes: int | None, documents: int) -> int:
+    """The processes a build of so many documents tokenises in: ``processes``, or every core
+    for a big build; one in a threaded process (a web worker, the scheduler), where forking
+    is unsafe."""
+    if processes is None:
+        processes = os.cpu_count() or 1 if documents >= PARALLEL_MIN_DOCUMENTS else 1
+    return 1 if threading.active_count() > 1 else processes
+
+
+def _count_all_terms(texts: list[str], normalize, segmenter, processes: int,
                      training: _Training, sink: _ArraySink):
     """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
-    into ``sink``), the two parts of a build. A big build in a single-threaded process
-    (``build-index``, ``init-db``) trains in a fresh process and forks one process per core
-    to tokenise, then joins them. Forking a threaded process (a web worker, the scheduler) is
-    unsafe, so those do both in one. The result is the same either way: chunks are merged in
-    order."""
+    into ``sink``), the two parts of a build. With ``processes`` > 1 (``_processes_for``: a
+    big build in a single-threaded process, ``build-index`` or ``init-db``) the training
+    runs in the fresh process the caller has started, and one process per core is forked to
+    tokenise; the texts are handed out chunk by chunk and ``texts`` emptied (the merge then
+    needs their memory). Otherwise both run here, one after the other. The result is the
+    same either way: chunks are merged in order."""
     global _worker_tools
-    if processes is None:   # automatic: every core for a big build
-        processes = os.cpu_count() or 1 if len(texts) >= PARALLEL_MIN_DOCUMENTS else 1
-    if processes < 2 or threading.active_count() > 1:
+    if processes < 2:
         training.finish(sink)   # first: its transient peak then meets no token arrays
-        return _count_terms(texts, normalize, segmenter)
+        words, lengths, entries, tf_of = _count_terms(texts, normalize, segmenter)
+        ids = _TermIds()
+        term_of = array("i", ids.ids(words, entries))
+        return ids.finish(term_of), lengths, term_of, tf_of
     import multiprocessing
 
-    training.start()   # a fresh process: it shares the cores with the tokenising ones
     _fixed_mmap_threshold()
     try:
         # The segmenter's dictionary as arrays, made while the training process imports: for
-        # the scope view's words (``send_words``), then for the forked processes, which share
+        # the scope view's words (``send_sample``), then for the forked processes, which share
         # it.
         lexicon = lexicon_of(segmenter)
-        training.send_words(lexicon)
+        training.send_sample(lexicon)
     except BaseException:
         training.abandon()
         raise
@@ -774,8 +909,10 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
     gc.freeze()
     size = -(-len(texts) // (processes * 8))
     chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
-    vocab = _Vocabulary()
-    lengths, term_of, tf_of = array("i"), array("i"), array("i")
+    texts.clear()   # the caller's list: each chunk's texts go once it is handed out
+    ids = _TermIds()
+    # (Counts as uint16 while they fit: a count above 65,535 makes them int32.)
+    lengths, term_of, tf_of = array("i"), array("i"), array("H")
     _worker_tools = (normalize, segmenter, lexicon)   # dropped with the pool
     del lexicon
     try:
@@ -783,12 +920,14 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
             # The processes have their copy (forked when the pool starts): this one needs no
             # lexicon while it merges (8-20 MB).
             _worker_tools = None
-            for words, part_lengths, part_terms, part_tfs in _tokenised(pool, chunks, processes,
-                                                                        training):
-                ids = np.fromiter(map(vocab.__getitem__, words), np.int32, len(words))
+            for words, part_lengths, entries, part_tfs in _tokenised(pool, chunks, processes,
+                                                                     training):
                 lengths.extend(part_lengths)
-                term_of.frombytes(ids[np.frombuffer(part_terms, dtype=np.int32)].tobytes())
-                tf_of.extend(part_tfs)
+                term_of.frombytes(ids.ids(words, entries))
+                part_tfs = np.frombuffer(part_tfs, np.int32)
+                if tf_of.typecode == "H" and len(part_tfs) and part_tfs.max() > 0xFFFF:
+                    tf_of = array("i", tf_of)
+                tf_of.frombytes(part_tfs.astype(tf_of.typecode).tobytes())
     except BaseException:
         training.abandon()
         raise
@@ -796,7 +935,18 @@ def _count_all_terms(texts: list[str], normalize, segmenter, processes: int | No
         _worker_tools = None
         gc.unfreeze()
     training.release()   # (if no chunk released it) the rest runs beside _build_arrays' last part
-    return list(vocab), lengths, term_of, tf_of
+    return ids.finish(term_of), lengths, term_of, tf_of
+
+
+def _entry_weights(tf: np.ndarray, terms: np.ndarray, term_scale: np.ndarray) -> np.ndarray:
+    """Sublinear TF-IDF of (document, term) entries, before each document's length is
+    divided out: (1 + log tf) * the term's scale, the same operations in the same order
+    wherever an entry is weighed (so the same bits)."""
+    part = tf.astype(np.float64)
+    np.log(part, out=part)
+    part += 1.0
+    part *= term_scale[terms]
+    return part
 
 
 _SLICE = 1 << 20   # entries at a time where numpy would copy a whole int32 array as int64
@@ -822,7 +972,12 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     build, whose last part runs beside this one's."""
     sink = _ArraySink(directory)
     training = _Training(articles, offtopic, normalize, directory, segmenter)
+    processes = _processes_for(processes, _document_count(articles, offtopic))
     try:
+        if processes > 1:
+            # First thing: the training process is the build's longest single part, and it
+            # imports while this one lists the documents and draws its sample.
+            training.start()
         meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
         training.finish(sink)
     except BaseException:
@@ -836,22 +991,28 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     """``_build_arrays``' work but the training's: every array into ``sink``; the meta."""
     documents = sorted(_documents(articles, offtopic), key=lambda d: d[1])
     texts = [d[3] for d in documents]
-    # The other columns as compact lists; the texts are given away (the build frees them).
-    documents = [(d[0], d[1], d[2], d[4], d[5]) for d in documents]
+    # The other columns as arrays (not 110,000 tuples beside the tokenising's results); the
+    # texts are given away (``_count_all_terms`` empties the list as it hands them out).
+    names = sorted({d[1] for d in documents})
+    code = {c: i for i, c in enumerate(names)}
+    columns = [np.fromiter((code[d[1]] for d in documents), np.int32, len(documents)),
+               np.fromiter((d[0] for d in documents), np.int32, len(documents)),
+               np.fromiter((d[2] for d in documents), np.float64, len(documents)),
+               np.fromiter((d[4] for d in documents), np.int8, len(documents)),
+               np.fromiter((d[5] for d in documents), np.int32, len(documents))]
+    del documents, code
     vocab, lengths, term_of, tf_of = _count_all_terms(texts, normalize, segmenter, processes,
                                                       training, sink)
     del texts
     lengths = np.frombuffer(lengths, dtype=np.int32)
     kept_docs = np.flatnonzero(lengths)              # a text without tokens is no document
     n = len(kept_docs)
-    categories = sorted({documents[i][1] for i in kept_docs})
-    cat_index = {c: i for i, c in enumerate(categories)}
-    doc_cat = np.asarray([cat_index[documents[i][1]] for i in kept_docs], dtype=np.int32)
-    doc_article = np.asarray([documents[i][0] for i in kept_docs], dtype=np.int32)
-    doc_weight = np.asarray([documents[i][2] for i in kept_docs], dtype=np.float64)
-    doc_kind = np.asarray([documents[i][3] for i in kept_docs], dtype=np.int8)
-    doc_part = np.asarray([documents[i][4] for i in kept_docs], dtype=np.int32)
-    del documents
+    doc_name, doc_article, doc_weight, doc_kind, doc_part = (c[kept_docs] for c in columns)
+    del columns
+    present = np.unique(doc_name)
+    categories = [names[i] for i in present.tolist()]
+    doc_cat = np.searchsorted(present, doc_name).astype(np.int32)
+    del doc_name, names, present
 
     # Vocabulary: sorted, so a worker finds a word by binary search in the mapped array;
     # terms in too many documents carry no signal, and overlong ones are pasted junk.
@@ -889,7 +1050,7 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     # start): weighed a block of whole documents at a time, so the temporaries stay small
     # (a document's entries are summed in the same order either way).
     per_doc = lengths[kept_docs].astype(np.int64)
-    tf = np.frombuffer(tf_of, dtype=np.int32)
+    tf = np.frombuffer(tf_of, dtype=tf_of.typecode)
     if not keep_term.all():
         entry = keep_term[terms]
         if n:
@@ -902,21 +1063,17 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     del term_of
     doc_ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(per_doc, out=doc_ptr[1:])
-    w = np.empty(len(terms))
+    # Each document's length (the weights themselves, 8 bytes an entry, are made again a
+    # block at a time where the postings need them: ``_entry_weights``).
+    doc_norm = np.empty(n)
     doc_bounds = np.linspace(0, n, 17).astype(np.int64).tolist()
     for d0, d1 in zip(doc_bounds[:-1], doc_bounds[1:]):
         lo, hi = int(doc_ptr[d0]), int(doc_ptr[d1])
-        part = tf[lo:hi].astype(np.float64)
-        np.log(part, out=part)
-        part += 1.0
-        part *= term_scale[terms[lo:hi]]
+        part = _entry_weights(tf[lo:hi], terms[lo:hi], term_scale)
         local = np.repeat(np.arange(d1 - d0), per_doc[d0:d1])
-        norms = np.sqrt(np.bincount(local, weights=np.square(part)))
-        part /= np.where(norms > 0, norms, 1.0)[local]
-        w[lo:hi] = part
-    del tf, tf_of, part, local, norms, per_doc
-    sink.put("term_scale", term_scale)
-    del term_scale
+        norms = np.sqrt(np.bincount(local, weights=np.square(part), minlength=d1 - d0))
+        doc_norm[d0:d1] = np.where(norms > 0, norms, 1.0)
+    del tf_of, part, local, norms, per_doc
 
     # Postings (CSR by term, documents ascending within a term) and centroids, a block of
     # whole terms at a time: the block's entries picked from the document-major arrays in
@@ -929,7 +1086,11 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     np.cumsum(_bincount(terms, n_terms), out=post_ptr[1:])
     post_doc = sink.fill("post_doc", np.int32, len(terms))
     post_w = sink.fill("post_w", np.float32, len(terms))
-    sums, key_term, key_cat = [np.zeros(0)], [np.zeros(0, np.int32)], [np.zeros(0, np.int32)]
+    # Per centroid entry its sum and category (one byte while there are at most 256); per
+    # term its number of entries.
+    cat_dtype = np.uint8 if len(categories) <= 256 else np.int32
+    sums, key_cat = [np.zeros(0)], [np.zeros(0, cat_dtype)]
+    cent_count = np.zeros(n_terms, np.int64)
     targets = np.searchsorted(post_ptr, np.linspace(0, int(post_ptr[-1]), 17))
     # (At most 65,536 terms a block: the stable sort of 16-bit keys is numpy's radix sort.)
     term_bounds = np.unique(np.concatenate(([0], targets, np.arange(0, n_terms, 1 << 16),
@@ -952,7 +1113,9 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         docs = (np.searchsorted(doc_ptr, picked, side="right") - 1).astype(np.int32)
         block_terms = terms[picked]
         order = np.argsort((block_terms - t0).astype(np.uint16), kind="stable")
-        block_terms, docs, block_w = block_terms[order], docs[order], w[picked[order]]
+        picked, block_terms, docs = picked[order], block_terms[order], docs[order]
+        block_w = _entry_weights(tf[picked], block_terms, term_scale)
+        block_w /= doc_norm[docs]
         del picked, order
         post_doc.write(docs)
         post_w.write(block_w.astype(np.float32))
@@ -962,17 +1125,20 @@ def _index_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
         weighted = doc_weight[docs]
         weighted *= block_w
         sums.append(np.add.reduceat(weighted, starts))
-        key_term.append(block_terms[starts])
-        key_cat.append(cats[starts])
+        cent_count[t0:t1] = np.bincount(block_terms[starts] - t0, minlength=t1 - t0)
+        key_cat.append(cats[starts].astype(cat_dtype))
     post_doc.close()
     post_w.close()
-    del w, terms, doc_ptr, block_of, post_doc, post_w
-    sums, key_term, key_cat = (np.concatenate(x) for x in (sums, key_term, key_cat))
-    cat_norms = np.sqrt(np.bincount(key_cat, weights=sums * sums, minlength=len(categories)))
-    cent_w = sums / np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
+    del tf, terms, doc_ptr, doc_norm, block_of, post_doc, post_w
+    sink.put("term_scale", term_scale)
+    del term_scale
+    cent_w, key_cat = (np.concatenate(x) for x in (sums, key_cat))
+    del sums
+    cat_norms = np.sqrt(np.bincount(key_cat, weights=cent_w * cent_w, minlength=len(categories)))
+    cent_w /= np.where(cat_norms > 0, cat_norms, 1.0)[key_cat]
     cent_ptr = np.zeros(n_terms + 1, dtype=np.int64)
-    np.cumsum(np.bincount(key_term, minlength=n_terms), out=cent_ptr[1:])
-    del sums, key_term
+    np.cumsum(cent_count, out=cent_ptr[1:])
+    del cent_count
 
     for name, array in (
             ("post_ptr", post_ptr),
@@ -995,49 +1161,67 @@ OFFTOPIC_LINES_LIMIT = 2000     # the none class: the bank's curated off-topic l
 #                                 which do not grow with the articles; every one of them trains
 
 
-def _train_views(lines: list[tuple[str, str, str]], normalize: Normalizer,
-                 keep: frozenset = frozenset(),
-                 pause=None) -> tuple[NgramViews, dict[str, str]]:
-    """The n-gram views trained on a sample of labelled lines, and the normalised text of
-    those lines that are in ``keep`` (the scope view's: normalised once). ``pause``: see
-    ``NgramViews.train``."""
-    texts = [normalize(t) for t, _, _ in lines]
-    kept = {raw: text for (raw, _, _), text in zip(lines, texts) if raw in keep}
-    return NgramViews.train(texts, [c for _, c, _ in lines], [u for _, _, u in lines],
-                            pause), kept
+@dataclass
+class _TrainingSample:
+    """What the models are trained on: the n-gram views' lines (normalised, with their
+    category and urgency), and which of them, in which order, the scope view's are
+    (``_samples``)."""
+    texts: list[str]
+    categories: list[str]
+    urgency: list[str]
+    scope_rows: list[int]    # indexes into texts
+    scope_off: list[bool]    # each scope line: off-topic?
+
+    def scope_texts(self) -> list[str]:
+        return [self.texts[i] for i in self.scope_rows]
+
+
+def _training_sample_of(articles, offtopic: list[str], normalize: Normalizer) -> _TrainingSample:
+    lines, scope_rows = _sample_rows(articles, offtopic)
+    return _TrainingSample(normalize.many([t for t, _, _ in lines]), [c for _, c, _ in lines],
+                           [u for _, _, u in lines], scope_rows,
+                           [lines[i][1] == NONE for i in scope_rows])
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
-                 segmenter: Segmenter | None = None,
-                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
+                 segmenter: Segmenter | None = None) -> dict[str, np.ndarray]:
     """The n-gram views and the scope view (scope.py, on the views' n-gram features and the
     words of the index's segmenter, cut as queries are (``words_and_tokens``): every case line
-    against every off-topic line, same sample), as arrays. ``scope_words``: those words
-    already cut (``scope_words_of``), so a training process needs no segmenter; or a function
-    that returns them, called once the n-gram views are trained (they may still be on their
-    way: ``_train_from_stdin``). ``pause``: called after the category model (the rest
-    waits for the build's tokenising: ``_Training.release``)."""
-    sample, scope_lines = _samples(articles, offtopic)
-    views, normalized = _train_views(sample, normalize, frozenset(t for t, _ in scope_lines),
-                                     pause)
-    texts = [normalized[t] for t, _ in scope_lines]   # every scope line is in the sample
-    del normalized
-    if callable(scope_words):
-        scope_words = scope_words()
-    if scope_words is None:
-        scope_words = [words_and_tokens(t, segmenter)[0] for t in texts]
-    scope = ScopeView.train(views.features, texts, [off for _, off in scope_lines], scope_words,
-                            segmenter=segmenter)
+    against every off-topic line, same sample), as arrays."""
+    return train_sample(_training_sample_of(articles, offtopic, normalize), segmenter)
+
+
+def train_sample(sample: _TrainingSample, segmenter: Segmenter | None = None,
+                 scope_words=None, pause=None) -> dict[str, np.ndarray]:
+    """``train_models`` on its drawn sample. ``scope_words``: a function that returns the
+    scope lines' words already cut (``bulk.words_many``), so a training process needs no
+    segmenter, called once the n-gram views are trained. ``pause``: called after the category
+    model (the rest waits for the build's tokenising: ``_Training.release``). The scope view's
+    n-gram rows are the views' training matrix's: its lines are in the sample."""
+    features, x = NgramFeatures.fit_matrix(sample.texts)
+    views = NgramViews.fit(features, x, sample.categories, sample.urgency, pause)
+    x = x[sample.scope_rows]
+    texts = sample.scope_texts()
+    words = scope_words() if scope_words is not None else \
+        [words_and_tokens(t, segmenter)[0] for t in texts]
+    scope = ScopeView.train(features, texts, sample.scope_off, words, segmenter=segmenter, x=x)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
 def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
                                                       list[tuple[str, bool]]]:
+    """The n-gram views' training lines (text, category, urgency) and the scope view's (text,
+    off-topic?), as ``_sample_rows`` draws them."""
+    lines, scope_rows = _sample_rows(articles, offtopic)
+    return lines, [(lines[i][0], lines[i][1] == NONE) for i in scope_rows]
+
+
+def _sample_rows(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]], list[int]]:
     """The n-gram views' training lines (text, category, urgency): every article's examples
     then its urgent lines, article by article, then the off-topic lines, capped per class
-    (``_training_sample``); and the scope view's (text, off-topic?): the same sample, in the
-    order it has always been trained in (every example, then every urgent line, then the
-    off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
+    (``_training_sample``); and the scope view's lines, as indexes into them: the same sample,
+    in the order it has always been trained in (every example, then every urgent line, then
+    the off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
     (an urgent line's urgency is never "no"; off-topic lines come last in both orders), in
     the same order either way, so one sample serves both."""
     lines: list[tuple[str, str, str]] = []
@@ -1049,20 +1233,11 @@ def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
     cases = len(lines)
     lines += [(q, NONE, "no") for q in offtopic]
     keep = _sample_indexes(lines, TRAIN_LINES_PER_CLASS, OFFTOPIC_LINES_LIMIT)
-    scope_order = sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])   # stable
-    return ([lines[i] for i in keep],
-            scope_training_lines([(lines[i][0], lines[i][1] == NONE) for i in scope_order]))
-
-
-def scope_words_of(articles, offtopic: list[str], normalize: Normalizer,
-                   segmenter: Segmenter, lexicon=None) -> list[list[str]]:
-    """The words of the scope view's training lines, as ``train_models`` would cut them: all
-    at once (``bulk.words_many``) with the segmenter's dictionary as arrays (``lexicon``),
-    if the caller has them, else one by one."""
-    texts = [normalize(t) for t, _ in _samples(articles, offtopic)[1]]
-    if lexicon is not None:
-        return words_many(texts, segmenter, lexicon)
-    return [words_and_tokens(t, segmenter)[0] for t in texts]
+    row = {i: r for r, i in enumerate(keep)}
+    scope_order = [row[i] for i in sorted(keep, key=lambda i: 2 if i >= cases else urgent[i])]
+    sample = [lines[i] for i in keep]
+    scope_rows = scope_training_rows([(sample[r][0], sample[r][1] == NONE) for r in scope_order])
+    return sample, [scope_order[k] for k in scope_rows]
 
 
 def _training_sample(lines: list[tuple[str, str, str]], limit: int,

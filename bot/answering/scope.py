@@ -152,18 +152,20 @@ class ScopeView:
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
               words: list[list[str]], c: float | None = None,
               word_weight: float | None = None,
-              segmenter: Segmenter | None = None) -> "ScopeView":
+              segmenter: Segmenter | None = None, x=None) -> "ScopeView":
         """Normalised lines, whether each is off-topic, and each line's words
         (``words_and_tokens`` with the queries' segmenter). ``c`` and ``word_weight``: ``SCOPE_C`` and
-        ``WORD_WEIGHT`` unless given. Deterministic (liblinear, fixed seed). Imports
-        scikit-learn (build only)."""
+        ``WORD_WEIGHT`` unless given; ``x``: ``features.matrix(texts)``, if the caller has
+        its rows (an index build: the n-gram views' training matrix). Deterministic
+        (liblinear, fixed seed). Imports scikit-learn (build only)."""
         from scipy.sparse import csr_matrix, hstack
         from sklearn.svm import LinearSVC
 
         c = SCOPE_C if c is None else c
         word_weight = WORD_WEIGHT if word_weight is None else word_weight
 
-        x = features.matrix(texts)
+        if x is None:
+            x = features.matrix(texts)
         vocabulary = WordFeatures.fit([word_features(ws) for ws in words])
         xw = vocabulary.matrix(words) * word_weight
         cues = csr_matrix(np.vstack([cue_vector(t) for t in texts]) * CUE_WEIGHT)
@@ -240,12 +242,17 @@ def training_lines(lines: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
     """(text, off-topic) lines to train on, in their order: every off-topic line and at most
     ``MAX_CASE_LINES`` case lines, those with the smallest text digests (a publish moves the
     sample only at the margin)."""
+    return [lines[i] for i in training_rows(lines)]
+
+
+def training_rows(lines: list[tuple[str, bool]]) -> list[int]:
+    """The indexes of ``training_lines``' lines, ascending."""
     case = [i for i, (_, off) in enumerate(lines) if not off]
-    if len(case) > MAX_CASE_LINES:
-        dropped = set(sorted(case, key=lambda i: (hashlib.blake2b(
-            lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[MAX_CASE_LINES:])
-        lines = [ln for i, ln in enumerate(lines) if i not in dropped]
-    return lines
+    if len(case) <= MAX_CASE_LINES:
+        return list(range(len(lines)))
+    dropped = set(sorted(case, key=lambda i: (hashlib.blake2b(
+        lines[i][0].encode("utf-8"), digest_size=8).digest(), i))[MAX_CASE_LINES:])
+    return [i for i in range(len(lines)) if i not in dropped]
 
 
 def probability(margin: float, sharpness: float) -> float:
