@@ -1,4 +1,4 @@
-"""The gates of the urgency patterns (urgency.py, "Gates") are necessary conditions: a text a pattern
+"""The gates of the urgency patterns (gates.py) are necessary conditions: a text a pattern
 matches is always admitted by its gate, on every line of the bank (and the development sets'
 messages), on those lines cut down around each match, and on random texts; the compiled gates
 answer as the plain ones; and small patterns get the gates the derivation promises."""
@@ -13,7 +13,7 @@ import pytest
 
 from bot.answering import urgency
 from bot.answering.engine import _documents, load_offtopic
-from bot.answering.urgency import Gate, Gates, gate_of
+from bot.answering.gates import Gate, Gates, gate_of
 from bot.answering.text import Normalizer
 from bot.content.model import load_content
 
