@@ -45,7 +45,7 @@ deploy-check: $(STAMP) deploy-tools
 
 test: $(STAMP) browser deploy-tools
 	$(PY) -m bot check-content
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/engine_bench.py
