@@ -31,6 +31,24 @@ TEST_APP_ID = "wx1234567890abcdef"
 TEST_SECRET_KEY = "test-secret-key-not-the-shipped-one"
 CONTENT_DIR = PROJECT_ROOT / "content"
 PUBLIC_URL = "https://bot.example.test"
+DEV_SETS = PROJECT_ROOT.parent / "shared" / "eval"   # absent beside a worktree: skipped there
+
+
+def bank_and_dev_texts(content_dir: Path) -> list[str]:
+    """Every document of the bank, then the development sets' messages (when beside the
+    checkout): the texts a query path is checked on, unnormalised."""
+    import json
+
+    from bot.answering.engine import _documents, load_offtopic
+    from bot.content.model import load_content
+    articles = load_content(content_dir).articles
+    texts = [d[3] for d in _documents(articles, load_offtopic(content_dir / "engine"))]
+    for name in ("dev.jsonl", "dev2.jsonl"):
+        path = DEV_SETS / name
+        if path.exists():
+            texts += [json.loads(ln)["q"] for ln in path.read_text("utf-8").splitlines()
+                      if ln.strip()]
+    return texts
 
 BASE_CONFIG = {
     # record_batch_ms 0: rows are written before the response, so tests can read them.

@@ -4,20 +4,16 @@ messages), on those lines cut down around each match, and on random texts; the c
 answer as the plain ones; and small patterns get the gates the derivation promises."""
 from __future__ import annotations
 
-import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 
 from bot.answering import urgency
-from bot.answering.engine import _documents, load_offtopic
 from bot.answering.gates import Gate, Gates, gate_of
 from bot.answering.text import Normalizer
-from bot.content.model import load_content
+from conftest import bank_and_dev_texts
 
-DEV_SETS = Path(__file__).resolve().parents[2] / "shared" / "eval"
 PATTERNS = [(name, entry[-1]) for name, *entry in urgency._SIGNALS + urgency._MESSAGE_VETOES] + \
     [("demand_again", urgency._DEMAND_AGAIN)]
 
@@ -30,14 +26,7 @@ def _freq(ch: str) -> int:   # a fixed commonness for the small patterns below
 def lines(content_dir):
     """Every document of the bank and the development sets' messages, normalised as queries."""
     normalizer = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
-    articles = load_content(content_dir).articles
-    texts = [d[3] for d in _documents(articles, load_offtopic(content_dir / "engine"))]
-    for name in ("dev.jsonl", "dev2.jsonl"):
-        path = DEV_SETS / name
-        if path.exists():
-            texts += [json.loads(ln)["q"] for ln in path.read_text("utf-8").splitlines()
-                      if ln.strip()]
-    return [normalizer(t)[:2000] for t in texts]
+    return [normalizer(t)[:2000] for t in bank_and_dev_texts(content_dir)]
 
 
 def _cut_downs(text: str, m: re.Match):

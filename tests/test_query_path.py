@@ -2,24 +2,20 @@
 the masked text made once, werkzeug's query args, the XML fields."""
 from __future__ import annotations
 
-import json
 import math
 import unicodedata
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
 from zhconv import convert as zhconvert
 
-from bot.answering.engine import _documents, load_offtopic
 from bot.answering.text import mask_for_matching, simplify, tokenize
-from bot.content.model import load_content
 from bot.errors import BadRequest
 from bot.wechat.protocol import parse_xml
 from bot.wechat.webhook import query_args
+from conftest import bank_and_dev_texts
 
-DEV_SETS = Path(__file__).resolve().parents[2] / "shared" / "eval"
 EDGES = ["", "ａｂｃ１２３", "我幹什麼不干你事。", "乾隆皇帝", "他是家里的一份子", "身份證和身份证",
          "人工智慧換臉", "有著很多錢", "么女打電話來", "驗證碼別告訴別人", "囧犇骉", "A型肝炎",
          "發髮髮發", "后台後台", "台灣臺灣", "15%的人\r\n", "😀表情"]
@@ -28,14 +24,7 @@ EDGES = ["", "ａｂｃ１２３", "我幹什麼不干你事。", "乾隆皇帝"
 @pytest.fixture(scope="module")
 def texts(content_dir):
     """Every document of the bank, the development sets' messages and some edges."""
-    articles = load_content(content_dir).articles
-    lines = [d[3] for d in _documents(articles, load_offtopic(content_dir / "engine"))]
-    for name in ("dev.jsonl", "dev2.jsonl"):
-        path = DEV_SETS / name
-        if path.exists():
-            lines += [json.loads(ln)["q"] for ln in path.read_text("utf-8").splitlines()
-                      if ln.strip()]
-    return lines + EDGES
+    return bank_and_dev_texts(content_dir) + EDGES
 
 
 def test_simplifier_converts_exactly_as_zhconv(texts):
