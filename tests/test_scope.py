@@ -180,7 +180,7 @@ def test_the_query_path_cuts_a_message_once_and_the_retrieval_is_unchanged(servi
 def test_the_bank_trains_on_every_line_and_a_big_one_on_a_stable_sample(service, monkeypatch):
     bank_lines = sum(len(a.examples) + len(a.urgent_examples)
                      for a in service.engine.articles.values())
-    assert bank_lines <= scope.MAX_CASE_LINES // 1.2   # room to grow before sampling starts
+    assert bank_lines <= scope.MAX_CASE_LINES // 1.1   # room to grow before sampling starts
     monkeypatch.setattr(scope, "MAX_CASE_LINES", 3)
     lines = [(f"第{i}行", False) for i in range(6)] + [("闲聊", True)]
     kept = scope.training_lines(lines)
