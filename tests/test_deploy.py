@@ -255,8 +255,13 @@ def test_a_signed_message_through_nginx_and_gunicorn(tmp_path):
         nginx.send_signal(signal.SIGQUIT)
         os.killpg(app.pid, signal.SIGTERM)
         nginx.wait(timeout=10)
-        app.wait(timeout=20)
-        app_log.close()
+        try:
+            app.wait(timeout=40)   # gunicorn finishes requests in flight for up to 30 s
+        finally:
+            if app.poll() is None:   # never leave it running into the next test
+                os.killpg(app.pid, signal.SIGKILL)
+                app.wait()
+            app_log.close()
     app_lines = (tmp_path / "app.log").read_text(encoding="utf-8")
     assert "POST /wechat 200" in app_lines and "client 127.0.0.2" in app_lines, app_lines
     assert "6.6.6.6" not in app_lines and openid not in app_lines

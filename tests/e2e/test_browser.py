@@ -75,7 +75,11 @@ def running_server(base: list[str], tmp: Path, port: int):
             yield f"http://127.0.0.1:{port}"
         finally:
             proc.terminate()
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=40)   # gunicorn finishes requests in flight for up to 30 s
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @pytest.fixture(scope="module")
