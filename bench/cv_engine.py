@@ -83,11 +83,12 @@ def collect(articles, offtopic, normalizer, terms, k, per_case=None):
             retrieval, doc_scores = engine._retrieval(norm, None, tokens)
             ids, w = engine.views.features.vector(norm)
             cm = cat_model.margins(ids, w)
+            money = money_request(norm)   # once, handed to the rules as Engine.views_of does
             rows.append(dict(
                 text=text, label=label, kind=kind, retrieval=retrieval,
                 cat_margins=np.where(engine._view_order >= 0, cm[engine._view_order], -9.0),
                 urg_margins=urg_model.margins(ids, w), urg_classes=urg_model.classes,
-                urgency=detect_urgency(norm), money=money_request(norm),
+                money=money, urgency=detect_urgency(norm, money),
                 chars=cjk_chars(norm), scope=engine.scope.margin(norm, ids, w, words),
                 known=doc_scores is not None and doc_scores.max() >= KNOWN_LINE_SCORE,
                 names=engine.names_a_scam(words),
@@ -296,7 +297,7 @@ def speed(articles, offtopic, normalizer, terms, n=500, rounds=5) -> None:
             times.append(time.process_time() - t0)
         return min(times) / len(texts) * 1e6
 
-    rules = best(lambda t: (detect_urgency(t), money_request(t)))
+    rules = best(lambda t: detect_urgency(t, money_request(t)))   # as Engine.views_of does
     views = best(engine.views.judge)
     vectors = {t: engine.views.features.vector(t) for t in texts}
     cut = {t: words_and_tokens(t, engine.segmenter) for t in texts}
