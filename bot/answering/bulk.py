@@ -391,6 +391,13 @@ def kept_words_many(masked_texts, segmenter: Segmenter,
             for words in cut_many(segmenter, masked_texts, lexicon, blocks_only=True)]
 
 
+def kept_words(masked_texts, segmenter: Segmenter) -> list[list[str]]:
+    """``kept_words_many``'s words, each text cut on its own (``Segmenter.cut``): for builds
+    too small to pay for the lexicon's arrays."""
+    kept = _Kept()
+    return [[w for w in segmenter.cut(t) if kept[w]] for t in masked_texts]
+
+
 class _Dropped(dict):
     """word -> whether ``words_and_tokens`` drops it from the words (spaces, punctuation)."""
 

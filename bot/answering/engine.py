@@ -37,7 +37,7 @@ import numpy as np
 
 from ..content.model import Article
 from .classifier import NgramFeatures, NgramViews
-from .bulk import kept_words_many, lexicon_of, words_many
+from .bulk import kept_words, kept_words_many, lexicon_of, words_many
 from .scope import KNOWN_LINE_SCORE, ScopeView
 from .scope import training_rows as scope_training_rows
 from .text import _CJK_RUN_RE, Normalizer, Segmenter, mask_for_matching, mask_many, tokenize, \
@@ -458,9 +458,9 @@ def _count_terms(texts, normalize, segmenter,
     if lexicon is None and len(texts) >= BULK_MIN_TEXTS:
         lexicon = lexicon_of(segmenter)
 
-    def kept_words(masked):
+    def words_of(masked):
         if lexicon is None:
-            return [_words_of_tokens(tokenize(t, segmenter, t), t) for t in masked]
+            return kept_words(masked, segmenter)
         return kept_words_many(masked, segmenter, lexicon)
 
     vocab = _Vocabulary()
@@ -468,7 +468,7 @@ def _count_terms(texts, normalize, segmenter,
     for start in range(0, len(texts), TOKENIZE_BATCH):
         masked = mask_many(normalize.many(texts[start:start + TOKENIZE_BATCH]))
         terms, tfs, per_text = [], [], array("i")
-        for words in kept_words(masked):
+        for words in words_of(masked):
             counts = Counter(words)
             per_text.append(len(counts))
             terms += counts
@@ -493,13 +493,6 @@ def _count_terms(texts, normalize, segmenter,
 
 
 _BIGRAM = 1 << 62   # the flag of a bigram's entry (its key has 42 bits)
-
-
-def _words_of_tokens(tokens: list[str], masked: str) -> list[str]:
-    """``tokenize``'s tokens without the bigrams (the last ones: one per pair of neighbouring
-    characters in each CJK run of the masked text)."""
-    bigrams = sum(len(run) - 1 for run in _CJK_RUN_RE.findall(masked))
-    return tokens[:len(tokens) - bigrams]
 
 
 def _positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
