@@ -241,7 +241,7 @@ class Engine:
         views = self.views_of(normalized)
         v = views["verdict"]
         if v.urgent:
-            typed = v.scam_type not in (NONE, "emergency") and \
+            typed = v.scam_type not in (NONE, EMERGENCY) and \
                 views["retrieval"].max(initial=0.0) >= self.params.urgent_min_score
             if typed:
                 cases = self._best_cases(views["doc_scores"], v.scam_type)

@@ -237,7 +237,6 @@ class Segmenter:
                 if w[:i] not in overlay and w[:i] not in base.FREQ:
                     overlay[w[:i]] = 0
         self._overlay = overlay
-        self._overlay_initials = frozenset(w[0] for w in overlay)
         self._logtotal = math.log(base.total + USER_WORD_FREQ * len(self.words))
         self._hmm = lru_cache(maxsize=1 << 16)(_hmm_cut)
         self._logp: dict[str, float | None | object] = {}   # (_logp_of)
@@ -297,9 +296,7 @@ class Segmenter:
         no word (frequency 0), ``_STOP`` for a fragment no word starts with; remembered (the
         same fragments recur in every message): the first ``LOGP_CACHE`` met, which are the
         common ones (a full memory that was cleared would miss them all again)."""
-        f = self._overlay.get(frag) if frag[0] in self._overlay_initials else None
-        if f is None:
-            f = self._base_freq.get(frag)
+        f = self._freq(frag)
         lp = _STOP if f is None else math.log(f) - self._logtotal if f else None
         if len(self._logp) < LOGP_CACHE:
             self._logp[frag] = lp
