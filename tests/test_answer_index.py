@@ -111,7 +111,7 @@ LOADING_WORKER = r"""
 import json, sys
 from pathlib import Path
 from bot.answering.engine import Engine
-from bot.answering.text import Normalizer, Segmenter
+from bot.answering.text import Normalizer
 content, index = Path(sys.argv[1]), Path(sys.argv[2])
 engine = Engine.load(index, Normalizer.from_file(content / "engine" / "normalize.tsv"))
 answers = [[m.category, m.urgent_kind, list(m.case_ids), m.score]
@@ -142,9 +142,8 @@ def test_a_worker_answers_from_the_saved_n_gram_models_without_scikit_learn(bank
 PROCESS_CHILD = r"""
 import json, sys
 from pathlib import Path
-from bot.answering.bulk import lexicon_of
-from bot.answering.engine import Engine, _Training, load_offtopic, load_terms
-from bot.answering.text import Normalizer, Segmenter
+from bot.answering.engine import Engine, load_offtopic, load_terms
+from bot.answering.text import Normalizer
 from bot.content.model import load_content
 content = Path(sys.argv[1])
 articles = load_content(content).articles[::10]
@@ -176,9 +175,8 @@ def test_two_processes_with_different_histories_answer_identically(content_dir):
 BUILD_INTO_CHILD = r"""
 import sys
 from pathlib import Path
-from bot.answering.bulk import lexicon_of
-from bot.answering.engine import Engine, _Training, load_offtopic, load_terms
-from bot.answering.text import Normalizer, Segmenter
+from bot.answering.engine import Engine, load_offtopic, load_terms
+from bot.answering.text import Normalizer
 from bot.content.model import load_content
 content, out = Path(sys.argv[1]), Path(sys.argv[2])
 articles = load_content(content).articles[::10]
