@@ -96,6 +96,53 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     assert detect_urgency(text).urgent == urgent, detect_urgency(text)
 
 
+@pytest.mark.parametrize("text, kind", [
+    # a refund the caller promised is no refund
+    ("有人打电话说我买的鞋子质量有问题要给我退款 我照他说的操作完 卡里少了六千", "lost"),
+    # paid twice already: 交了就发货 is their next demand, not an if
+    ("抽奖那个手续费都交了两次了 他说这回交了就发货 还交不交", "in_progress"),
+    # the invoice was not given; the money was
+    ("保健品讲座上买了两万的药 根本没用 那帮人跑了 发票都没给", "lost"),
+    # in the middle of it
+    ("自称老师的人在群里发了个收款码 我正扫着呢", "in_progress"),
+    ("他让我下个app填银行卡 已经填了一半了", "in_progress"),
+])
+def test_what_the_vetoes_must_not_read_into_a_loss(text, kind):
+    u = detect_urgency(text)
+    assert u.urgent and u.kind == kind, u
+
+
+@pytest.mark.parametrize("text", [
+    "短信让填银行卡领补贴 填到一半觉得不对就退出来了",   # stopped half-way
+    "我正下载国家反诈中心app呢",                           # the police's own app
+    "网购退款怎么退",
+])
+def test_half_way_and_the_anti_fraud_app_are_not_in_progress(text):
+    assert not detect_urgency(text).urgent, detect_urgency(text)
+
+
+@pytest.mark.parametrize("text, veto, vetoed", [
+    ("朋友圈里买的茶叶 钱付了一个月还没发货", "hearsay", False),   # 朋友圈 is a place
+    ("我朋友在网上买茶叶 钱付了一个月还没发货", "hearsay", True),
+    # the money back the writer hopes for is no refund (nor one the caller promised)
+    ("来电说我卡涉嫌洗钱 按他说的把钱转到他那个账户了 今天去银行问啥时候能退回来", "refund", False),
+    ("网购的鞋子不合脚 能退吗", "refund", True),
+])
+def test_message_vetoes_that_silence_the_model(text, veto, vetoed):
+    """A message-wide veto also silences the urgency model (triage.decide): a wrong one hides
+    a loss the model saw."""
+    assert (veto in detect_urgency(text).message_vetoes) == vetoed, detect_urgency(text)
+
+
+def test_cantonese_is_read_as_the_same_words(service):
+    """content/engine/normalize.tsv maps spoken Cantonese (佢 咗 俾 琴日 而家) to the words the
+    rules and examples read."""
+    text = "阿妈琴日俾咗三万蚊个自称公安嘅人 而家佢电话打唔通"
+    assert service.engine.normalize(text) == "阿妈昨天给了三万块个自称公安的人 现在他电话打不通"
+    answer = service.ask(text)
+    assert answer["urgent"] and answer["urgent_kind"] == "lost", answer
+
+
 def test_the_police_number_is_not_an_amount():
     assert not detect_urgency("打了110以后 民警会打电话回访吗").urgent
 
