@@ -84,6 +84,7 @@ def test_reports_refusals_and_general_questions_are_not_urgent(text, veto):
     "群里让财务马上付款 我打了老板座机才知道是假的",  # checked by a call, nothing paid
     "我打了银行客服才知道那条短信是假的",            # 打了 a hotline is not a payment
     "我爸拿着存折去信用社取了养老金 买了袋面回来",    # withdrew and came home
+    "网上退货卖家同意了 怎么叫快递上门来取",          # a courier, not someone for the cash
 ])
 def test_no_false_alarm(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
@@ -133,6 +134,7 @@ def service(content_answers):
     ("对象说这个理财活动只剩半小时 叫我把备用金都充进去", "in_progress", "pressed_now"),
     ("对方说今天不交手续费就作废 我已经把钱准备好了", "in_progress", "ready_to_pay"),
     ("96110的民警打电话来 说我爸可能正在被骗", "in_progress", "family_controlled"),
+    ("我妈说要把存款都换成金条 今晚有人上门来取", "in_progress", "family_controlled"),
     ("网上有人说能帮我追回我被骗的钱 又要我先交两千手续费", "in_progress", "demand_again"),
     # about to pay, in other words
     ("他说急要两万交押金 我骑车往信用社去的路上", "in_progress", "ready_to_pay"),
