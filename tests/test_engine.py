@@ -16,10 +16,7 @@ def service(content_answers):
 @pytest.mark.parametrize("text, expected", [
     ("有个群让我给视频点赞，一个赞三块钱，后来让我充钱做大任务", "order_brushing"),
     ("群里老师天天推荐股票 说跟着他买稳赚不赔", "fake_investment"),
-    pytest.param("我在网上借钱 对方说要先交一笔保证金才能放款", "fake_loan", marks=pytest.mark.xfail(
-        strict=True, reason="a false urgent since s19's lines: the urgency model alone at 0.36 "
-        "(threshold 0.35). A veto for a fee before a loan that never came fixed it and cost 2 of "
-        "200 urgent messages on unread test sets, so it was not taken (README, Answer quality)")),
+    ("我在网上借钱 对方说要先交一笔保证金才能放款", "fake_loan"),
     ("自称淘宝客服打电话说我买的衣服有质量问题要给我退款", "fake_customer_service"),
     ("有人打电话说我大学时候开过校园贷 不注销会影响征信", "fake_credit_repair"),
     ("朋友圈有人卖演唱会门票 比官方便宜 要先转账", "fake_shopping"),
