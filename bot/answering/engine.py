@@ -332,12 +332,7 @@ class Engine:
         ids: list[str] = []
         if doc_scores is not None and EMERGENCY in self.categories:
             kinds = self._emergency_doc_kinds()
-            lo, hi = self._category_span(EMERGENCY)
-            scores = doc_scores[lo:hi]
-            for i in np.argsort(-scores, kind="stable").tolist():
-                if scores[i] <= 0:
-                    break
-                aid = self._article_ids[int(self.arrays["doc_article"][lo + i])]
+            for i, aid in self._matching_documents(doc_scores, EMERGENCY):
                 if kinds[i] == kind and aid not in ids:
                     ids.append(aid)
         ids += [a for a in self._best_cases(doc_scores, EMERGENCY, len(self.articles))
@@ -366,20 +361,29 @@ class Engine:
         starts = self.arrays["cat_starts"]
         return int(starts[ci]), int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
 
+    def _matching_documents(self, doc_scores, category: str, top: int | None = None):
+        """(index among the category's documents, article id or None) of those that match the
+        message (score > 0), best first: all of them (ties in document order), or only those
+        among its ``top`` + 1 best (a partial sort, for callers that need a few articles)."""
+        lo, hi = self._category_span(category)
+        scores = doc_scores[lo:hi]
+        if top is None:
+            order = np.argsort(-scores, kind="stable")
+        else:
+            k = min(top, len(scores) - 1)
+            best = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
+            order = best[np.argsort(-scores[best], kind="stable")]
+        for i, score, ai in zip(order.tolist(), scores[order].tolist(),
+                                self.arrays["doc_article"][lo + order].tolist()):
+            if score <= 0:
+                return
+            yield i, self._article_ids[ai] if ai >= 0 else None
+
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
         ids: list[str] = []
         if doc_scores is not None and category in self.categories:
-            lo, hi = self._category_span(category)
-            scores = doc_scores[lo:hi]
-            k = min(64, len(scores) - 1)
-            top = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
-            order = top[np.argsort(-scores[top], kind="stable")]
-            for score, ai in zip(scores[order].tolist(),
-                                 self.arrays["doc_article"][lo + order].tolist()):
-                if score <= 0:
-                    break
-                aid = self._article_ids[ai] if ai >= 0 else None
+            for _, aid in self._matching_documents(doc_scores, category, top=64):
                 if aid is not None and aid not in ids:
                     ids.append(aid)
                     if len(ids) == limit:
