@@ -179,8 +179,11 @@ class Engine:
                                            self.segmenter)
         self._view_known = self._view_order >= 0
         self._view_knows_all = bool(self._view_known.all())   # (then no np.where per message)
-        self._scam_words = frozenset(self.segmenter.words) | {"链接", "电话号码"} | {
-            k.strip().lower() for art in self.articles.values() for k in art.keywords}
+        # What names a scam (``names_a_scam``), one set: the segmenter's terms, the masks of a
+        # link and a number, the articles' keywords and the words of the cases.
+        self._scam_words = frozenset(self.segmenter.words).union(
+            ("链接", "电话号码"), (k.strip().lower() for art in self.articles.values()
+                                for k in art.keywords), self.scope.case_words.tolist())
         self._cached_match = lru_cache(maxsize=4096)(self._normalize_and_match)
         self._term_ids: dict[str, int] = {}   # (query_vector, _look_up)
         prepare_gates()
@@ -286,9 +289,9 @@ class Engine:
     def names_a_scam(self, words: list[str]) -> bool:
         """Whether a message's words (``words_and_tokens``) name something a scam is about: a
         scam term (the articles' keywords, ETC and APP too, and terms.txt), a word of the cases
-        (``ScopeView.names_a_scam``), or a pasted link or phone number (masked as 链接 and
+        (``scope.case_only_words``), or a pasted link or phone number (masked as 链接 and
         电话号码). A short message naming none of them gets the menu (triage.short_max_chars)."""
-        return not self._scam_words.isdisjoint(words) or self.scope.names_a_scam(words)
+        return not self._scam_words.isdisjoint(words)
 
     def _known_line(self, doc_scores) -> int | None:
         """The document a message (nearly) repeats, if any."""
