@@ -1177,17 +1177,19 @@ class _TrainingSample:
     categories: list[str]
     urgency: list[str]
     scope_rows: list[int]    # indexes into texts
-    scope_off: list[bool]    # each scope line: off-topic?
 
     def scope_texts(self) -> list[str]:
         return [self.texts[i] for i in self.scope_rows]
+
+    def scope_off(self) -> list[bool]:
+        """Whether each scope line is off-topic (of the ``none`` class)."""
+        return [self.categories[i] == NONE for i in self.scope_rows]
 
 
 def _training_sample_of(articles, offtopic: list[str], normalize: Normalizer) -> _TrainingSample:
     lines, scope_rows = _sample_rows(articles, offtopic)
     return _TrainingSample(normalize.many([t for t, _, _ in lines]), [c for _, c, _ in lines],
-                           [u for _, _, u in lines], scope_rows,
-                           [lines[i][1] == NONE for i in scope_rows])
+                           [u for _, _, u in lines], scope_rows)
 
 
 def train_models(articles: list[Article], offtopic: list[str], normalize: Normalizer,
@@ -1211,7 +1213,8 @@ def train_sample(sample: _TrainingSample, segmenter: Segmenter | None = None,
     texts = sample.scope_texts()
     words = scope_words() if scope_words is not None else \
         [words_and_tokens(t, segmenter)[0] for t in texts]
-    scope = ScopeView.train(features, texts, sample.scope_off, words, segmenter=segmenter, x=x)
+    scope = ScopeView.train(features, texts, sample.scope_off(), words, segmenter=segmenter,
+                            x=x)
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
