@@ -674,10 +674,12 @@ class _Training:
         self._process: subprocess.Popen | None = None
         self._file = None        # what the process is sent (``_send``)
         self._paused = False     # the process said it waits for ``release``
-        self._finished = False
 
-    def run(self) -> dict[str, np.ndarray]:
-        return train_models(self.articles, self.offtopic, self.normalize, self.segmenter)
+    def run(self, sink: _ArraySink) -> None:
+        """Train the models in this process and hand them to the sink."""
+        for name, array in train_models(self.articles, self.offtopic, self.normalize,
+                                        self.segmenter).items():
+            sink.put(f"{VIEW_PREFIX}{name}", array)
 
     def start(self) -> None:
         """Start the training process; it imports while this one draws its sample
@@ -760,15 +762,7 @@ class _Training:
             self._file = None
 
     def finish(self, sink: _ArraySink) -> None:
-        """Wait for the trained models (``start``ed or not) and hand them to the sink (once:
-        later calls do nothing)."""
-        if self._finished:
-            return
-        self._finished = True
-        if self._process is None:
-            for name, array in self.run().items():
-                sink.put(f"{VIEW_PREFIX}{name}", array)
-            return
+        """Wait for the started process's models and hand them to the sink."""
         self.release()
         if not self._paused:
             self._process.stdout.read(1)   # its byte after the category model
@@ -881,16 +875,15 @@ def _processes_for(processes: int | None, documents: int) -> int:
 
 def _count_all_terms(texts: list[str], normalize, segmenter, processes: int,
                      training: _Training, sink: _ArraySink):
-    """Tokenise the texts and run ``training`` (the n-gram models, which need no tokens, put
-    into ``sink``), the two parts of a build. With ``processes`` > 1 (``_processes_for``: a
-    big build in a single-threaded process, ``build-index`` or ``init-db``) the training
-    runs in the fresh process the caller has started, and one process per core is forked to
-    tokenise; the texts are handed out chunk by chunk and ``texts`` emptied (the merge then
-    needs their memory). Otherwise both run here, one after the other. The result is the
-    same either way: chunks are merged in order."""
+    """Tokenise the texts. With ``processes`` > 1 (``_processes_for``: a big build in a
+    single-threaded process, ``build-index`` or ``init-db``) one process per core is forked
+    to tokenise, beside ``training``, the n-gram models (which need no tokens) trained in the
+    fresh process the caller has started (and sent its sample and words here); the texts are
+    handed out chunk by chunk and ``texts`` emptied (the merge then needs their memory).
+    Otherwise they are tokenised here (the caller has trained the models already). The
+    result is the same either way: chunks are merged in order."""
     global _worker_tools
     if processes < 2:
-        training.finish(sink)   # first: its transient peak then meets no token arrays
         words, lengths, entries, tf_of = _count_terms(texts, normalize, segmenter)
         ids = _TermIds()
         term_of = array("i", ids.ids(words, entries))
@@ -975,16 +968,19 @@ def _build_arrays(articles, offtopic, normalize, segmenter, processes: int | Non
     grouped by category (a stable sort), so a category's best one is one reduceat away and
     the postings come out ordered by (term, category, document) from one transposition.
     With a ``directory`` each array goes to its file as soon as it is final (``_ArraySink``).
-    The n-gram models are trained meanwhile (``_Training``), in another process in a big
-    build, whose last part runs beside this one's."""
+    The n-gram models (``_Training``) are trained first in a small build, and meanwhile in a
+    big one, in another process whose last part runs beside this one's."""
     sink = _ArraySink(directory)
     training = _Training(articles, offtopic, normalize, directory, segmenter)
     processes = _processes_for(processes, _document_count(articles, offtopic))
+    if processes < 2:
+        training.run(sink)   # first: its transient peak then meets none of the build's arrays
+        meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
+        return sink.arrays(), meta
     try:
-        if processes > 1:
-            # First thing: the training process is the build's longest single part, and it
-            # imports while this one lists the documents and draws its sample.
-            training.start()
+        # First thing: the training process is the build's longest single part, and it
+        # imports while this one lists the documents and draws its sample.
+        training.start()
         meta = _index_arrays(articles, offtopic, normalize, segmenter, processes, training, sink)
         training.finish(sink)
     except BaseException:
