@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .text import _CJK_RUN_RE, _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, \
-    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, mask_many, words_of_states
+from .text import _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, _START, _TRANS, \
+    STOPWORDS, Segmenter, mask_many, words_of_states
 
 
 def cut_many(segmenter: Segmenter, texts, lexicon: "_Lexicon | None" = None,
@@ -383,19 +383,6 @@ def _kept(w: str) -> bool:
 def _dropped(w: str) -> bool:
     """Whether ``words_and_tokens`` drops a word from the words (spaces, punctuation)."""
     return _DROP_RE.fullmatch(w) is not None
-
-
-def tokenize_many(normalized_texts, segmenter: Segmenter,
-                  lexicon: "_Lexicon | None" = None) -> list[list[str]]:
-    """``[tokenize(t, segmenter) for t in normalized_texts]``, token for token, faster: the
-    texts are cut together (``Segmenter.cut_many``) and the word filter is remembered."""
-    texts = [mask_for_matching(t) for t in normalized_texts]
-    out = []
-    for text, tokens in zip(texts, kept_words_many(texts, segmenter, lexicon)):
-        for run in _CJK_RUN_RE.findall(text):
-            tokens += ["~" + a + b for a, b in zip(run, run[1:])]
-        out.append(tokens)
-    return out
 
 
 def kept_words_many(masked_texts, segmenter: Segmenter,

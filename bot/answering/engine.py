@@ -1168,7 +1168,7 @@ OFFTOPIC_LINES_LIMIT = 3000     # the none class: the bank's curated off-topic l
 class _TrainingSample:
     """What the models are trained on: the n-gram views' lines (normalised, with their
     category and urgency), and which of them, in which order, the scope view's are
-    (``_samples``)."""
+    (``_sample_rows``)."""
     texts: list[str]
     categories: list[str]
     urgency: list[str]
@@ -1214,18 +1214,10 @@ def train_sample(sample: _TrainingSample, segmenter: Segmenter | None = None,
     return {**views.to_arrays(), **scope.to_arrays()}
 
 
-def _samples(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]],
-                                                      list[tuple[str, bool]]]:
-    """The n-gram views' training lines (text, category, urgency) and the scope view's (text,
-    off-topic?), as ``_sample_rows`` draws them."""
-    lines, scope_rows = _sample_rows(articles, offtopic)
-    return lines, [(lines[i][0], lines[i][1] == NONE) for i in scope_rows]
-
-
 def _sample_rows(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, str]], list[int]]:
     """The n-gram views' training lines (text, category, urgency): every article's examples
     then its urgent lines, article by article, then the off-topic lines, capped per class
-    (``_training_sample``); and the scope view's lines, as indexes into them: the same sample,
+    (``_sample_indexes``); and the scope view's lines, as indexes into them: the same sample,
     in the order it has always been trained in (every example, then every urgent line, then
     the off-topic lines), capped (``scope.training_lines``). A class holds lines of one kind
     (an urgent line's urgency is never "no"; off-topic lines come last in both orders), in
@@ -1246,21 +1238,16 @@ def _sample_rows(articles, offtopic: list[str]) -> tuple[list[tuple[str, str, st
     return sample, [scope_order[k] for k in scope_rows]
 
 
-def _training_sample(lines: list[tuple[str, str, str]], limit: int,
-                     none_limit: int | None = None) -> list[tuple[str, str, str]]:
-    """At most ``limit`` lines of each (category, urgency) class, in their order: training
-    cost grows with the lines (10,000 synthetic articles, 90,000 lines: 11 s features + 20 s
-    SVMs, more than all the tokenising). A class over the limit keeps the lines with the
-    smallest text digests, so a publish changes the sample only at the margin. The bank's
-    classes are far below the limit (tested), so its models are unchanged; what the limit
-    costs a real bank that large is not measured (we have none). ``none_limit``: the limit of
-    the off-topic class (``none``, not urgent), if it has its own."""
-    return [lines[i] for i in _sample_indexes(lines, limit, none_limit)]
-
-
 def _sample_indexes(lines: list[tuple[str, str, str]], limit: int,
                     none_limit: int | None = None) -> list[int]:
-    """The indexes of ``_training_sample``'s lines, ascending."""
+    """The indexes of at most ``limit`` lines of each (category, urgency) class, ascending:
+    training cost grows with the lines (10,000 synthetic articles, 90,000 lines: 11 s
+    features + 20 s SVMs, more than all the tokenising). A class over the limit keeps the
+    lines with the smallest text digests, so a publish changes the sample only at the
+    margin. The bank's classes are far below the limit (tested), so its models are
+    unchanged; what the limit costs a real bank that large is not measured (we have none).
+    ``none_limit``: the limit of the off-topic class (``none``, not urgent), if it has its
+    own."""
     by_class: dict[tuple[str, str], list[int]] = {}
     for i, (_, category, urgency) in enumerate(lines):
         by_class.setdefault((category, urgency), []).append(i)
