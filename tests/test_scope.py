@@ -14,11 +14,6 @@ from bot.answering.triage import TriageParams, decide
 from bot.answering.urgency import detect_urgency, money_request
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers
-
-
 # Everyday procedures that share words with scams (loans, claims, school fees, refunds): the
 # menu. The first five got a scam type before the scope view.
 @pytest.mark.parametrize("text", [

@@ -8,11 +8,6 @@ from bot.answering.triage import TriageParams, decide
 from bot.answering.urgency import detect_urgency
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 @pytest.mark.parametrize("text, veto", [
     # a bill paid, paid to nobody
     ("交了电费一百二", "everyday_payment"),
