@@ -160,7 +160,7 @@ class Engine:
         self._width = self.vocab.dtype.itemsize // 4 if self.n_terms else 0
         self._by_category: dict[str, list[str]] = {}
         self._not_for_kind: dict[str, str] = {}   # article id -> the urgent kind it is not for
-        self._doc_kinds: list[str | None] | None = None   # (_emergency_doc_kinds)
+        self._of_kind: dict[str, np.ndarray] = {}   # (_emergency_documents_of)
         for art in self.articles.values():
             self._by_category.setdefault(art.category, []).append(art.id)
             kinds = [k for _, k in art.urgent_examples]
@@ -334,18 +334,18 @@ class Engine:
         the first; articles whose urgent lines are mostly of the other kind come last."""
         ids: list[str] = []
         if doc_scores is not None and EMERGENCY in self.categories:
-            kinds = self._emergency_doc_kinds()
-            for i, aid in self._matching_documents(doc_scores, EMERGENCY):
-                if kinds[i] == kind and aid not in ids:
+            for aid in self._matching_articles(doc_scores, EMERGENCY,
+                                               among=self._emergency_documents_of(kind)):
+                if aid not in ids:
                     ids.append(aid)
         ids += [a for a in self._best_cases(doc_scores, EMERGENCY, len(self.articles))
                 if a not in ids]
         return tuple(sorted(ids, key=lambda aid: self._not_for_kind.get(aid) == kind))[:limit]
 
-    def _emergency_doc_kinds(self) -> list[str | None]:
-        """The urgent kind of each document of the emergency category (None: not an urgent
-        line), computed once."""
-        if self._doc_kinds is None:
+    def _emergency_documents_of(self, kind: str) -> np.ndarray:
+        """Which documents of the emergency category are urgent lines of ``kind`` (a mask),
+        computed once per kind."""
+        if kind not in self._of_kind:
             lo, hi = self._category_span(EMERGENCY)
             urgent_kinds: dict[int, list[str | None]] = {}   # article index -> its documents'
             kinds = []
@@ -358,8 +358,8 @@ class Engine:
                     article = self.articles[self._article_ids[ai]]
                     urgent_kinds[ai] = [k for _, _, k in _article_documents(article)]
                 kinds.append(urgent_kinds[ai][part])
-            self._doc_kinds = kinds
-        return self._doc_kinds
+            self._of_kind[kind] = np.asarray([k == kind for k in kinds], dtype=bool)
+        return self._of_kind[kind]
 
     def _category_span(self, category: str) -> tuple[int, int]:
         """The documents of a category: [lo, hi) (documents are grouped by category)."""
@@ -367,29 +367,33 @@ class Engine:
         starts = self.arrays["cat_starts"]
         return int(starts[ci]), int(starts[ci + 1]) if ci + 1 < len(starts) else self.n_docs
 
-    def _matching_documents(self, doc_scores, category: str, top: int | None = None):
-        """(index among the category's documents, article id or None) of those that match the
-        message (score > 0), best first: all of them (ties in document order), or only those
-        among its ``top`` + 1 best (a partial sort, for callers that need a few articles)."""
+    def _matching_articles(self, doc_scores, category: str, top: int | None = None,
+                           among: np.ndarray | None = None):
+        """The article id (None: an off-topic line) of each of the category's documents that
+        match the message (score > 0), best first: all of them (ties in document order), or
+        only those among its ``top`` + 1 best (a partial sort, for callers that need a few
+        articles). ``among``: a mask of the category's documents, the only ones walked."""
         lo, hi = self._category_span(category)
         scores = doc_scores[lo:hi]
+        if among is not None:
+            scores = np.where(among, scores, 0.0)   # (scores are never negative)
         if top is None:
             order = np.argsort(-scores, kind="stable")
         else:
             k = min(top, len(scores) - 1)
             best = np.argpartition(-scores, k)[:k + 1] if k > 0 else np.arange(len(scores))
             order = best[np.argsort(-scores[best], kind="stable")]
-        for i, score, ai in zip(order.tolist(), scores[order].tolist(),
-                                self.arrays["doc_article"][lo + order].tolist()):
+        for score, ai in zip(scores[order].tolist(),
+                             self.arrays["doc_article"][lo + order].tolist()):
             if score <= 0:
                 return
-            yield i, self._article_ids[ai] if ai >= 0 else None
+            yield self._article_ids[ai] if ai >= 0 else None
 
     def _best_cases(self, doc_scores, category: str, limit: int = 3) -> tuple[str, ...]:
         """Articles of the category, best-matching first (all of them if nothing matched)."""
         ids: list[str] = []
         if doc_scores is not None and category in self.categories:
-            for _, aid in self._matching_documents(doc_scores, category, top=64):
+            for aid in self._matching_articles(doc_scores, category, top=64):
                 if aid is not None and aid not in ids:
                     ids.append(aid)
                     if len(ids) == limit:
