@@ -39,7 +39,7 @@ checkout, step, work = sys.argv[1], sys.argv[2], Path(sys.argv[3])
 sys.path[:0] = [checkout, checkout + "/bench"]
 from bot.answering.engine import Engine, load_offtopic, load_terms
 from bot.answering.text import Normalizer
-from bot.answering.urgency import detect_urgency, money_request
+from bot.answering.urgency import money_request
 content = work / "content"
 normalizer = Normalizer.from_file(content / "engine" / "normalize.tsv")
 if step == "prepare":
@@ -62,9 +62,9 @@ else:
     for _, _, text in json.loads((work / "messages.json").read_text("utf-8")):
         n = normalizer(text)[:2000]
         m = engine._match_uncached(n)
+        # (m.urgency is the rules' whole view, as the engine ran them: not run a second time)
         out.append((m.category, m.score, m.urgent, m.case_ids, m.urgent_kind, m.ranking,
-                    tuple(vars(m.urgency).items()), tuple(vars(detect_urgency(n)).items()),
-                    money_request(n)))
+                    tuple(vars(m.urgency).items()), money_request(n)))
     (work / f"{step}.pickle").write_bytes(pickle.dumps(out))
 """
 

@@ -203,7 +203,7 @@ def content_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def content_answers(content_dir):
+def service(content_dir):
     """An answer service over the files in content/ (no database), shared by the modules that
     only ask it questions: it holds its engine, so no later build evicts it from the
     process's small engine cache and no module builds it again."""

@@ -26,6 +26,7 @@ from bot.storage.db import make_db_factory
 from bot.storage.library import init_db, load_library
 from conftest import CONTENT_DIR, make_settings, test_config
 from fake_wecom_api import AGENT_ID, CORP_ID, SECRET, FakeWeComApi
+from processes import stop_process
 from test_admin_stats import log_in
 from test_scheduler import FakeClock
 
@@ -418,6 +419,5 @@ def test_end_to_end_against_the_fake_in_another_process(tmp_path):
         assert {r["group_id"]: r["state"] for r in receipt_rows(db)} == {
             "a": "confirmed", "dong": "awaiting"}
     finally:
-        fake.terminate()
-        fake.wait(timeout=5)
+        stop_process(fake, 5)
         fake.stdout.close()

@@ -8,11 +8,6 @@ from bot.storage.library import PublishedContent, bump_content_version, init_db
 from bot.answering.urgency import detect_urgency
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 @pytest.mark.parametrize("text, expected", [
     ("有个群让我给视频点赞，一个赞三块钱，后来让我充钱做大任务", "order_brushing"),
     ("群里老师天天推荐股票 说跟着他买稳赚不赔", "fake_investment"),

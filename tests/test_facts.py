@@ -23,11 +23,6 @@ URGENT_QUESTIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 def steps_of(answer: str) -> list[str]:
     """The numbered emergency steps ('1. …') of a reply, in order."""
     return [ln for ln in answer.splitlines() if re.match(r"^\d\.\s", ln)]

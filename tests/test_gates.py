@@ -14,8 +14,7 @@ from bot.answering.gates import Gate, Gates, gate_of
 from bot.answering.text import Normalizer
 from conftest import bank_and_dev_texts
 
-PATTERNS = [(name, entry[-1]) for name, *entry in urgency._SIGNALS + urgency._MESSAGE_VETOES] + \
-    [("demand_again", urgency._DEMAND_AGAIN)]
+PATTERNS = urgency.gated_patterns()
 
 
 def _freq(ch: str) -> int:   # a fixed commonness for the small patterns below

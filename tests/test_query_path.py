@@ -34,8 +34,8 @@ def test_simplifier_converts_exactly_as_zhconv(texts):
     assert simplify("我幹什麼不干你事。") == "我干什么不干你事。"
 
 
-def test_views_get_the_same_masked_text_they_would_make(content_answers, texts):
-    engine = content_answers.engine
+def test_views_get_the_same_masked_text_they_would_make(service, texts):
+    engine = service.engine
     for text in texts[::11]:
         normalized = engine.normalize(text)
         masked = mask_for_matching(normalized)
@@ -60,13 +60,13 @@ def _searched_query_vector(engine, normalized):
     return pos[known], w / (math.sqrt(float(w @ w)) or 1.0)
 
 
-def test_remembered_term_ids_give_the_searched_query_vector(content_answers, texts,
+def test_remembered_term_ids_give_the_searched_query_vector(service, texts,
                                                             monkeypatch):
     """Term ids remembered across messages, and a memory so small it holds almost nothing,
     give the vector a binary search per message gives, bit for bit."""
     from bot.answering import engine as engine_module
 
-    engine = content_answers.engine
+    engine = service.engine
     sample = [engine.normalize(t) for t in texts[::5]] + ["", "qty", "链接 电话号码"]
     expected = [_searched_query_vector(engine, n) for n in sample]
     for _ in range(2):   # the first time looked up, the second remembered
@@ -82,12 +82,12 @@ def test_remembered_term_ids_give_the_searched_query_vector(content_answers, tex
                                                for n in sample))
 
 
-def test_rules_given_the_money_request_read_as_they_would_alone(content_answers, texts):
+def test_rules_given_the_money_request_read_as_they_would_alone(service, texts):
     """views_of finds the money request once and hands it to the rules: the same urgency as
     the rules finding it themselves (the teller and purchase vetoes read it)."""
     from bot.answering.urgency import detect_urgency, money_request
 
-    engine = content_answers.engine
+    engine = service.engine
     extra = ["我在银行柜台 柜员一直问我转给谁 对方让我先交保证金", "我奶奶非要买三千块的床垫 劝不住"]
     for text in texts[::3] + extra:
         n = engine.normalize(text)

@@ -14,11 +14,6 @@ from bot.answering.triage import TriageParams, decide
 from bot.answering.urgency import detect_urgency, money_request
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers
-
-
 # Everyday procedures that share words with scams (loans, claims, school fees, refunds): the
 # menu. The first five got a scam type before the scope view.
 @pytest.mark.parametrize("text", [
@@ -264,9 +259,15 @@ def test_words_of_the_cases_are_never_said_off_topic():
     words = [["解冻", "金额"], ["解冻", "账户"], ["账户", "余额"], ["解冻"], ["余额", "查询"]]
     off_topic = [False, False, True, False, True]
     assert scope.case_only_words(words, off_topic).tolist() == ["解冻"]   # 账户: said off topic
-    view = ScopeView(None, None, np.zeros(0), np.zeros(0), np.zeros(len(scope.CUES)), 0.0,
-                     case_words=scope.case_only_words(words, off_topic))
-    assert view.names_a_scam(["帮", "我", "解冻"]) and not view.names_a_scam(["账户", "余额"])
+
+
+def test_a_word_of_the_cases_names_a_scam_alone(service):
+    """A word of the cases that is no scam term (keyword, terms.txt) names a scam as they do."""
+    engine = service.engine
+    terms = set(engine.segmenter.words) | {k.strip().lower() for a in engine.articles.values()
+                                           for k in a.keywords}
+    word = next(w for w in engine.scope.case_words.tolist() if w not in terms)
+    assert engine.names_a_scam(["帮", "我", word]) and not engine.names_a_scam(["帮", "我"])
 
 
 def test_how_to_report_in_the_anti_fraud_app_is_about_reporting(service):

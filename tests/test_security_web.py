@@ -22,6 +22,7 @@ from bot.storage.db import connect, make_db_factory
 from bot.storage.schema import migrate
 from bot.wechat.deliveries import Deliveries
 from conftest import seed_folder
+from processes import stop_process
 from test_webhook import (LOAN_FEE_MESSAGE, count, post_raw, reply_text, sender,  # noqa: F401
                           shared, shared_app, text)
 from test_webhook import event as event_xml
@@ -306,12 +307,7 @@ def served(tmp_path, content_dir):
             time.sleep(0.2)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 15)
         log.close()
 
 

@@ -13,12 +13,12 @@ import pytest
 
 from bot.answering import engine, scope
 from bot.answering.engine import BULK_MIN_TEXTS, NONE, OFFTOPIC_LINES_LIMIT, TRAIN_LINES_PER_CLASS, \
-    _count_terms, _documents, _samples, _training_sample, load_offtopic, load_terms
+    _count_terms, _documents, _sample_indexes, _training_sample_of, load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
-from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, lexicon_of, tokenize_many, \
+from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, kept_words_many, lexicon_of, \
     words_many
-from bot.answering.text import USER_WORD_FREQ, Normalizer, Segmenter, _base_dictionary, \
-    _hmm_cut, mask_for_matching, mask_many, tokenize, words_and_tokens
+from bot.answering.text import _CJK_RUN_RE, USER_WORD_FREQ, Normalizer, Segmenter, \
+    _base_dictionary, _hmm_cut, mask_for_matching, mask_many, tokenize, words_and_tokens
 from bot.content.model import Article, load_content
 
 ODD_TEXTS = [
@@ -116,12 +116,18 @@ def test_segmenter_cuts_many_texts_at_once_as_jieba_does(bank_texts):
     assert cut_many(segmenter, []) == [] and cut_many(segmenter, ["", " "]) == [[], [" "]]
 
 
-def test_batch_tokens_are_the_tokens_of_each_text(bank_texts, content_dir):
+def test_batch_words_are_the_words_of_each_texts_tokens(bank_texts, content_dir):
+    """A big build's words (``kept_words_many``, every text of a batch cut together), then
+    each text's character bigrams, are ``tokenize``'s tokens of the text, on every bank text."""
     words, texts = bank_texts
     segmenter = Segmenter(words)
     normalize = Normalizer.from_file(content_dir / "engine" / "normalize.tsv")
     normalized = [normalize(t) for t in texts]
-    assert tokenize_many(normalized, segmenter) == [tokenize(t, segmenter) for t in normalized]
+    masked = mask_many(normalized)
+    batch = [kept + ["~" + a + b for run in _CJK_RUN_RE.findall(text)
+                     for a, b in zip(run, run[1:])]
+             for text, kept in zip(masked, kept_words_many(masked, segmenter))]
+    assert batch == [tokenize(t, segmenter) for t in normalized]
 
 
 def test_batch_words_are_the_words_of_each_text(bank_texts, content_dir):
@@ -292,22 +298,27 @@ def lines_of(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:
             for (category, urgency), n in counts.items() for i in range(n)]
 
 
+def sampled(lines, limit: int, none_limit: int | None = None) -> list[tuple[str, str, str]]:
+    """The lines the build's sample keeps (``_sample_indexes``)."""
+    return [lines[i] for i in _sample_indexes(lines, limit, none_limit)]
+
+
 def test_training_sample_keeps_every_line_of_a_bank_below_the_limit():
     lines = lines_of({("a", "no"): 5, ("a", "lost"): 3, ("none", "no"): 4})
-    assert _training_sample(lines, 5) == lines
+    assert sampled(lines, 5) == lines
 
 
 def test_training_sample_caps_each_class_stably_and_keeps_order():
     lines = lines_of({("a", "no"): 50, ("b", "no"): 8, ("a", "lost"): 30})
-    sample = _training_sample(lines, 10)
+    sample = sampled(lines, 10)
     per_class = {}
     for _, category, urgency in sample:
         per_class[category, urgency] = per_class.get((category, urgency), 0) + 1
     assert per_class == {("a", "no"): 10, ("b", "no"): 8, ("a", "lost"): 10}
     assert sample == sorted(sample, key=lines.index)              # in the bank's order
-    assert _training_sample(list(lines), 10) == sample            # deterministic
+    assert sampled(list(lines), 10) == sample                     # deterministic
     # A publish that adds a line changes the sample by at most that line in, one out.
-    grown = _training_sample(lines + [("a-no-新的一句", "a", "no")], 10)
+    grown = sampled(lines + [("a-no-新的一句", "a", "no")], 10)
     assert len(set(grown) - set(sample)) <= 1
 
 
@@ -334,14 +345,16 @@ def test_one_sample_serves_both_views_as_each_was_drawn(monkeypatch):
     offtopic = [rng.choice(phrases) for _ in range(9)]
     lines = [(ex, a.category, "no") for a in articles for ex in a.examples]
     lines += [(ex, a.category, kind) for a in articles for ex, kind in a.urgent_examples]
-    lines = _training_sample(lines + [(q, NONE, "no") for q in offtopic], 6)
+    lines = sampled(lines + [(q, NONE, "no") for q in offtopic], 6)
     drawn_apart = scope.training_lines([(t, c == NONE) for t, c, _ in lines])
-    views, scope_lines = _samples(articles, offtopic)
+    sample = _training_sample_of(articles, offtopic, Normalizer([]))
+    views = list(zip(sample.texts, sample.categories, sample.urgency))
+    scope_lines = list(zip(sample.scope_texts(), sample.scope_off()))
     assert scope_lines == drawn_apart and len(scope_lines) < len(views)
     assert sum(not off for _, off in scope_lines) == 15
     per_article = [(ex, a.category, u) for a in articles for ex, u in
                    [(e, "no") for e in a.examples] + list(a.urgent_examples)]
-    assert views == _training_sample(per_article + [(q, NONE, "no") for q in offtopic], 6)
+    assert views == sampled(per_article + [(q, NONE, "no") for q in offtopic], 6)
 
 
 def test_the_bank_is_far_below_the_training_limit(content_dir):
@@ -367,7 +380,7 @@ def test_the_off_topic_class_has_its_own_limit():
     case class may hold still trains on every one."""
     lines = [(f"闲聊{i}", "none", "no") for i in range(8)] + \
         [(f"案例{i}", "fake_loan", "no") for i in range(8)]
-    sample = _training_sample(lines, 5, 10)
+    sample = sampled(lines, 5, 10)
     assert [ln for ln in sample if ln[1] == "none"] == lines[:8]
     assert len([ln for ln in sample if ln[1] == "fake_loan"]) == 5
-    assert len(_training_sample(lines, 5)) == 10   # without its own limit, the same cap
+    assert len(sampled(lines, 5)) == 10   # without its own limit, the same cap

@@ -13,11 +13,6 @@ from bot.content.model import load_content
 IN_PROGRESS_FIRST_LINE = "⚠️ 立即挂断电话/停止操作，不转账，不说验证码！"
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 @pytest.mark.parametrize("text, kind, signal", [
     ("那个说是法院的人还没挂电话，一直叫我别挂", "in_progress", "on_call_now"),
     ("我现在正在跟自称检察官的人视频，他说我的卡涉案", "in_progress", "on_call_now"),

@@ -8,11 +8,6 @@ from bot.answering.triage import TriageParams, decide
 from bot.answering.urgency import detect_urgency
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 @pytest.mark.parametrize("text, veto", [
     # a bill paid, paid to nobody
     ("交了电费一百二", "everyday_payment"),
@@ -30,17 +25,10 @@ def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
 
 
 @pytest.mark.parametrize("text, kind", [
-    # the same acts with a scam sign stay urgent
+    # the same acts as above with a scam sign stay urgent
     ("按短信里的链接交了电费两百 结果户号根本不对", "lost"),
     ("网上认识的人说周转一下 我转了他八千 他说明天还我 现在电话关机了", "lost"),
     ("我奶奶在健康讲座现场非要买三千块的药 劝不住", "in_progress"),
-])
-def test_the_same_acts_with_a_scam_sign_stay_urgent(text, kind):
-    u = detect_urgency(text)
-    assert u.urgent and u.kind == kind, u
-
-
-@pytest.mark.parametrize("text, kind", [
     # blocked, then back with a new demand: the next payment is the one to stop
     ("交了两千保证金他就把我拉黑了 今天又换了个号来要钱", "in_progress"),
     # asked again, paid, then blocked: it is over
@@ -54,7 +42,8 @@ def test_the_same_acts_with_a_scam_sign_stay_urgent(text, kind):
     # an hour ago is not a deadline
     ("半个小时前转的账 现在报警还能冻住吗", "lost"),
 ])
-def test_fresh_demands_and_past_acts_are_read_in_order(text, kind):
+def test_urgent_acts_are_read_as_their_kind(text, kind):
+    """Scam signs beside everyday acts; fresh demands and past acts read in the order told."""
     u = detect_urgency(text)
     assert u.urgent and u.kind == kind, u
 

@@ -123,11 +123,6 @@ def test_everyday_words_near_the_fraud_domain_do_not_count(text):
     assert detect_urgency(text).fraud_words is None
 
 
-@pytest.fixture(scope="module")
-def service(content_answers):
-    return content_answers   # conftest: one per session
-
-
 @pytest.mark.parametrize("text, kind, signal", [
     ("开共享屏幕的时候 对方看到了我的支付密码", "lost", "gave_code"),
     ("我之前告诉过别人验证码 现在卡里还有钱 要补救吗", "lost", "gave_code"),

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from .text import _CJK_RUN_RE, _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, \
-    _START, _TRANS, STOPWORDS, Segmenter, mask_for_matching, mask_many, words_of_states
+from .text import _DROP_RE, _EMIT, _HMM_HAN, _HMM_SKIP, _MIN, _RE_HAN, _RE_SKIP, _START, _TRANS, \
+    STOPWORDS, Segmenter, mask_many, words_of_states
 
 
 def cut_many(segmenter: Segmenter, texts, lexicon: "_Lexicon | None" = None,
@@ -361,32 +361,35 @@ def _hmm_states(blocks: list[str]) -> list[str]:
     return out
 
 
-class _Kept(dict):
-    """word -> whether ``tokenize`` keeps it (memo of its filter)."""
+class _WordFilter(dict):
+    """word -> ``test(word)``, each word tested once (a batch meets the same words again and
+    again; a dict lookup is all a known word costs)."""
+
+    def __init__(self, test):
+        super().__init__()
+        self._test = test
 
     def __missing__(self, w: str) -> bool:
-        kept = self[w] = len(w) > 1 and w not in STOPWORDS and not _DROP_RE.fullmatch(w)
-        return kept
+        answer = self[w] = self._test(w)
+        return answer
 
 
-def tokenize_many(normalized_texts, segmenter: Segmenter,
-                  lexicon: "_Lexicon | None" = None) -> list[list[str]]:
-    """``[tokenize(t, segmenter) for t in normalized_texts]``, token for token, faster: the
-    texts are cut together (``Segmenter.cut_many``) and the word filter is remembered."""
-    texts = [mask_for_matching(t) for t in normalized_texts]
-    out = []
-    for text, tokens in zip(texts, kept_words_many(texts, segmenter, lexicon)):
-        for run in _CJK_RUN_RE.findall(text):
-            tokens += ["~" + a + b for a, b in zip(run, run[1:])]
-        out.append(tokens)
-    return out
+def _kept(w: str) -> bool:
+    """Whether ``tokenize`` keeps a word: two characters or more, no stopword, not only
+    spaces and punctuation."""
+    return len(w) > 1 and w not in STOPWORDS and not _DROP_RE.fullmatch(w)
+
+
+def _dropped(w: str) -> bool:
+    """Whether ``words_and_tokens`` drops a word from the words (spaces, punctuation)."""
+    return _DROP_RE.fullmatch(w) is not None
 
 
 def kept_words_many(masked_texts, segmenter: Segmenter,
                     lexicon: "_Lexicon | None" = None) -> list[list[str]]:
     """The words of ``tokenize``'s tokens (all of them but the character bigrams, which come
     after them) of texts already through ``mask_for_matching``, cut together."""
-    kept = _Kept()
+    kept = _WordFilter(_kept)
     return [[w for w in words if kept[w]]
             for words in cut_many(segmenter, masked_texts, lexicon, blocks_only=True)]
 
@@ -394,16 +397,8 @@ def kept_words_many(masked_texts, segmenter: Segmenter,
 def kept_words(masked_texts, segmenter: Segmenter) -> list[list[str]]:
     """``kept_words_many``'s words, each text cut on its own (``Segmenter.cut``): for builds
     too small to pay for the lexicon's arrays."""
-    kept = _Kept()
+    kept = _WordFilter(_kept)
     return [[w for w in segmenter.cut(t) if kept[w]] for t in masked_texts]
-
-
-class _Dropped(dict):
-    """word -> whether ``words_and_tokens`` drops it from the words (spaces, punctuation)."""
-
-    def __missing__(self, w: str) -> bool:
-        dropped = self[w] = _DROP_RE.fullmatch(w) is not None
-        return dropped
 
 
 def words_many(normalized_texts, segmenter: Segmenter,
@@ -411,7 +406,7 @@ def words_many(normalized_texts, segmenter: Segmenter,
     """``[words_and_tokens(t, segmenter)[0] for t in normalized_texts]``, word for word, cut
     together (``cut_many``): the scope view's training words, cut by a build that has the
     lexicon at hand anyway (about a fifth of the CPU of cutting them one by one)."""
-    dropped = _Dropped()
+    dropped = _WordFilter(_dropped)
     return [[w for w in words if not dropped[w]] for words in
             cut_many(segmenter, mask_many(normalized_texts), lexicon)]
 

@@ -182,19 +182,19 @@ class NgramFeatures:
         if extra:
             rows = np.concatenate((rows, np.asarray([r for r, _ in extra], np.int64)))
             ids = np.concatenate((ids, np.asarray([i for _, i in extra], np.int32)))
-        # By row, then feature id: one sort of (row, id) as one integer (numpy's stable sort
-        # of these nearly sorted keys is several times faster than its default sort or a
-        # two-key lexsort).
-        entry = np.argsort(rows * max(len(self.vocab_list), 1) + ids, kind="stable")
-        rows, ids = rows[entry], ids[entry]
-        n = len(ids)
+        # By row, then feature id: one sort of (row, id) as one integer, sorted itself (no
+        # argsort and gathers; numpy's stable sort of these nearly sorted keys is several
+        # times faster than its default sort or a two-key lexsort).
+        width = max(len(self.vocab_list), 1)
+        entry = rows * width + ids
+        entry.sort(kind="stable")
+        n = len(entry)
         starts = np.empty(n + 1, bool)              # where a run of one (row, id) starts
         starts[0] = starts[n] = True
-        np.not_equal(ids[1:], ids[:-1], out=starts[1:n])
-        starts[1:n] |= rows[1:] != rows[:-1]
+        np.not_equal(entry[1:], entry[:-1], out=starts[1:n])
         bounds = np.flatnonzero(starts)
         tf = bounds[1:] - bounds[:-1]
-        rows, ids = rows[bounds[:-1]], ids[bounds[:-1]]
+        rows, ids = np.divmod(entry[bounds[:-1]], width)
         data = _SUBLINEAR_TF[np.minimum(tf, len(_SUBLINEAR_TF) - 1)] * self.idf[ids]
         indptr = np.zeros(len(texts) + 1, np.int64)
         np.cumsum(np.bincount(rows, minlength=len(texts)), out=indptr[1:])

@@ -38,7 +38,7 @@ WORD_MIN_DF = 2         # a word feature of fewer training lines is dropped
 KNOWN_LINE_SCORE = 0.9  # a message this close to a line of the bank (best document's cosine)
 #                         is answered as that line is labelled: an editor's 加为例句 must hold
 CASE_WORD_MIN_DF = 2    # a word of at least this many case lines and of no off-topic line is
-#                         one "of the cases" (``names_a_scam``)
+#                         one "of the cases" (``Engine.names_a_scam``)
 MAX_CASE_LINES = 16000  # case lines trained on (the bank has ~14,200: all of them); at 10,000
 #                         synthetic articles the full sample cost 3 s, 8,000 lines ~0.5 s
 
@@ -146,7 +146,6 @@ class ScopeView:
         self.sharpness = sharpness
         self.segmenter = segmenter        # the index's: words when the caller has none
         self.case_words = np.zeros(0, "<U1") if case_words is None else case_words  # sorted
-        self._case_words = frozenset(self.case_words.tolist())
 
     @classmethod
     def train(cls, features: NgramFeatures, texts: list[str], off_topic: list[bool],
@@ -198,12 +197,6 @@ class ScopeView:
         if words:
             z += self.words.dot(words, self._word_weights)
         return z
-
-    def names_a_scam(self, words: list[str]) -> bool:
-        """Whether a message's words (``words_and_tokens``) hold a word of the cases: one of at
-        least ``CASE_WORD_MIN_DF`` case lines and of no off-topic line (解冻, 红包, 套路). The
-        segmenter's scam terms are the engine's to check (``Engine.names_a_scam``)."""
-        return not self._case_words.isdisjoint(words)
 
     def off_topic_probability(self, normalized: str, ids: np.ndarray | None = None,
                               w: np.ndarray | None = None,

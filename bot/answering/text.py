@@ -97,9 +97,7 @@ class Simplifier:
             self._pair_keys = np.unique(np.asarray([_pair_key(p) for p in self._pairs],
                                                    np.int64))
         cp = np.frombuffer(text.encode("utf-32-le"), np.uint32).astype(np.int64)
-        pairs = (cp[:-1] << 21) | cp[1:]
-        if not len(pairs) or not len(self._pair_keys):
-            return self(text) if sep not in text else sep.join(map(self, text.split(sep)))
+        pairs = (cp[:-1] << 21) | cp[1:]   # (none in a text of one character: no hits below)
         at = np.minimum(self._pair_keys.searchsorted(pairs), len(self._pair_keys) - 1)
         table, hits = self._table, []
         for i in np.flatnonzero(self._pair_keys[at] == pairs).tolist():

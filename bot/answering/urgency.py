@@ -571,9 +571,15 @@ class _TableGates:
 
     def __init__(self):
         self.size = (len(_SIGNALS), len(_MESSAGE_VETOES))
-        gates = Gates([gate_of(entry[-1]) for entry in _SIGNALS + _MESSAGE_VETOES] +
-                      [gate_of(_DEMAND_AGAIN)])
+        gates = Gates([gate_of(pattern) for _, pattern in gated_patterns()])
         self.mask, self.admitted = gates.mask, gates.admitted
+
+
+def gated_patterns() -> list[tuple[str, re.Pattern]]:
+    """(name, pattern) of every pattern a gate stands before, in the gates' order: the
+    signals, the message vetoes, then the demand to pay again (``_DEMAND_AGAIN``)."""
+    return [(name, entry[-1]) for name, *entry in _SIGNALS + _MESSAGE_VETOES] + \
+        [("demand_again", _DEMAND_AGAIN)]
 
 
 _table_gates: _TableGates | None = None

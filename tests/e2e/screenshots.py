@@ -19,13 +19,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bot.answering.context import question_row  # noqa: E402
 from bot.answering.service import AnswerService  # noqa: E402
 from bot.storage.db import connect  # noqa: E402
 from bot.storage.library import PublishedContent, init_db  # noqa: E402
 from bot.storage.questions import insert_questions  # noqa: E402
+from processes import stop_process  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
 QUESTIONS = [
@@ -107,8 +108,7 @@ def main() -> int:
             page.screenshot(path=str(OUT / "case-editor.png"), full_page=False)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        stop_process(server, 20)
     print(f"wrote {OUT / 'dashboard.png'} and {OUT / 'case-editor.png'}")
     return 0
 

@@ -24,6 +24,7 @@ from openpyxl import load_workbook
 
 from bot.config import PROJECT_ROOT
 from conftest import write_config
+from processes import stop_process
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -74,12 +75,7 @@ def running_server(base: list[str], tmp: Path, port: int):
                 pytest.fail("server did not start: " + (tmp / "server.log").read_text())
             yield f"http://127.0.0.1:{port}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=40)   # gunicorn finishes requests in flight for up to 30 s
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, 40)   # gunicorn finishes requests in flight for up to 30 s
 
 
 @pytest.fixture(scope="module")
