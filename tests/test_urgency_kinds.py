@@ -116,6 +116,9 @@ def test_half_way_and_the_anti_fraud_app_are_not_in_progress(text):
     # the money back the writer hopes for is no refund (nor one the caller promised)
     ("来电说我卡涉嫌洗钱 按他说的把钱转到他那个账户了 今天去银行问啥时候能退回来", "refund", False),
     ("网购的鞋子不合脚 能退吗", "refund", True),
+    # overhearing the family member on the phone is no hearsay
+    ("我妈关着门打电话 我在门外听见她说存折 还说对方是公安局的", "hearsay", False),
+    ("听我表姐讲 那边有人把学费都转过去了", "hearsay", True),
 ])
 def test_message_vetoes_that_silence_the_model(text, veto, vetoed):
     """A message-wide veto also silences the urgency model (triage.decide): a wrong one hides
@@ -124,10 +127,11 @@ def test_message_vetoes_that_silence_the_model(text, veto, vetoed):
 
 
 def test_cantonese_is_read_as_the_same_words(service):
-    """content/engine/normalize.tsv maps spoken Cantonese (佢 咗 俾 琴日 而家) to the words the
-    rules and examples read."""
+    """content/engine/normalize.tsv maps spoken Cantonese (佢 咗 俾 琴日 而家) and the northern
+    俺 to the words the rules and examples read."""
     text = "阿妈琴日俾咗三万蚊个自称公安嘅人 而家佢电话打唔通"
     assert service.engine.normalize(text) == "阿妈昨天给了三万块个自称公安的人 现在他电话打不通"
+    assert service.engine.normalize("俺妈跟俺说") == "我妈跟我说"   # the northern 俺 too
     answer = service.ask(text)
     assert answer["urgent"] and answer["urgent_kind"] == "lost", answer
 

@@ -444,7 +444,7 @@ _MESSAGE_VETOES += [
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友(?!圈)|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
-_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听.{1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到])(?:(?!在).){1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
 # A code or password told to the writer's own family is not a loss; an instruction to uninstall,
 # hang up, block or report carried out is not one either.
