@@ -116,6 +116,8 @@ def test_half_way_and_the_anti_fraud_app_are_not_in_progress(text):
     # the money back the writer hopes for is no refund (nor one the caller promised)
     ("来电说我卡涉嫌洗钱 按他说的把钱转到他那个账户了 今天去银行问啥时候能退回来", "refund", False),
     ("网购的鞋子不合脚 能退吗", "refund", True),
+    ("老头在会销上买了六千的保健酒 钱都交了 能退回来不", "refund", False),
+    ("卖皮肤的说操作错了 要再转一次才能退", "refund", False),
     # overhearing the family member on the phone is no hearsay
     ("我妈关着门打电话 我在门外听见她说存折 还说对方是公安局的", "hearsay", False),
     ("听我表姐讲 那边有人把学费都转过去了", "hearsay", True),
