@@ -95,6 +95,13 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     # in the middle of it
     ("自称老师的人在群里发了个收款码 我正扫着呢", "in_progress"),
     ("他让我下个app填银行卡 已经填了一半了", "in_progress"),
+    # a debt run up in the writer's name, a card in the machine, a second code asked for
+    ("客服帮我关会员 弄完花呗多了五千的账", "lost"),
+    ("卡刚插进取款机 他在电话里教我转", "in_progress"),
+    ("刚把短信里的码报给他了 他又让报一个", "in_progress"),
+    ("侄子明天就去缅甸打工 拦得住不", "in_progress"),
+    # refused the second demand, and the first payment is gone
+    ("付了五千定金 又要交运费 我没交 现在电话打不通", "lost"),
 ])
 def test_what_the_vetoes_must_not_read_into_a_loss(text, kind):
     u = detect_urgency(text)
@@ -105,6 +112,10 @@ def test_what_the_vetoes_must_not_read_into_a_loss(text, kind):
     "短信让填银行卡领补贴 填到一半觉得不对就退出来了",   # stopped half-way
     "我正下载国家反诈中心app呢",                           # the police's own app
     "网购退款怎么退",
+    "把微信借给表哥收款 会不会有事",          # 收款 is collecting, not paying
+    "有人说拍了我的视频要钱 我没给",          # refused
+    "短信让先交两百会费才给派活 我没交",
+    "我用借呗借了一笔钱 怎么还款",            # the writer's own loan
 ])
 def test_half_way_and_the_anti_fraud_app_are_not_in_progress(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
