@@ -348,6 +348,28 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_split(pid))
 
 
+def context_switches(pid: int) -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of all a process's threads so far ((0, 0) if
+    it is gone; a thread that has ended no longer counts). A voluntary one is a thread that
+    waited: for the GIL, a lock, a socket."""
+    voluntary = involuntary = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0, 0
+    for task in tasks:
+        try:
+            status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                voluntary += int(line.split()[1])
+            elif line.startswith("nonvoluntary_ctxt_switches:"):
+                involuntary += int(line.split()[1])
+    return voluntary, involuntary
+
+
 def cpu_split(pid: int) -> tuple[float, float]:
     """(user, system) CPU seconds a process has used so far, all its threads ((0, 0) if it
     is gone)."""

@@ -22,7 +22,10 @@ less than req/s and p99 when other processes share the cores.
 If our app reaches less than 0.45 of bare Flask's throughput, or its p99 is above 30 ms, the
 request path is profiled in-process with cProfile (no HTTP) and the top functions are printed,
 with the CPU time per push measured without the profiler (the thread's CPU time, which the
-machine's load moves less than wall time).
+machine's load moves less than wall time), and the same pushes from one thread against 16
+threads at once (process CPU and context switches per push). Each target's worker context
+switches per request are printed with its figures (a voluntary one is mostly a thread that
+waited for the GIL after a socket, SQLite or numpy call let it go).
 
 usage: .venv/bin/python bench/webhook_bench.py [--duration 10] [--warmup 2] [--connections 32]
        [--threads 1] [--requests 40000] [--publish-every 2] [--baseline PATH] [--rounds 3]
@@ -145,6 +148,7 @@ def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str
         run_wrk(server.url, warm_file, a.warmup, a.connections, a.threads, expect)
         workers = server.worker_pids()
         cpu_before = [benchkit.cpu_split(p) for p in workers]
+        switches_before = [benchkit.context_switches(p) for p in workers]
         if publish_every:
             with Publisher(server, publish_every) as publisher:
                 result = run_wrk(server.url, main_file, a.duration, a.connections, a.threads,
@@ -153,10 +157,14 @@ def bench_target(label: str, kind: str, mode: str, a, tmp: Path, texts: list[str
         else:
             result = run_wrk(server.url, main_file, a.duration, a.connections, a.threads, expect)
         cpu_after = [benchkit.cpu_split(p) for p in workers]
+        switches_after = [benchkit.context_switches(p) for p in workers]
         user = sum(u1 - u0 for (u0, _), (u1, _) in zip(cpu_before, cpu_after))
         system = sum(s1 - s0 for (_, s0), (_, s1) in zip(cpu_before, cpu_after))
         result["worker_cpu_ms"] = (user + system) * 1000 / max(1, result["requests"])
         result["worker_sys_ms"] = system * 1000 / max(1, result["requests"])
+        result["switches"] = [sum(after[k] - before[k] for before, after in
+                                  zip(switches_before, switches_after)) / max(1, result["requests"])
+                              for k in (0, 1)]   # (voluntary, involuntary) per request
         result["window_age_s"] = time.time() - generated_at
         result["gen_seconds"] = gen_seconds
         result["workers_rss_mb"] = [benchkit.rss_kb(p) / 1024 for p in server.worker_pids()]
@@ -192,7 +200,7 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
     from werkzeug.test import EnvironBuilder
 
     from bot import create_app
-    from bot.config import load_settings
+    from bot.config import ServerSettings, load_settings
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     try:
@@ -215,7 +223,7 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
 
         # Each mode its own texts: both run in one process, which keeps the engine (and its
         # answer cache) of the first, so the second would otherwise meet answered texts.
-        per_mode = 200 + 2 * n
+        per_mode = 200 + 4 * n
         part = ("plain", "safe").index(mode)
         texts = iter(benchkit.distinct_texts(2 * per_mode, seed=11)[part * per_mode:])
         for _ in range(200):  # warm SQLite pages and lazy imports, unprofiled
@@ -230,6 +238,9 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
             chunks.append(((time.thread_time() - cpu_started) * 1000 / len(chunk),
                            (time.perf_counter() - started) * 1000 / len(chunk)))
         cpu_ms, wall_ms = sorted(chunks)[1]
+        threads = ServerSettings.threads
+        one, many = threads_against_one(call, [environ_for(next(texts)) for _ in range(2 * n)],
+                                        threads)
         environs = [environ_for(next(texts)) for _ in range(n)]
         prof = cProfile.Profile(time.thread_time)
         prof.enable()
@@ -242,6 +253,11 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
         print(f"\n#### cProfile, {mode} mode, {n} pushes in one process: {cpu_ms:.2f} ms CPU "
               f"({wall_ms:.2f} ms wall) per push without the profiler, {total * 1000 / n:.2f} ms "
               "CPU with it\n")
+        print(f"Process CPU (all threads, the writer's too) with {n} pushes from one thread, "
+              f"then {n} more from {threads} threads at once as a gthread worker runs them: "
+              f"{one[0] * 1000:.2f} and {many[0] * 1000:.2f} ms per push; context switches per "
+              f"push {one[1]:.1f} and {many[1]:.1f} voluntary, {one[2]:.1f} and {many[2]:.1f} "
+              "involuntary\n")
         print("| stage | ms/push (profiled) | share |")
         print("|---|---:|---:|")
         rows = [(label, _cumulative(stats, f, fn)) for label, f, fn in STAGES]
@@ -267,6 +283,41 @@ def profile_in_process(mode: str, n: int = 1500, top: int = 10) -> None:
                   f"{100 * v[2] / total:.0f}% |")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def threads_against_one(call, environs: list, threads: int) -> list[tuple[float, ...]]:
+    """(process CPU seconds, voluntary and involuntary context switches) per push for the
+    first half of ``environs`` called from one thread and the second half from ``threads``
+    threads at once: what the threads of a worker cost beyond the pushes' own work (the
+    GIL handed over at every socket, SQLite and large numpy call), without HTTP."""
+    import resource
+    import threading
+
+    def usage():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime, r.ru_nvcsw, r.ru_nivcsw
+
+    half = len(environs) // 2
+    figures = []
+    for count, batch in ((1, environs[:half]), (threads, environs[half:])):
+        pending, lock = iter(batch), threading.Lock()
+
+        def work():
+            while True:
+                with lock:
+                    env = next(pending, None)
+                if env is None:
+                    return
+                call(env)
+
+        before = usage()
+        workers = [threading.Thread(target=work) for _ in range(count)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        figures.append(tuple((b - a) / len(batch) for a, b in zip(before, usage())))
+    return figures
 
 
 def main() -> int:
@@ -365,7 +416,8 @@ def main() -> int:
         print(f"- {r['label']}: {r['requests']} responses; {r['distinct']} distinct pushes "
               f"loaded, {reused}; p90 {r['p90_us'] / 1000:.1f} ms, max {r['max_us'] / 1000:.1f}"
               f" ms; worker CPU {r['worker_cpu_ms']:.2f} ms per request; unexpected bodies "
-              f"{r['bad_body']}; socket errors {errors}; run ended {r['window_age_s']:.0f} s "
+              f"{r['bad_body']}; worker context switches per request {r['switches'][0]:.1f} "
+              f"voluntary, {r['switches'][1]:.1f} involuntary; socket errors {errors}; run ended {r['window_age_s']:.0f} s "
               f"after the oldest timestamp (window {MAX_SKEW} s); worker RSS "
               f"{', '.join(f'{m:.0f}' for m in r['workers_rss_mb'])} MB"
               + (f"; {r['publishes']} publishes during the run" if "publishes" in r else ""))
