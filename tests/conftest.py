@@ -203,12 +203,21 @@ def content_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def service(content_dir):
-    """An answer service over the files in content/ (no database), shared by the modules that
-    only ask it questions: it holds its engine, so no later build evicts it from the
-    process's small engine cache and no module builds it again."""
+def service(content_dir, tmp_path_factory):
+    """An answer service over content/, shared by the modules that only ask it questions: it
+    holds its engine, so no later build evicts it from the process's small engine cache and
+    no module builds it again. It reads a copy of the session template (the database init-db
+    made from content/ and its built index), so it loads the index the template built rather
+    than building the same content a second time."""
+    from bot.answering.index import default_index_dir
     from bot.answering.service import AnswerService
-    return AnswerService(None, content_dir, PUBLIC_URL, 2000)
+    from bot.storage.db import make_db_factory
+    from bot.storage.library import PublishedContent
+    folder = tmp_path_factory.mktemp("service")
+    seed_folder(folder)
+    path = folder / "bot.db"
+    return AnswerService(PublishedContent(make_db_factory(path), content_dir), content_dir,
+                         PUBLIC_URL, 2000, index_dir=default_index_dir(path))
 
 
 @pytest.fixture
