@@ -60,12 +60,12 @@ BASE_CONFIG = {
 }
 
 
-def test_config(folder: Path, groups=(), **sections) -> dict:
+def test_config(folder: Path, groups=(), content_dir: Path = CONTENT_DIR, **sections) -> dict:
     """The base test configuration with a database in ``folder``; ``sections`` override keys
     section by section (``admin={"idle_minutes": 5}``)."""
     config = copy.deepcopy(BASE_CONFIG)
     config["database"] = {"path": str(Path(folder) / "bot.db")}
-    config["content"] = {"dir": str(CONTENT_DIR)}
+    config["content"] = {"dir": str(content_dir)}
     config["scheduler"] = {"lock_path": str(Path(folder) / "scheduler.lock")}
     for name, values in sections.items():
         config.setdefault(name, {}).update(values)
@@ -77,15 +77,53 @@ def test_config(folder: Path, groups=(), **sections) -> dict:
 test_config.__test__ = False   # a helper, not a test
 
 
-_TEMPLATE: dict[str, Path] = {}
+_TEMPLATE: dict[str, Path] = {}   # content dir -> its template folder
 _TEMPLATE_LOCK = threading.Lock()
+# The small bank: every case, tip and setting of content/, with only the first few of each
+# case's example and urgent lines and of each off-topic file's lines. The admin and CLI tests
+# publish into it: what they check (drafts, publishing, history, the bot answering a new case)
+# does not need 15,000 lines, and every publish builds the index of the whole bank again.
+SMALL_BANK_LINES = {"examples": 8, "in_progress": 3, "lost": 3, "offtopic": 30}
 
 
-def _template() -> Path:
-    """A folder with bot.db made by init-db from content/ and its answer index, once per
+def _trimmed_case(text: str) -> str:
+    """A case file with the first lines of each of its lists of example lines kept."""
+    out, kind, kept = [], None, 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if line == "examples:" or line in ("  in_progress:", "  lost:"):
+            kind, kept = stripped.rstrip(":"), 0
+        elif kind and stripped.startswith("- ") and line.startswith("  "):
+            kept += 1
+            if kept > SMALL_BANK_LINES[kind]:
+                continue
+        elif not line.startswith("  ") or stripped.endswith(":"):
+            kind = None
+        out.append(line)
+    return "\n".join(out)
+
+
+def small_content_dir() -> Path:
+    """The small bank (``SMALL_BANK_LINES``), made once per session from content/."""
+    with _TEMPLATE_LOCK:
+        if "small" not in _TEMPLATE:
+            folder = Path(tempfile.mkdtemp(prefix="bot-test-small-bank-")) / "content"
+            shutil.copytree(CONTENT_DIR, folder)
+            for case in (folder / "cases").glob("*.md"):
+                case.write_text(_trimmed_case(case.read_text("utf-8")), "utf-8")
+            for lines in (folder / "engine").glob("offtopic*.txt"):
+                kept = [ln for ln in lines.read_text("utf-8").splitlines()
+                        if ln.strip() and not ln.startswith("#")][:SMALL_BANK_LINES["offtopic"]]
+                lines.write_text("\n".join(kept) + "\n", "utf-8")
+            _TEMPLATE["small"] = folder
+        return _TEMPLATE["small"]
+
+
+def _template(content_dir: Path = CONTENT_DIR) -> Path:
+    """A folder with bot.db made by init-db from ``content_dir`` and its answer index, once per
     session (the WAL checkpointed into the file, so the file alone is the database)."""
     with _TEMPLATE_LOCK:
-        if "dir" not in _TEMPLATE:
+        if str(content_dir) not in _TEMPLATE:
             from bot.answering.index import IndexStore, default_index_dir
             from bot.answering.service import IndexBuilder
             from bot.storage.db import make_db_factory
@@ -93,12 +131,12 @@ def _template() -> Path:
             folder = Path(tempfile.mkdtemp(prefix="bot-test-template-"))
             path = folder / "bot.db"
             factory = make_db_factory(path)
-            ensure_database(factory(), CONTENT_DIR)
-            IndexBuilder(PublishedContent(factory, CONTENT_DIR), CONTENT_DIR,
+            ensure_database(factory(), content_dir)
+            IndexBuilder(PublishedContent(factory, content_dir), content_dir,
                          IndexStore(default_index_dir(path))).build()
             factory().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            _TEMPLATE["dir"] = folder
-        return _TEMPLATE["dir"]
+            _TEMPLATE[str(content_dir)] = folder
+        return _TEMPLATE[str(content_dir)]
 
 
 _SEEDED: list[Path] = []
@@ -128,11 +166,11 @@ def _share_built_indexes(cache: Path) -> None:
             _link_index(entry, cache / entry.name)
 
 
-def seed_folder(folder: Path, database: bool = True) -> None:
+def seed_folder(folder: Path, database: bool = True, content_dir: Path = CONTENT_DIR) -> None:
     """Start ``folder`` from the session's template: every answer index built so far in the
     session (hard links: an index directory is never changed in place), and the database
     unless ``database`` is false (then only indexes already built are found)."""
-    folder, template = Path(folder), _template()
+    folder, template = Path(folder), _template(content_dir)
     if (folder / "bot.db").exists() or (folder / "bot-index").exists():
         return
     source = template / "bot-index"
@@ -153,11 +191,15 @@ def _seeds(folder: Path, sections: dict) -> bool:
         "dir" not in sections.get("content", {})
 
 
-def make_settings(folder: Path, groups=(), environ=None, fresh: bool = False, **sections):
+def make_settings(folder: Path, groups=(), environ=None, fresh: bool = False,
+                  small: bool = False, **sections):
+    """Settings for a test's folder; ``small``: over the small bank (``small_content_dir``)."""
+    content_dir = small_content_dir() if small else CONTENT_DIR
     if _seeds(folder, sections):
-        seed_folder(folder, database=not fresh)
-    return settings_from_mapping(test_config(folder, groups, **sections), base_dir=Path(folder),
-                                 source="tests", environ={} if environ is None else environ)
+        seed_folder(folder, database=not fresh, content_dir=content_dir)
+    return settings_from_mapping(test_config(folder, groups, content_dir, **sections),
+                                 base_dir=Path(folder), source="tests",
+                                 environ={} if environ is None else environ)
 
 
 def _toml_value(value) -> str:
@@ -170,11 +212,13 @@ def _toml_value(value) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_config(folder: Path, groups=(), fresh: bool = False, **sections) -> Path:
+def write_config(folder: Path, groups=(), fresh: bool = False, small: bool = False,
+                 **sections) -> Path:
     """The same configuration as a config.toml file in ``folder``."""
+    content_dir = small_content_dir() if small else CONTENT_DIR
     if _seeds(folder, sections):
-        seed_folder(folder, database=not fresh)
-    config = test_config(folder, groups, **sections)
+        seed_folder(folder, database=not fresh, content_dir=content_dir)
+    config = test_config(folder, groups, content_dir, **sections)
     lines = []
     for name, values in config.items():
         if name == "groups":
@@ -248,5 +292,6 @@ def runner(app):
 @pytest.fixture(scope="session", autouse=True)
 def _remove_template():
     yield
-    if "dir" in _TEMPLATE:   # the tests' hard links stay valid
-        shutil.rmtree(_TEMPLATE.pop("dir"), ignore_errors=True)
+    for key in list(_TEMPLATE):   # the tests' hard links stay valid
+        folder = _TEMPLATE.pop(key)
+        shutil.rmtree(folder.parent if key == "small" else folder, ignore_errors=True)

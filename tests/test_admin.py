@@ -21,7 +21,7 @@ from bot import create_app
 from bot.cli import main
 from bot.content.editing import save_item
 from bot.storage.db import connect, utcnow_iso
-from conftest import make_settings
+from conftest import make_settings, small_content_dir, write_config
 
 ADMIN, ADMIN_PASSWORD = "zhang-admin", "correct-horse-battery"
 EDITOR, EDITOR_PASSWORD = "li-editor", "editor-password-9"
@@ -69,9 +69,21 @@ RAW_XSS = (XSS_SCRIPT, "<img src=x onerror=alert(1)>")
 
 
 # -- fixtures and helpers ---------------------------------------------------------------------
+# Every test here publishes into the small bank (conftest.small_content_dir: every case of
+# content/, a few lines each): each publish builds the index of the whole bank again.
+@pytest.fixture(scope="module")
+def content_dir() -> Path:
+    return small_content_dir()
+
+
+@pytest.fixture
+def config_file(tmp_path) -> Path:
+    return write_config(tmp_path, small=True)
+
+
 def admin_settings(tmp_path, **admin):
-    return make_settings(tmp_path, GROUPS, admin={"max_login_failures": 3, "idle_minutes": 30,
-                                                   **admin})
+    return make_settings(tmp_path, GROUPS, small=True,
+                         admin={"max_login_failures": 3, "idle_minutes": 30, **admin})
 
 
 @pytest.fixture
