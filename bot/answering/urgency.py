@@ -409,11 +409,11 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                                   r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
     # (not a refund the caller only claims: 说钱追回来了 要我交个解冻费)
     ("refund", re.compile(r"(?<![说称])(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
-                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|[让要叫][我他她]|链接|下载|软件|能治|保健品|讲座|专家|没这回事|假的|冒充|"
+                          r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|[让要叫][我他她]|链接|下载|软件|能治|讲座|专家|没这回事|假的|冒充|"
                           # the money went to them (转到他那个账户了, 卡里少了): a loss hoping for it back
                           r"[按照][他她]|转到|转过去|打过去|汇过去|少了|洗钱|涉嫌|警官|公安|法院|检察|[给要]退给|给[我他她]退|"
                           # a sales meeting's cure, a code read out, a fee to pay again first
-                          r"保健|会销|念给|报给|验证码|的码|再转|重新做|操作失误|操作错)).*(?:怎么退|能退|能不能退|退款|"
+                          r"保健|会销|念给|报给|的码|再转|重新做|操作失误|操作错)).*(?:怎么退|能退|能不能退|退款|"
                           r"申请退|退回来吗)")),
     ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?:我|就|她|他)(?<!还)(?:没理|不理|没转|没给|"
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
@@ -450,8 +450,10 @@ _MESSAGE_VETOES += [
     # what could happen if (开屏幕共享有啥危险): a question about the risk
     ("asks_risk", re.compile(r"有(?:啥|什么|没有)(?:危险|风险)|危险吗|安全吗|风险大吗")),
 ]
+# A friend: not a girlfriend or boyfriend (the writer's own), not 朋友圈 (a place to buy in).
+_FRIEND = r"(?<![女男])朋友(?!圈)"
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
-_HEARSAY = re.compile(r"(?<![给向找])(?:同事|(?<![女男])朋友(?!圈)|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
+_HEARSAY = re.compile(r"(?<![给向找])(?:同事|" + _FRIEND + r"|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
 _HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到])(?:(?!在).){1,4}(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
@@ -464,7 +466,7 @@ _RISKY_STEP = re.compile(r"下载|装|转|付|交|输|填|扫|汇|打钱|共享"
 _FAMILY_SUBJECT = re.compile(rf"^(?:喂\s*)?(?:那个\s*)?(?:就是)?我(?:的|家)?(?:表|堂|亲|大|小|二|三|老)?{_FAMILY}+"
                              r"(?!说|讲|听|看到)")
 # Someone outside the family the message is about (binds the model when no rule fired).
-_OTHER_PERSON = re.compile(r"同事|(?<![女男])朋友(?!圈)|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
+_OTHER_PERSON = re.compile(r"同事|" + _FRIEND + r"|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
                            r"村里|小区|单位")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
 _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent", "money_gone"}
