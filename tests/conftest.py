@@ -78,6 +78,7 @@ test_config.__test__ = False   # a helper, not a test
 
 
 _TEMPLATE: dict[str, Path] = {}   # content dir -> its template folder
+_SMALL_BANK: list[Path] = []      # the small bank's folder, once made
 _TEMPLATE_LOCK = threading.Lock()
 # The small bank: every case, tip and setting of content/, with only the first few of each
 # case's example and urgent lines and of each off-topic file's lines. The admin and CLI tests
@@ -106,7 +107,7 @@ def _trimmed_case(text: str) -> str:
 def small_content_dir() -> Path:
     """The small bank (``SMALL_BANK_LINES``), made once per session from content/."""
     with _TEMPLATE_LOCK:
-        if "small" not in _TEMPLATE:
+        if not _SMALL_BANK:
             folder = Path(tempfile.mkdtemp(prefix="bot-test-small-bank-")) / "content"
             shutil.copytree(CONTENT_DIR, folder)
             for case in (folder / "cases").glob("*.md"):
@@ -115,8 +116,8 @@ def small_content_dir() -> Path:
                 kept = [ln for ln in lines.read_text("utf-8").splitlines()
                         if ln.strip() and not ln.startswith("#")][:SMALL_BANK_LINES["offtopic"]]
                 lines.write_text("\n".join(kept) + "\n", "utf-8")
-            _TEMPLATE["small"] = folder
-        return _TEMPLATE["small"]
+            _SMALL_BANK.append(folder)
+        return _SMALL_BANK[0]
 
 
 def _template(content_dir: Path = CONTENT_DIR) -> Path:
@@ -292,6 +293,8 @@ def runner(app):
 @pytest.fixture(scope="session", autouse=True)
 def _remove_template():
     yield
-    for key in list(_TEMPLATE):   # the tests' hard links stay valid
-        folder = _TEMPLATE.pop(key)
-        shutil.rmtree(folder.parent if key == "small" else folder, ignore_errors=True)
+    # (the tests' hard links stay valid)
+    for folder in [*_TEMPLATE.values(), *(bank.parent for bank in _SMALL_BANK)]:
+        shutil.rmtree(folder, ignore_errors=True)
+    _TEMPLATE.clear()
+    _SMALL_BANK.clear()
