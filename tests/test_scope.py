@@ -247,6 +247,24 @@ def test_a_short_message_naming_nothing_of_a_scam_gets_the_menu():
         assert verdict(CATEGORIES, True, text, 0.9, names_a_scam=False).category != NONE
 
 
+def test_a_short_message_both_views_put_in_a_scam_type_keeps_it():
+    """举报电话, 怎么防骗 name no word of the cases only (an off-topic line says 举报 too), but
+    the scope view puts them in scope and the category views are sure: not the menu."""
+    sure = np.asarray([0.01, 0.98, 0.01])
+    def short(off_topic):
+        return decide(CATEGORIES, np.zeros(3), sure, detect_urgency("举报电话"), {"no": 1.0},
+                      None, dataclasses.replace(TriageParams(), model_weight=1.0), 4, off_topic,
+                      False).category
+    assert short(0.05) == "fake_loan"
+    assert short(0.5) == NONE    # the scope view unsure: too few words to weigh
+
+
+@pytest.mark.parametrize("text, category", [("举报电话", "report"), ("咋样防骗", "general"),
+                                            ("收到", NONE), ("好的 谢谢", NONE)])
+def test_short_messages_through_the_engine(service, text, category):
+    assert service.ask(text)["category"] == category
+
+
 @pytest.mark.parametrize("text, names", [
     ("有人吗", False), ("收到", False), ("好的 谢谢", False), ("666", False),
     ("杀猪盘", True),          # an article's keyword

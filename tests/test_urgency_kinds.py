@@ -57,6 +57,17 @@ def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
     ("侄子明天就去缅甸打工 拦得住不", "in_progress"),
     # refused the second demand, and the first payment is gone
     ("付了五千定金 又要交运费 我没交 现在电话打不通", "lost"),
+    # sent, with no sum and no subject
+    ("刚刚转了 人就不见了 咋办", "lost"),
+    ("钱已经付了", "lost"),
+    # paid out in pieces (给出去)
+    ("办贷款前后给出去八千多的各种费用 一分钱没借到", "lost"),
+    # on the call now, told without 正在
+    ("一个穿制服的在跟我视频 说我的卡涉案了 要我一个人去宾馆", "in_progress"),
+    ("我爸现在拿着手机在听电话 一直嗯嗯嗯的 还往本子上记卡号", "in_progress"),
+    # asking whether to give the code to the caller waiting for it
+    ("验证码能给他吗 他说不给就退不了款", "in_progress"),
+    ("能告诉她验证码不 她在电话里等着呢", "in_progress"),
 ])
 def test_urgent_acts_are_read_as_their_kind(text, kind):
     """Scam signs beside everyday acts; fresh demands and past acts read in the order told;
@@ -84,6 +95,17 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("听说我们楼里有个宝妈刷单被骗了五万", "hearsay"),              # someone else's 妈
     ("我们厂的老刘给网上的卖家转了三千 那人就不回了", "hearsay"),   # 老刘 is not family
     ("把支付宝密码告诉了我老婆 要不要改一下", "family_recipient"),
+    # what the caller claimed first (先是说我的卡被盗刷了) is theirs
+    ("先是说我社保卡在外省被盗刷了 接着转给一个公安", "claimed"),
+    # 听…说 with more between (听我们厂里的人说)
+    ("听我们厂里的人说 他同乡被人拍了视频 不给钱就发给他家里", "hearsay"),
+    ("同事说她表弟跟一个女的视频 被录了屏 现在天天找他要钱", "hearsay"),   # 一个女的: no daughter
+    # what such callers do, asked of a general "you"
+    ("真警察会不会打电话叫你配合办案然后去银行取钱", "general"),
+    # the writer said there was no money, then was blocked
+    ("她说帮网店刷好评给提成 我说没钱垫 她就把我拉黑了", "negation"),
+    # a hospital deposit at the counter
+    ("在镇卫生院窗口交了三千住院押金 给了收据 这样正常吧", "everyday_payment"),
 ])
 def test_claims_general_questions_and_hearsay_are_not_urgent(text, veto):
     u = detect_urgency(text)
@@ -110,6 +132,8 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "有人说拍了我的视频要钱 我没给",          # refused
     "短信让先交两百会费才给派活 我没交",
     "我用借呗借了一笔钱 怎么还款",            # the writer's own loan
+    "说是公安的 拿着我的照片要做笔录 我就把视频关了",   # hung up the video
+    "网上买的电饭锅 客服打来说要召回退钱 连我地址都知道 不像是假的吧",   # not fake, so it seems
 ])
 def test_refusals_stops_and_own_acts_are_not_urgent(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)

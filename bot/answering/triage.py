@@ -76,6 +76,12 @@ class TriageParams:
     #                                CV, s18: off-topic lines answered as a scam 78 → 74 of
     #                                1,093, scam lines given the menu 70 either way; 3: 76, 4:
     #                                75, 6 and 8: 74 too)
+    short_sure_scope: float = 0.2  # … unless the scope view puts it in scope (P(off-topic) at
+    #                                most this) and the category views are sure of a scam type
+    short_sure_type: float = 0.95  # (at least this): 举报电话, 咋样防骗 name no case word (one
+    #                                is said in an off-topic line). Bank CV, s21: scam lines
+    #                                given the menu 159 → 157, nothing else moved, the same at
+    #                                every pair of 0.05-0.3 and 0.9-0.99
     scope_spares: tuple[str, ...] = ("official_channels", "report")  # how-tos about the
     #                                anti-fraud services themselves (金钟罩在哪开通, 怎么举报) are
     #                                procedures too, and in scope: the view never sends them to
@@ -152,7 +158,9 @@ def decide(categories: list[str], retrieval: np.ndarray, model: np.ndarray,
                        urgency, None, ranking)
 
     if not names_a_scam and chars <= params.short_max_chars and \
-            not (money_request or urgency.fraud_words):
+            not (money_request or urgency.fraud_words) and \
+            not (off_topic is not None and off_topic <= params.short_sure_scope and
+                 p_type >= params.short_sure_type):
         return Verdict(NONE, scam_type, round(p_type, 4), False, None, round(p_urgent, 4),
                        urgency, None, ranking)
     top = categories[order[0]]
