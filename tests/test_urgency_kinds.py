@@ -68,6 +68,11 @@ def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
     # asking whether to give the code to the caller waiting for it
     ("验证码能给他吗 他说不给就退不了款", "in_progress"),
     ("能告诉她验证码不 她在电话里等着呢", "in_progress"),
+    ("短信码客服还要", "in_progress"),
+    # the family member in the call now, told without 正在
+    ("我爸在电话里 对面说是省里的法官 让他去银行开个新户", "in_progress"),
+    # paid in, then 再充…才能把本金取出来: the next payment to stop
+    ("前面三单都返了 客服说这是连环单 要再充五千才能把本金一起取出来", "in_progress"),
 ])
 def test_urgent_acts_are_read_as_their_kind(text, kind):
     """Scam signs beside everyday acts; fresh demands and past acts read in the order told;
@@ -150,6 +155,17 @@ def test_refusals_stops_and_own_acts_are_not_urgent(text):
     # overhearing the family member on the phone is no hearsay
     ("我妈关着门打电话 我在门外听见她说存折 还说对方是公安局的", "hearsay", False),
     ("听我表姐讲 那边有人把学费都转过去了", "hearsay", True),
+    # blocked by the other side is no stop of the writer's; blocking them is
+    ("我妈跟着手机上的老师炒白银 前后投了二十多万 后来老师把她拉黑了", "stopped", False),
+    ("那个老师又来要钱 我把他拉黑了", "stopped", True),
+    # a purchase paid for and the seller gone is no plain purchase
+    ("闺女拿我手机买游戏点卡 前后充了三千多 那个卖家现在联系不上了", "plain_purchase", False),
+    ("我爸非要买个两千的按摩椅 怎么办", "plain_purchase", True),
+    # someone else's loss, the writer only giving advice
+    ("我邻居被骗了 对方把她删了 我劝她去报案 要带啥材料", "hearsay", True),
+    # what a caller asked for, told afterwards; not while the call goes on
+    ("有个自称税务局的打来 说我卡里的退税有问题 要我把钱转进他给的账号核对", "reported_instruction", True),
+    ("有个自称税务局的打来 要我把钱转进他给的账号核对 电话现在还没挂", "reported_instruction", False),
 ])
 def test_message_vetoes_that_silence_the_model(text, veto, vetoed):
     """A message-wide veto also silences the urgency model (triage.decide): a wrong one hides

@@ -172,13 +172,16 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:现在|还|正|正在|一直)(?:在)?(?:电话|视频|语音)(?:上|里|那头|那边)|我(?:还)?没挂(?!了)|"
         r"(?:正|正在|现在正|现在|这会儿|此刻)(?:在)?(?:跟|和|同)[^，。！？!?]{0,10}(?:打电话|通电话|通话|视频|语音|聊)|"
         r"(?:正|正在|还在|一直在)(?:微信|qq|短信|群)(?:上|里)(?:给|跟|和|教|催|叫|让|要)(?:我|她|他)|"
+        # the family member in the call now (我妈在电话里 对面说是检察官), not 他在电话里说 (told)
+        rf"(?:我|俺|{_FAMILY})(?:现在|还|正)?在(?:电话|视频)(?:里|上)(?=$|[\s，。！？,.!?]|跟|和|同)|"
         # 有个穿警服的在跟我视频, 老伯伯现在拿着老年机在听电话
         r"(?<![不没别])在(?:跟|和|同)(?:我|她|他|我妈|我爸|老人)(?:打电话|通电话|视频|语音|通话)(?!的时候|时|之前|以前)|"
         r"(?:现在|正|还|一直|这会儿)[^，。！？!?\s]{0,8}?在(?:听|接)(?:着)?(?:电话|视频)(?!的时候|时)")),
     ("code_asked_live", "in_progress", re.compile(
         rf"(?:让|叫|要)(?:我|她|他|我妈|我爸|老人)?把?[^，。！？!?]{{0,8}}{_CODE}(?:念|读|报|说)(?:给|出来)|"
         rf"{_CODE}(?:能|可以|能不能|可不可以|要不要|该不该)(?:给|告诉|发给|报给|念给)(?:他|她|对方)(?:不|吗|么|嘛|没)?"
-        rf"(?=$|[\s，。！？,.!?])|(?:能|可以|要不要|该不该)(?:给|告诉|发给|报给|念给)(?:他|她|对方){_CODE}(?:不|吗|么|嘛)")),
+        rf"(?=$|[\s，。！？,.!?])|(?:能|可以|要不要|该不该)(?:给|告诉|发给|报给|念给)(?:他|她|对方){_CODE}(?:不|吗|么|嘛)|"
+        rf"{_CODE}(?:他|她|对方|人家|客服)(?:在|又|还)?(?:要|问我要|找我要)(?:呢|了)?(?=$|[\s，。！？,.!?])")),
     ("paying_now", "in_progress", re.compile(
         r"(?:正在|现在正|正准备|正要|这就)(?:往|给|帮|去)?[^，。！？!?]{0,10}?(?:转账|转钱|汇款|汇钱|打钱|"
         r"充钱|充值|付款|交钱|填卡号|输卡号|扫码|扫那个码|去银行|去邮局)|"
@@ -247,7 +250,7 @@ _SIGNALS += [
 _SIGNALS.append(("fee_to_withdraw", "in_progress", re.compile(
     r"(?:提现|出金|提不出|提不了|取不出|提出来|提款|解冻)[^。！？!?]{0,16}?(?:要|得|需要|必须|说)(?:先|再)?"
     r"(?:交|补|充|缴|付)(?!了|过|完)|(?:要|得|需要|必须)(?:先|再)?(?:交|补|充|缴|付)[^。！？!?]{0,14}?"
-    r"(?:才能|才可以|才给|才)(?:提现|出金|解冻|提|取出|取|出来)")))
+    r"(?:才能|才可以|才给|才)(?:把[^，。！？!?\s]{0,8})?(?:提现|出金|解冻|提|取出|取|出来)")))
 _SIGNALS += [
     # a demand to pay again says a payment was made (要我再付一次, 重付, 上次给的钱不够)
     ("pay_again", "in_progress", re.compile(
@@ -345,6 +348,8 @@ _EVERYDAY = re.compile(r"电费|水费|燃气费|煤气费|天然气费|话费|�
                        r"挂号费|住院|医药费|伙食费|学杂费|买菜|菜钱|饭钱|车费|油费|加油|超市|菜市场|外卖")
 _REPAY = re.compile(r"还我|还给我|就还|会还|再还|(?:下(?:个)?月|明天|后天|过几天|过两天|月底|年底|发了?工资)(?:就)?还")
 _PURCHASE = re.compile(r"买|换(?:个|台|部|辆|一)")
+# ... not one paid for and the seller gone (充了六千 那个卖家现在找不到了)
+_SELLER_GONE = re.compile(r"找不到|联系不上|拉黑|删了我|把我删|不回|跑了|不发货|没发货|不见了|打不通|关机|空号")
 _TRANSFER = re.compile(r"转钱|转账|转帐|汇|打钱|打款|存款|积蓄|养老钱|取出来")
 
 
@@ -354,7 +359,8 @@ def _ordinary_vetoes(text: str) -> tuple[str, ...]:
     if _SCAM_SIGN.search(text):
         return ()
     found = ()
-    if _PURCHASE.search(text) and not _TRANSFER.search(text):   # (劝不住 said of a purchase)
+    if _PURCHASE.search(text) and not _TRANSFER.search(text) and not _SELLER_GONE.search(text):
+        #                                                 (劝不住 said of a purchase)
         found += ("plain_purchase",)
     if _TROUBLE.search(text):
         return found
@@ -442,7 +448,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                            # the writer stopped the relative (我让她先别给)
                            r"(?:让|叫)(?:她|他|我妈|我爸|老人|孩子)(?:先)?(?:别|不要)(?:再)?(?:给|转|交|付|汇)|"
                            r"不让(?:她|他|我妈|我爸|老人|孩子)(?:再)?(?:给|转|交|付|汇)|"
-                           r"把(?:他|她|对方|那个号|那个人|人|骗子|号码|骗子的号码)(?:的微信|的号)?(?:拉黑|删)了|被(?:我|家里人|儿子|女儿|柜员|银行)?"
+                           r"(?:^|[\s，。！？,.!?]|我|俺|就|已经|直接|赶紧|赶快|马上|立马|早就|都|先|给)把(?:他|她|对方|那个号|那个人|人|骗子|号码|骗子的号码)(?:的微信|的号)?(?:拉黑|删)了|被(?:我|家里人|儿子|女儿|柜员|银行)?"
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 _SUM = r"(?:[\d一二两三四五六七八九十几][十百千万]|块|元)"
@@ -461,6 +467,13 @@ _MESSAGE_VETOES += [
     # a relative set on buying something dear (要买一万多的床垫), nothing paid yet
     ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?(?:花[^。！？!?]{0,8}" + _SUM +
                                 r"[^。！？!?]{0,4})?买(?!了)")),
+    # only what a caller asked for, told after the call (电话里的人说是公安 要我把钱转到安全账户):
+    # nothing paid and no sign the caller is still there (content/README.md, rule 3)
+    ("reported_instruction", re.compile(
+        _NOTHING_PAID + r"(?!.*(?:正在|现在|还在|这会儿|马上|等着|没挂|别挂|不要挂|不让挂|催|今天|今晚|已经|劝不住|拦不住|"
+        r"银行门口|柜台|路上|准备|凑|借))"
+        r".*(?:说是|自称|说他是|说她是|冒充)[^。！？!?]{0,30}(?:让|叫|要)(?:我|她|他|我妈|我爸)(?:把)?[^，。！？!?]{0,8}"
+        r"(?:转|汇|打)(?:到|进|给)")),
     # what could happen if (开屏幕共享有啥危险): a question about the risk
     ("asks_risk", re.compile(r"有(?:啥|什么|没有)(?:危险|风险)|危险吗|安全吗|风险大吗")),
 ]
@@ -482,6 +495,9 @@ _FAMILY_SUBJECT = re.compile(rf"^(?:喂\s*)?(?:那个\s*)?(?:就是)?我(?:的|�
 # Someone outside the family the message is about (binds the model when no rule fired).
 _OTHER_PERSON = re.compile(r"同事|" + _FRIEND + r"|邻居|同学|室友|闺蜜|隔壁|工友|老乡|发小|大姐|阿姨|大爷|老李|老王|老张|"
                            r"村里|小区|单位")
+# The writer only speaking or thinking in someone else's story (我同事被骗了…我说莫删): no act
+# of the writer's own.
+_WRITER_SPEAKS = re.compile(r"(?:我|俺)(?:就|也|都|还)?(?:说|觉得|想|问|劝|跟(?:她|他)说|告诉(?:她|他)|怕|担心|看着)")
 # Payment signals that may only be what someone told the writer to do (让我转给他两万).
 _INSTRUCTABLE = {"paid_amount", "sent_off", "savings_moved", "borrowed_and_sent", "money_gone"}
 # A story (an amount, 结果/才发现, two things done) is the writer's own even without 我.
@@ -719,7 +735,7 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
                 break
             vetoes.append(veto)
     if not found and "hearsay" not in whole and _OTHER_PERSON.search(normalized) and \
-            not _own(normalized):
+            not _own(_WRITER_SPEAKS.sub("", normalized)):
         whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
         vetoes.append("hearsay")
     found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes,
