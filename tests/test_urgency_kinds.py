@@ -73,6 +73,12 @@ def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
     ("我爸在电话里 对面说是省里的法官 让他去银行开个新户", "in_progress"),
     # paid in, then 再充…才能把本金取出来: the next payment to stop
     ("前面三单都返了 客服说这是连环单 要再充五千才能把本金一起取出来", "in_progress"),
+    # the other side's denial (老板说他没发过) is no refusal of the writer's
+    ("财务群里老板让我转三万给供应商 我转了 后来老板说他根本没发过", "lost"),
+    # taken during a refund: no refund
+    ("申请退款的时候卡里被扣走了五千", "lost"),
+    # won at first, then frozen and asked to pay in
+    ("网上认识的人带我玩 前几把都赢了 现在账户被风控了要我充钱解冻 我正往里充", "in_progress"),
 ])
 def test_urgent_acts_are_read_as_their_kind(text, kind):
     """Scam signs beside everyday acts; fresh demands and past acts read in the order told;
@@ -139,6 +145,12 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "我用借呗借了一笔钱 怎么还款",            # the writer's own loan
     "说是公安的 拿着我的照片要做笔录 我就把视频关了",   # hung up the video
     "网上买的电饭锅 客服打来说要召回退钱 连我地址都知道 不像是假的吧",   # not fake, so it seems
+    "帮人关注店铺 一次给两块 真给了二十块 后来让我下个软件接大单",     # they paid the writer
+    "我在厂里上班 存了点钱 有人拉我去一个外汇平台 我先看看",           # savings, nothing paid
+    "在银行门口碰见个发传单的 说扫他的码能办低息贷 我没扫 拿回家了",   # refused, gone home
+    "装那个反诈app要填银行卡号不 我怕填了不安全",                      # a worry, not a code given
+    "我侄子卖游戏皮肤 对方说钱在交易平台 要先交保证金才能提出来",       # the buyer's money
+    "我妹投了两千还赚了 她问我这平台靠谱不",                            # winning so far
 ])
 def test_refusals_stops_and_own_acts_are_not_urgent(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
