@@ -82,9 +82,11 @@ def running_server(base: list[str], tmp: Path, port: int):
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
     port = free_port()
+    # The small bank (conftest.small_content_dir: every case, a few lines each): each publish
+    # here builds the whole bank's index again, which these tests do not need to be large.
     config = write_config(tmp, [{"id": "e2e-village", "name": "测试村群", "area": "测试村",
                                  "audiences": ["elderly"], "schedule": ["mon 09:00"]}],
-                          server={"host": "127.0.0.1", "port": port, "workers": 2,
+                          small=True, server={"host": "127.0.0.1", "port": port, "workers": 2,
                                   "public_url": f"http://127.0.0.1:{port}"},
                           admin={"cookie_secure": False})
     base = [sys.executable, "-m", "bot", "--config", str(config)]
