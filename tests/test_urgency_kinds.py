@@ -79,6 +79,8 @@ def test_everyday_life_with_no_scam_sign_is_not_urgent(text, veto):
     ("申请退款的时候卡里被扣走了五千", "lost"),
     # won at first, then frozen and asked to pay in
     ("网上认识的人带我玩 前几把都赢了 现在账户被风控了要我充钱解冻 我正往里充", "in_progress"),
+    # 我朋友圈 is the writer's own (a place), not 我朋友 (someone else)
+    ("我朋友圈里买的面膜被骗了 一般怎么处理", "lost"),
 ])
 def test_urgent_acts_are_read_as_their_kind(text, kind):
     """Scam signs beside everyday acts; fresh demands and past acts read in the order told;

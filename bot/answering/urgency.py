@@ -516,7 +516,7 @@ _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FIRST_PERSON_OR_FAMILY = re.compile(
-    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友|同学|室友|闺蜜|老乡|工友|发小|网友))|"
+    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友(?!圈)|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
 _THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|有家|有户|一家|宝|大)"
