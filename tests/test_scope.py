@@ -68,9 +68,11 @@ def test_the_scope_view_tells_the_two_sides_apart(service):
 
 
 def verdict(categories, none_first: bool, text: str, off_topic, params=TriageParams(),
-            names_a_scam: bool = True):
-    """decide() on category views that put `none` (or the first scam type) on top."""
-    model = np.asarray([0.6, 0.3, 0.1] if none_first else [0.3, 0.6, 0.1])
+            names_a_scam: bool = True, model: np.ndarray | None = None):
+    """decide() on category views that put `none` (or the first scam type) on top; ``model``:
+    other category probabilities instead."""
+    if model is None:
+        model = np.asarray([0.6, 0.3, 0.1] if none_first else [0.3, 0.6, 0.1])
     normalized = text
     return decide(categories, np.zeros(3), model, detect_urgency(normalized), {"no": 1.0},
                   money_request(normalized), dataclasses.replace(params, model_weight=1.0),
@@ -251,12 +253,11 @@ def test_a_short_message_both_views_put_in_a_scam_type_keeps_it():
     """举报电话, 怎么防骗 name no word of the cases only (an off-topic line says 举报 too), but
     the scope view puts them in scope and the category views are sure: not the menu."""
     sure = np.asarray([0.01, 0.98, 0.01])
-    def short(off_topic):
-        return decide(CATEGORIES, np.zeros(3), sure, detect_urgency("举报电话"), {"no": 1.0},
-                      None, dataclasses.replace(TriageParams(), model_weight=1.0), 4, off_topic,
-                      False).category
-    assert short(0.05) == "fake_loan"
-    assert short(0.5) == NONE    # the scope view unsure: too few words to weigh
+    assert verdict(CATEGORIES, False, "举报电话", 0.05, names_a_scam=False,
+                   model=sure).category == "fake_loan"
+    # the scope view unsure: too few words to weigh
+    assert verdict(CATEGORIES, False, "举报电话", 0.5, names_a_scam=False,
+                   model=sure).category == NONE
 
 
 @pytest.mark.parametrize("text, category", [("举报电话", "report"), ("咋样防骗", "general"),
