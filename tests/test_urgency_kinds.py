@@ -90,6 +90,12 @@ def test_urgent_acts_are_read_as_their_kind(text, kind):
 
 
 @pytest.mark.parametrize("text, signal", [
+    # the screen share said after it was asked for (让我开共享 已经开了)
+    ("说我快递丢了要理赔 叫我开个屏幕共享看银行app 我已经开了 然后呢", "shared_screen"),
+    # the sum asked, then 就打了 with nothing after it
+    ("表舅说在医院缴费 让我先帮他打一万 我想着亲戚就打了 后来打他座机 他说根本没找过我", "sent_off"),
+    # held where the message says so (那边, 园区)
+    ("我侄子去了那边说是做客服 现在出不来了", "held_abroad"),
     ("帮人办了张卡说送两袋米 卡办完他就拿走了", "card_taken"),
     ("在网上买的演唱会门票 到了门口检票说是假的", "bought_fake"),
     ("那个网恋的人是骗子 我手上有给他的转账记录", "has_receipts"),
@@ -110,6 +116,15 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("把支付宝密码告诉了我老婆 要不要改一下", "family_recipient"),
     # what the caller claimed first (先是说我的卡被盗刷了) is theirs
     ("先是说我社保卡在外省被盗刷了 接着转给一个公安", "claimed"),
+    # ... also with the caller left out (说我…)
+    ("说我的社保卡在广州被盗刷了 又给我转到一个警官那", "claimed"),
+    # 回不来 with nothing of abroad: kept at work; or the fear of it
+    ("孙子说工地赶工期 今年回不来了 家里冷清", "not_abroad"),
+    ("网上看到去迪拜当服务员一个月两万 我儿子想去 我说去了就回不来了", "hypothetical"),
+    # asked in general whether it is true
+    ("出国打工去了回不来是真的吗", "no_subject"),
+    # the rent the writer got for lending a card
+    ("我把卡借给工友用了半个月 他给了一千五 现在卡被冻了", "card_rent"),
     # 听…说 with more between (听我们厂里的人说)
     ("听我们厂里的人说 他同乡被人拍了视频 不给钱就发给他家里", "hearsay"),
     ("同事说她表弟跟一个女的视频 被录了屏 现在天天找他要钱", "hearsay"),   # 一个女的: no daughter
@@ -153,6 +168,8 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "装那个反诈app要填银行卡号不 我怕填了不安全",                      # a worry, not a code given
     "我侄子卖游戏皮肤 对方说钱在交易平台 要先交保证金才能提出来",       # the buyer's money
     "我妹投了两千还赚了 她问我这平台靠谱不",                            # winning so far
+    "网贷说我收款卡号填错了 钱给冻结了",              # 给冻结了: no code given
+    "我婆天天去听养生讲座 说下个月就买那个五千块的理疗仪 咋说都不听",   # set for later
 ])
 def test_refusals_stops_and_own_acts_are_not_urgent(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
@@ -177,6 +194,12 @@ def test_refusals_stops_and_own_acts_are_not_urgent(text):
     ("我爸非要买个两千的按摩椅 怎么办", "plain_purchase", True),
     # someone else's loss, the writer only giving advice
     ("我邻居被骗了 对方把她删了 我劝她去报案 要带啥材料", "hearsay", True),
+    # someone in the writer's dormitory or class, every signal theirs
+    ("上学期我们宿舍有个人买了个游戏号 钱付了号又被卖家找回去了", "hearsay", True),
+    # a lecture or class attended (听了两回养生课 说…) is no hearsay
+    ("我爸去听了两回养生课 说那个药能治他的腰 一下买了八千块 现在人家不接电话了", "hearsay", False),
+    # ... but a son (崽, 娃) with 有人 in his story is the writer's own
+    ("崽在网上卖号 有人出五百 他把账号密码全给了 现在号被改了", "hearsay", False),
     # what a caller asked for, told afterwards; not while the call goes on
     ("有个自称税务局的打来 说我卡里的退税有问题 要我把钱转进他给的账号核对", "reported_instruction", True),
     ("有个自称税务局的打来 要我把钱转进他给的账号核对 电话现在还没挂", "reported_instruction", False),

@@ -79,7 +79,7 @@ _WHO = r"(?:他|她|对方|人家|骗子|那人|那个人|客服|警察|警官|�
 
 # The writer's family (阿姨 is anyone's: a neighbour, a saleswoman).
 # (not 一会儿/那儿/点儿, not a woman: 一个女的, 女主播, 女网友)
-_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|(?<![那这哪会点块])儿|女(?![的人生士方主网])|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
+_FAMILY = (r"(?:家里|家人|我家|全家|老家|妈|爸|爷|奶|孩子|(?<![猪狗牛羊鸡鸭鹅兔猫])崽|(?<!洋)娃(?!哈)|(?<![那这哪会点块])儿|女(?![的人生士方主网])|老公|老婆|老伴|姐|哥|弟|妹|婆婆|公公|外婆|"
            r"外公|姥|孙|舅|(?<!阿)姨|叔|侄|甥|亲戚|对象)")
 
 # (name, kind, pattern). Names are reported for explanations and tests.
@@ -105,7 +105,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"帮我[^，。！？!?]{0,12}(?:把(?:我的)?钱(?:拿回来|要回来|追回来|追回)|追回)(?!了)(?![^，。！？!?\s]{0,8}的(?:人|公司|律师|广告)))")),
     ("gave_code", "lost", re.compile(
         r"(?:验证码|验证的数字|密码|短信码|动态码|付款码|银行卡号|卡号|身份证号|cvv|安全码|(?:短信|手机)(?:里|上)?(?:收到)?的码)(?:(?!怕|吗|会不会|要不要)[^，。！？,.!?]){0,8}?"
-        r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错)[^，。！？,.!?]{0,7}了|(?:告诉|给了|发给|报给|念给)了?"
+        r"(?:给|告诉|发|报|念|说|输|填|提供)(?!错|冻|扣|封|锁|停)[^，。！？,.!?]{0,7}了|(?:告诉|给了|发给|报给|念给)了?"
         r"(?:他|她|对方|客服|人家|骗子)?(?:验证码|密码)|(?:输了|输入了|填了|填写了)(?:银行卡|卡号|密码|验证码)|"
         r"(?:告诉|给|发给|报给|念给)过(?:别人|他|她|对方|人家)?(?:验证码|密码)|"
         r"(?:对方|他|她|骗子|人家)(?:都)?(?:看到|看见|拿到|知道)了(?:我的)?(?:支付|银行卡|取款|登录)?(?:密码|验证码|卡号)")),
@@ -114,6 +114,8 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
                                                r"被骗到(?:园区|缅|柬|国外|境外|泰国|老挝)|(?:手机|护照)(?:要|会)?被(?:收|没收|扣)|逼我(?:骗人|干活|打电话|诈骗))")),
     ("shared_screen", "in_progress", re.compile(
         r"(?:开了|打开了|点了|开着|正在|还在)\s*(?:屏幕共享|共享屏幕)|(?:屏幕共享|共享屏幕)(?:还)?(?:开着|没关)|"
+        # said after it (让我开那个屏幕共享 已经开了)
+        r"(?:屏幕共享|共享屏幕)[^。！？!?]{0,12}?(?:已经|都|我)(?:开了|打开了|开着)|"
         r"(?:下载|装|安装)了.{0,8}(?:会议|app|软件).{0,10}(?:共享|远程|操作)")),
     ("on_call_now", "in_progress", re.compile(
         r"(?:还没挂|没挂电话|电话还没挂|电话没挂|视频还没挂|不让(?:我|她|他)?挂|叫(?:我|她|他)?(?:不要|别)挂|"
@@ -141,7 +143,10 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:充|交|付)了[^，。！？!?\s]{0,4}(?:之后|以后)|"
         r"(?:前|刚|刚才)(?:转|汇|打|付)的(?:帐|账|款|钱)|"
         # said with no sum at all (已经转了 咋办)
-        r"(?<![没以])(?:已经|都已经|刚|刚刚|刚才)(?:转|汇|付)了(?=$|[\s，。！？,.!?])")),
+        r"(?<![没以])(?:已经|都已经|刚|刚刚|刚才)(?:转|汇|付)了(?=$|[\s，。！？,.!?])|"
+        # ... or after the sum that was asked (让我帮他打两万 … 我寻思是领导就打了)
+        r"(?:转|汇|打)(?:\d|[一二两三四五六七八九十几]+[十百千万块]|钱|款)[^。！？!?]{0,40}?(?:就|也|还是|于是)(?:转|汇|打)了"
+        r"(?=$|[\s，。！？,.!?])")),
     # a return promised for a day now past (说三天退回来 今天第五天了还没见钱)
     ("promised_back", "lost", re.compile(
         r"(?:退回来|退回|还给我|返还|返回来|退给我)[^。！？!?]{0,14}(?:还没见|没见着|没见到|没收到|没退|没到账|没动静|"
@@ -291,6 +296,16 @@ _SIGNALS += [
         rf"{_FAMILY}[^。！？!?]{{0,12}}要去(?:买|交|转|汇|投)[^。！？!?]{{0,16}}(?:已经出门|出门了|在路上)|"
         r"又去[^，。！？!?\s]{0,6}(?:借钱|借网贷|凑钱)")),
 ]
+# Someone who cannot come back (回不来) is held abroad only where the message says so: a son kept at
+# the factory over New Year (儿子过年回不来了) is not; nor is the fear of it (去了就回不来了).
+_CANNOT_RETURN = re.compile(r"回不来|出不来|不让回|才能回来|才让回")
+_ABROAD = re.compile(r"境外|国外|出国|海外|缅|柬|泰国|老挝|菲律宾|迪拜|越南|马来|印尼|东南亚|园区|边境|偷渡|护照|蛇头|"
+                     r"赎|扣押|扣住|被扣|控制|关起来|被关|不让走|被卖|卖到|要钱|交钱|拿钱|打钱|转钱|那边")
+_FEARED_RETURN = re.compile(r"(?:去了?|到了|过去了?)(?:就|都|会|可能|怕)*$|(?:怕|担心|会不会|万一|容易|可能)(?:会|就)?$")
+# The writer's own card lent, rented or sold (把银行卡借他用了一个礼拜给了两千): the money given in
+# such a story is the rent paid to the writer, not a loss.
+_CARD_LENT = re.compile(r"(?:银行卡|卡|电话卡|手机卡)(?:借|租|卖)(?:给)?(?:他|她|别人|人|老乡|朋友|同学|工友|那人)|"
+                        r"(?:出借|出租|出售|借出|租出|卖了|借了|租了)(?:我的?|自己的?)?(?:银行卡|电话卡|手机卡)")
 _THERE_NOW = re.compile(r"现场|正在|这会儿|此刻|现在就|马上就|已经在")
 _NO_MONEY_ASKED = re.compile(r"(?:没|没有|从没|从来没|又没|也没)(?:要|让|叫|问)(?:过)?(?:她|他|我|我们|你)?(?:一分钱|钱|一毛|转钱|投钱|汇钱)")
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家|卖给|卖掉|出售|"
@@ -381,7 +396,8 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # what a caller claims (医保局打电话说我卡被盗刷了) is not a loss the writer tells
-    ("claimed", re.compile(r"(?:打电话|打来|电话里|短信|客服|对方|先是|那人)(?:上|里)?(?:说|称)(?:我|你|您)的?[^，。！？!?\s]{0,8}$")),
+    ("claimed", re.compile(r"(?:(?:打电话|打来|电话里|短信|客服|对方|先是|那人)(?:上|里)?|^)(?:说|称)(?:我|你|您)的?"
+                           r"[^，。！？!?\s]{0,8}$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户|支付宝|微信|银行卡)里?)\s*$")),
     # what the other side says it paid itself (买家说他钱付了) is not the writer's payment
@@ -469,8 +485,8 @@ _MESSAGE_VETOES += [
                                   # ... or told as the story's end so far (投了点钱还赚了, 说赢了一千多)
                                   r"(?:还|也|都|确实|真|说)(?:赚了|赢了|挣了)[^，。！？!?\s就叫让要]{0,6}(?=$|[\s，。！？,.!?]))")),
     # a relative set on buying something dear (要买一万多的床垫), nothing paid yet
-    ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:要|想|非要|打算|准备)(?:去)?(?:花[^。！？!?]{0,8}" + _SUM +
-                                r"[^。！？!?]{0,4})?买(?!了)")),
+    ("wants_to_buy", re.compile(_NOTHING_PAID + r".*(?:(?:要|想|非要|打算|准备)(?:去)?(?:花[^。！？!?]{0,8}" + _SUM +
+                                r"[^。！？!?]{0,4})?|(?:下个?月|明天|后天|过几天|过两天|月底|年底|过年)(?:就|再)(?:去)?)买(?!了)")),
     # only what a caller asked for, told after the call (电话里的人说是公安 要我把钱转到安全账户):
     # nothing paid and no sign the caller is still there (content/README.md, rule 3)
     ("reported_instruction", re.compile(
@@ -486,7 +502,7 @@ _FRIEND = r"(?<![女男])朋友(?!圈)"
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|" + _FRIEND + r"|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
-_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到着])(?:(?!在|电话|视频|语音|里面).){1,7}?(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到着])(?:(?!在|电话|视频|语音|里面|讲座|课).){1,7}?(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
 # A code or password told to the writer's own family is not a loss; an instruction to uninstall,
 # hang up, block or report carried out is not one either.
@@ -509,14 +525,14 @@ _STORY = re.compile(rf"\d|[一二两三四五六七八九十几][十百千万]|�
 # A loss without a subject is the writer's own (Chinese drops 我: 买狗被骗了怎么办) unless it is
 # said in general: 被骗以后/被骗的话/一般/老年人被骗了...
 _GENERIC_LOSS = re.compile(r"被骗(?:了)?(?:以后|之后|后)|(?:以后|之后|后)\s?(?:该|要|应该|第一|先|怎么|能|是|自己|为什么|多久|要不要)|的话|一般|通常|哪些|什么样|是不是|会不会|的人|老年人|人们|大家|"
-                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
+                           r"有人|别人|一个人|谁|如何|怎样|是什么|什么是|是真的吗|真的假的|多长时间|多久|怎么(?:防|识别|避免|预防)|第一|(?<![家我])老人|这种|这类")
 # A payment somewhere in the message: being blocked (把我删了) is a loss only after one.
 _PAID = re.compile(r"(?<!没)(?<!没有)(?:转|付|交|充|投|汇|给|打)(?:了|过|进)|钱|款|元|块|[千万]|骗子")
 _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FIRST_PERSON_OR_FAMILY = re.compile(
-    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂))(?!的?(?:邻居|同事|朋友(?!圈)|同学|室友|闺蜜|老乡|工友|发小|网友))|"
+    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂|宿舍|学校|队|组))(?!的?(?:邻居|同事|朋友(?!圈)|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
 _THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|有家|有户|一家|宝|大)"
@@ -689,6 +705,14 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
                 veto = "stopped"   # hung up already, or someone stopped the payment
             if veto is None and "的话" in normalized[m.end():m.end() + 4]:
                 veto = "hypothetical"   # 家人正在被骗的话…
+            if veto is None and name == "held_abroad" and _CANNOT_RETURN.fullmatch(m.group()):
+                if not _ABROAD.search(normalized):
+                    veto = "not_abroad"     # 儿子过年回不来了: kept at work, not held
+                elif _FEARED_RETURN.search(normalized, max(0, m.start() - 6), m.start()):
+                    veto = "hypothetical"   # 说去了就回不来了: the fear of it
+            if veto is None and name == "paid_amount" and m.group().startswith("给") and \
+                    _CARD_LENT.search(normalized):
+                veto = "card_rent"   # the rent paid for the writer's card
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
             if veto is None and name in ("fee_to_withdraw", "platform_frozen") and \
@@ -738,9 +762,11 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
                 found.append((name, kind, m.start(), m.end()))
                 break
             vetoes.append(veto)
-    if not found and "hearsay" not in whole and _OTHER_PERSON.search(normalized) and \
+    if not found and "hearsay" not in whole and \
+            (_OTHER_PERSON.search(normalized) or "hearsay" in vetoes) and \
             not _own(_WRITER_SPEAKS.sub("", normalized)):
-        whole += ("hearsay",)   # about a neighbour, a colleague...: binds the model too
+        # about a neighbour, a colleague, 有个人 whose signals were all hearsay: binds the model too
+        whole += ("hearsay",)
         vetoes.append("hearsay")
     found, kind, fresh = _settle_kind(normalized, found, "stopped" in vetoes,
                                       bool(admitted[-1]))
