@@ -96,6 +96,14 @@ def test_urgent_acts_are_read_as_their_kind(text, kind):
     ("表舅说在医院缴费 让我先帮他打一万 我想着亲戚就打了 后来打他座机 他说根本没找过我", "sent_off"),
     # held where the message says so (那边, 园区)
     ("我侄子去了那边说是做客服 现在出不来了", "held_abroad"),
+    # the payment app open, the car at the bank (我网银开起的, 车都开到银行门口了)
+    ("客服说转过去就能激活会员 我手机银行开着的 转不转", "ready_to_pay"),
+    ("那个领导让我先去取五万备着 我骑到信用社门口了 要不要取", "ready_to_pay"),
+    ("说交了保证金才放款 二维码我存好了 正要交", "paying_now"),
+    # the code given after 有人发来 a link: the writer's own act, not hearsay
+    ("群里有人发了个领补贴的链接 点进去填了卡号跟密码 第二天卡里少了三千", "gave_code"),
+    # 那个号已经退了 is the scammer leaving the group, not a refund
+    ("有人冒充校长在家长群里收资料费 我转了三百 那个号已经退了", "paid_amount"),
     ("帮人办了张卡说送两袋米 卡办完他就拿走了", "card_taken"),
     ("在网上买的演唱会门票 到了门口检票说是假的", "bought_fake"),
     ("那个网恋的人是骗子 我手上有给他的转账记录", "has_receipts"),
@@ -125,6 +133,12 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("出国打工去了回不来是真的吗", "no_subject"),
     # the rent the writer got for lending a card
     ("我把卡借给工友用了半个月 他给了一千五 现在卡被冻了", "card_rent"),
+    # a caller's claim said with 电话 alone
+    ("有个电话说我的京东账户被人盗刷了 要帮我申请赔付", "claimed"),
+    # not paid yet, said plainly
+    ("网上卖二手三轮车的说别走平台 直接转给他八百定金就行 我还没转 靠谱不", "not_yet"),
+    # a transfer set for later (过一会再转给他们)
+    ("贷款客服让我先往自己卡里存三万刷流水 等会再转给他们看还款能力", "intends"),
     # 听…说 with more between (听我们厂里的人说)
     ("听我们厂里的人说 他同乡被人拍了视频 不给钱就发给他家里", "hearsay"),
     ("同事说她表弟跟一个女的视频 被录了屏 现在天天找他要钱", "hearsay"),   # 一个女的: no daughter
@@ -170,6 +184,11 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "我妹投了两千还赚了 她问我这平台靠谱不",                            # winning so far
     "网贷说我收款卡号填错了 钱给冻结了",              # 给冻结了: no code given
     "我婆天天去听养生讲座 说下个月就买那个五千块的理疗仪 咋说都不听",   # set for later
+    "做任务的那个人真的给了十块 现在让我进群",    # paid to the writer (真的给了)
+    "网上认识的女的现在叫我表舅去她那个平台买外汇",   # 外汇 is no transfer (汇)
+    "被人录了视频 对方还没开口要钱 我先干啥",      # no demand yet
+    "差一点 那个客服让我扫码交押金 我支付宝都打开了 我女儿一把抢过去了",   # a near miss
+    "说我涉嫌洗钱要转到安全账户 我都走到银行门口了 碰到民警一问才没去",   # 才没去
 ])
 def test_refusals_stops_and_own_acts_are_not_urgent(text):
     assert not detect_urgency(text).urgent, detect_urgency(text)
@@ -196,6 +215,7 @@ def test_refusals_stops_and_own_acts_are_not_urgent(text):
     ("我邻居被骗了 对方把她删了 我劝她去报案 要带啥材料", "hearsay", True),
     # someone in the writer's dormitory or class, every signal theirs
     ("上学期我们宿舍有个人买了个游戏号 钱付了号又被卖家找回去了", "hearsay", True),
+    ("听说我们车间有个人被录了视频 要他转钱", "hearsay", True),   # 我们车间 is not the writer
     # a lecture or class attended (听了两回养生课 说…) is no hearsay
     ("我爸去听了两回养生课 说那个药能治他的腰 一下买了八千块 现在人家不接电话了", "hearsay", False),
     # ... but a son (崽, 娃) with 有人 in his story is the writer's own

@@ -70,7 +70,7 @@ _MONEY = (rf"(?:(?<!\d)(?!(?:110|96110|12381|12321|120|119|122)(?!\d))\d+(?:\.\d
           rf"|好?[一二两三四五六七八九十百千几]+{_UNIT}(?:多|来)?\s*(?:元|块钱|块)?"
           r"|(?:(?![说要让叫需才就请能])[\u4e00-\u9fff]){0,4}(?:费|(?<!收)款|金|钱))")   # (收款: collecting)
 _PAY_VERBS = (r"(?:转了|转过|转给|转进|转出|转走|汇了|汇过|付了|付过|交了|交过|充了|充值了|打了|"
-              r"打过去|(?<!真)(?<!确实)给了(?!我)|给出去|垫了|垫付了|买了|(?<!征信)(?<!信用)(?<!数据)(?<!记录)花了|投了|投进去|借给|存了(?!(?:一)?点|些)|缴了|扫了|输了|亏了|赔进去)")
+              r"打过去|(?<!真)(?<!确实)(?<!真的)给了(?!我)|给出去|垫了|垫付了|买了|(?<!征信)(?<!信用)(?<!数据)(?<!记录)花了|投了|投进去|借给|存了(?!(?:一)?点|些)|缴了|扫了|输了|亏了|赔进去)")
 # 打了 a phone (打了老板座机才知道是假的: checked by a call) is not a payment.
 _CALLED = r"(?![^，。！？!?\s]{0,6}(?:电话|手机|视频|语音|110|座机|固话|热线|客服))"
 _SENT = (r"(?:(?:转|汇|付|交|充)(?:了|完|过去|出去)|打(?:了|完|过去|出去)" + _CALLED + ")")
@@ -168,7 +168,7 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
         r"(?:卡里|账户里|帐户里|余额)(?:的钱)?(?:少了|没了|被转走|被扣|空了)|"
         r"(?:卡里|卡上|账户里|帐户里|微信里|支付宝里)的[^，。！？!?\s]{1,6}(?:就|都|全)?(?:被转走|被划走|被扣走|没了)|"
         r"收到(?:好几条|几条|一条|了)?(?:扣款|支出|转账|消费)(?:的)?短信|被转走了?[^，。！？!?]{0,4}钱|"
-        r"绑定了(?:新卡|别人的卡|一张卡)|被(?:套走|刷走|划走|扣走|盗刷)了")),
+        r"绑定了(?:新卡|别人的卡|一张卡)|被(?:人)?(?:套走|刷走|划走|扣走|盗刷)了")),
     ("did_as_told", "lost", re.compile(
         r"(?:我|她|他|我妈|我爸|老人)(?:就|也|都|已经)?(?:转了|交了|付了|汇了|照做了|按他说的做了|扫了|点了确认)"
         r"(?:$|[，。！？!?\s]|但|可|结果)")),
@@ -190,10 +190,10 @@ _SIGNALS: list[tuple[str, str, re.Pattern]] = [
     ("paying_now", "in_progress", re.compile(
         r"(?:正在|现在正|正准备|正要|这就)(?:往|给|帮|去)?[^，。！？!?]{0,10}?(?:转账|转钱|汇款|汇钱|打钱|"
         r"充钱|充值|付款|交钱|填卡号|输卡号|扫码|扫那个码|去银行|去邮局)|"
-        r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|"
+        r"(?:正在|正)(?:往|给)[^，。！？!?]{0,12}(?:转|汇|充|打|填|付)|(?:正在|现在正|正准备|正要|这就)(?:付|转|交|汇)(?:了)?(?=$|[\s，。！？,.!?]|呢)|"
         r"(?:拦|劝|拉|管)(?:都|也)?(?:拦|劝|拉|管)?不住|非要[^，。！？!?]{0,10}(?:转|汇|打钱|交钱|打款|去银行)|"
         r"(?:现在|马上|今天|正在|正|还在)(?:就)?(?:要|让|叫|催|逼)(?:我|她|他|我妈|我爸|老人)"
-        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|汇|交|充|付|垫|去银行|下载|下个|开共享|输|填|扫|删)|"
+        r"(?:马上|赶紧|立刻|先)?[^，。！？!?]{0,12}?(?:转|打钱|(?<!外)汇|交|充|付|垫|去银行|下载|下个|开共享|输|填|扫|删)|"
         r"(?:马上|现在|正|这就)(?:要)?去(?:银行|邮局|柜台|取款机|atm|营业厅)[^，。！？!?]{0,12}(?:转|汇|取|打|交)|"
         r"一心(?:要|想)[^，。！？!?]{0,6}(?:转|汇|打钱|投)")),
     ("threat_demand", "in_progress", re.compile(
@@ -239,6 +239,9 @@ _SIGNALS += [
         r"(?:拿着|揣着|带着)(?:存折|银行卡|卡|现金|钱|户口本)[^，。！？!?]{0,6}(?:出门|出去|去银行|去信用社|走了)|"
         r"准备(?:付|转|汇|交)了|人(?:就|已经|现在)?在银行(?:门口|柜台|里|排队)|(?:填好|输好|写好)(?!了)[^，。！？!?]{0,4}(?:账户|帐户|卡号|金额|账号)|"
         r"就差(?:点)?(?:确认|付款|转账|输密码|最后一步|按确认|点确认)|"
+        # the payment app open, the car at the bank's door (我支付宝开起的, 车都开到银行门口了)
+        r"(?:支付宝|网银|手机银行|付款码|付款页面|转账页面)(?:都|已经)?(?:开起的|开起了|开着的?|打开了|开好了)|"
+        r"(?:开到|走到|到了|来到|骑到|已经到)(?:了)?(?:银行|信用社|邮局)(?:的)?(?:门口|跟前|外面)|"
         # in the middle of it (我正扫着, 正下载呢, 卡号填一半了)
         r"正(?:在)?(?:扫|转|填|输|付|汇|下载|下|装|弄)(?:着|呢)(?![^，。！？!?]{0,8}反诈)|(?:填|输|转|弄)(?:了|到)?一半")),
     # at the counter, the teller asking why (柜员拦着问我干啥): read only with a money request
@@ -263,7 +266,7 @@ _SIGNALS += [
         r"上次给的钱|又要借|又来借|(?:再|又|还要)(?:补|做|刷)(?:一单|一笔|一次|最后一单)")),
     # a recording or photos used to demand money (录了视频在要钱, 把我的视频发给同事了)
     ("extortion", "in_progress", re.compile(
-        r"(?:录了|录屏|录下|录像|裸照|我的视频|那段视频|视频截图|私密照)[^。！？!?]{0,24}?(?:要钱|要(?:\d|[一二两三四五六七八九十几]+[千万百])|"
+        r"(?:录了|录屏|录下|录像|裸照|我的视频|那段视频|视频截图|私密照)[^。！？!?]{0,24}?(?:(?<!没)(?<!没开口)(?<!没说)要钱|要(?:\d|[一二两三四五六七八九十几]+[千万百])|"
         r"发给(?:了)?(?:我)?(?:的)?(?:一个|几个|好几个)?(?:朋友|同事|家人|亲戚|好友)|发到(?:我)?(?:的)?(?:家族群|朋友圈|群里)|"
         r"一起发过来)|通讯录[^。！？!?]{0,6}(?:发过来|发给我|拿到了|读走了|都有了)")),
     # a family member under someone's control (配合办案 每天去银行, 不让我看手机, 把钱换成现金)
@@ -396,7 +399,7 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # what a caller claims (医保局打电话说我卡被盗刷了) is not a loss the writer tells
-    ("claimed", re.compile(r"(?:(?:打电话|打来|电话里|短信|客服|对方|先是|那人)(?:上|里)?|^)(?:说|称)(?:我|你|您)的?"
+    ("claimed", re.compile(r"(?:(?:打电话|打来|电话|短信|客服|对方|先是|那人)(?:上|里)?\s?|^)(?:说|称)(?:我|你|您)的?"
                            r"[^，。！？!?\s]{0,8}$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户|支付宝|微信|银行卡)里?)\s*$")),
@@ -404,7 +407,8 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("their_payment", re.compile(r"(?:买家|卖家|对方|人家|他|她)(?:说|讲|称)(?:他|她)?(?:们)?(?:的)?(?:钱|款)?"
                                  r"(?:已经|都|早就)?\s*$|(?:^|[，。！？,.!?\s])(?:买家|卖家)(?:的)?\s*$")),
     # a plan for later (说过完年就把存款都投进去): not paid yet
-    ("intends", re.compile(r"(?:打算|准备|计划|想|过完年|过了年|下个月|明年|等[^，。！？!?\s]{0,6}(?:以后|之后|后))"
+    ("intends", re.compile(r"(?:打算|准备|计划|想|过完年|过了年|下个月|明年|等[^，。！？!?\s]{0,6}(?:以后|之后|后)|"
+                           r"过一会儿?|等一会儿?|等会儿?|待会儿?|回头|到时候)"
                            r"[^，。！？!?\s]{0,4}(?:就|再)?(?:把|将)?\s*$")),
 ]
 # Worry about a scam that has not happened (我怕她被骗, 担心老人上当): binds the model, and
@@ -419,7 +423,7 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                             # after a sum paid before (付了一万定金 又要交保证金 我没交: that is gone)
                             r"^(?!.*(?:付了|转了|汇了|交了|给了)[^，。！？!?\s]{0,3}[\d一二两三四五六七八九十百千万]).*"
                             r"(?<!还)(?:我|俺)(?:根本|压根)?没(?:有)?(?:交|转|付|给|汇|充|扫)(?:钱)?(?=$|[\s，。！？,.!?])|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
-                            r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|险些|没敢(?!说|告诉|讲|跟|让|吭)|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
+                            r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|^差(?:一)?点(?:儿)?(?=[\s，。！？,.!?])|才没(?:有)?(?:去|转|交|给|付|汇|上当|被骗)|险些|没敢(?!说|告诉|讲|跟|让|吭)|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了|给拦(?:下|住)了|"
                             # nothing left the account (她扫了没付钱)
                             r"了没(?:有)?(?:付|转|交|扣)(?:钱|款)|"
@@ -442,9 +446,9 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                                r"(?:都有|有)(?:啥|什么|哪些)(?:新)?(?:骗局|骗法|套路|诈骗)|"
                                r"(?:怎么|如何|怎样)(?:识别|判断|分辨)\s*$")),
     ("quoted_warning", re.compile(r"(?:反诈宣传|宣传(?:里|上)?说|警方提醒|警方提示|温馨提示|反诈提醒|防骗提醒|紧急提醒|提醒大家|"
-                                  r"转发|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
+                                  r"转发(?!说)|扩散|预警】|【.{0,8}提醒】|请大家注意|大家注意)")),
     # (not a refund the caller only claims: 说钱追回来了 要我交个解冻费)
-    ("refund", re.compile(r"(?<![说称])(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|已经退(?:给我)?了|"
+    ("refund", re.compile(r"(?<![说称])(?:退款|钱|款)(?:已经|都)?(?:到账了|退回来了|退回了|追回来了|要回来了)|(?<![号群])已经退(?:给我)?了|"
                           r"^(?!.*(?:骗|客服|验证码|共享|保证金|解冻|对方|他们|[让要叫][我他她]|链接|下载|软件|能治|讲座|专家|没这回事|假的|冒充|"
                           # the money went to them (转到他那个账户了, 卡里少了): a loss hoping for it back
                           r"[按照][他她]|转到|转过去|打过去|汇过去|少了|划走|扣走|转走|盗刷|洗钱|涉嫌|警官|公安|法院|检察|[给要]退给|给[我他她]退|"
@@ -469,6 +473,10 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                            r"拦(?:下|住)|拦下来了|拦住了")),
 ]
 _SUM = r"(?:[\d一二两三四五六七八九十几][十百千万]|块|元)"
+# Not paid yet (我还没付 心里打鼓): no loss, unless a sum was paid before. It vetoes losses only
+# and does not bind the model (对方让我现在转 我还没转: the demand is live).
+_NOT_YET = re.compile(r"^(?!.*(?:付了|转了|汇了|交了|给了)[^，。！？!?\s]{0,3}[\d一二两三四五六七八九十百千万]).*"
+                      r"(?:我|俺)(?:都)?还没(?:有)?(?:付|转|交|汇|给|打)(?:钱|款)?(?=$|[\s，。！？,.!?])")
 # Nothing paid (no payment verb anywhere): the next three bind the urgency model only.
 _NOTHING_PAID = r"^(?!.*(?:转了|付了|交了|汇了|给了|充了|投了|转过去|打过去|转账了|付款了|打了\d|打了[一二两三四五六七八九十几]))"
 _MESSAGE_VETOES += [
@@ -504,6 +512,9 @@ _HEARSAY = re.compile(r"(?<![给向找])(?:同事|" + _FRIEND + r"|邻居|同学
                       r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
 _HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到着])(?:(?!在|电话|视频|语音|里面|讲座|课).){1,7}?(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
+# ... as the source of a message (有人转发说…, 有人发来…): what follows in a later clause, with
+# nobody else named, is what the writer did with it.
+_SOURCE = re.compile(r"(?:在群里|在微信上)?(?:转发|发来|发了|发个|发的|私信|打电话|打来|加我)")
 # A code or password told to the writer's own family is not a loss; an instruction to uninstall,
 # hang up, block or report carried out is not one either.
 _TO_FAMILY = re.compile(rf"(?:给|告诉|发给|报给|念给)(?:了)?(?:我)?(?:的)?(?:老|表|堂)?{_FAMILY}")
@@ -532,7 +543,7 @@ _IF_AT_START = re.compile(r"(?:如果|万一|假如|要是|假设)")
 _CLAUSE_END = re.compile(r"[，。！？,.!?；;\s]")
 _CLAUSE_BREAK = re.compile(r"[，。！？,.!?；;]")
 _FIRST_PERSON_OR_FAMILY = re.compile(
-    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂|宿舍|学校|队|组))(?!的?(?:邻居|同事|朋友(?!圈)|同学|室友|闺蜜|老乡|工友|发小|网友))|"
+    rf"我(?!们(?:小区|村|单位|这|那|班|公司|群|楼|厂|宿舍|学校|队|组|船|车间|工地|店|镇|街|屯|寨))(?!的?(?:邻居|同事|朋友(?!圈)|同学|室友|闺蜜|老乡|工友|发小|网友))|"
     rf"咱|{_FAMILY}")
 # Someone else's family (她女儿, 他的儿子, 人家孩子) is not the writer's.
 _THEIR_FAMILY = re.compile(rf"(?:(?:她|他|人家|别人|邻居|同事|朋友|同学|老乡)(?:家)?(?:的)?|有个|有一个|有家|有户|一家|宝|大)"
@@ -597,6 +608,11 @@ def _about_someone_else(text: str, start: int, end: int) -> bool:
     # 有人/别人 bringing in the other side, after a family member the message is about, and
     # not in the signal's own clause (我表弟想考证，有人说不用考，他先转了一千五): the family
     # member's story. 我妈说有人被骗了 (one clause) stays hearsay.
+    if last.group() in _SOMEONE and _SOURCE.match(text, last.end()) and \
+            _CLAUSE_END.search(text, last.end(), start) and \
+            not re.search("[他她]", text[last.end():start]) and \
+            not _HEARSAY.search(text, last.end(), clause.start() if clause else len(text)):
+        return False
     return not (all(m.group() in _SOMEONE for m in mentions) and
                 _FAMILY_SUBJECT.search(before[:mentions[0].start()]) and
                 _CLAUSE_END.search(text, last.end(), start))
@@ -732,6 +748,8 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
             if veto is None and kind == "lost" and "money_unmoved" in whole and \
                     name not in ("gave_code", "code_given_story"):
                 veto = "money_unmoved"
+            if veto is None and kind == "lost" and _NOT_YET.search(normalized):
+                veto = "not_yet"   # 我还没付: nothing has gone
             if veto is None and kind == "lost" and "winning_so_far" in whole:
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
             if veto is None and name == "teller_asks" and not asked():
