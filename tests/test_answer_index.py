@@ -22,7 +22,7 @@ from bot.storage.library import PublishedContent, bump_content_version, init_db
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
+from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, small_content_dir
 from tests.wechat_client import WeChatSender, reply_content, text_xml
 
 QUESTIONS = [
@@ -251,10 +251,17 @@ def test_a_training_process_that_has_ended_fails_the_build_with_its_exit_code(ba
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def small_dir():
+    """The small bank (conftest.small_content_dir: every case, a few lines each): the lifecycle
+    tests publish and build again, and what they check does not depend on the bank's size."""
+    return small_content_dir()
+
+
 @pytest.fixture
-def db(tmp_path, content_dir):
+def db(tmp_path, small_dir):
     db = connect(tmp_path / "bot.db")
-    init_db(db, content_dir)
+    init_db(db, small_dir)
     return db
 
 
@@ -263,13 +270,13 @@ def service_on(db, tmp_path, content_dir) -> AnswerService:
                          "https://x.test", 2000, index_dir=tmp_path / "bot-index")
 
 
-def test_old_answers_until_the_new_index_is_built_then_new(db, tmp_path, content_dir):
-    svc = service_on(db, tmp_path, content_dir)
+def test_old_answers_until_the_new_index_is_built_then_new(db, tmp_path, small_dir):
+    svc = service_on(db, tmp_path, small_dir)
     store = svc.builder.store
     old = store.current()
     assert old is not None and old.content_version == svc.content_version
     assert NEW_CASE not in svc.ask(NEW_QUESTION)["case_ids"]
-    publish_martian_case(db, content_dir)
+    publish_martian_case(db, small_dir)
     with store.build_lock():   # a build elsewhere is under way: the worker must not wait
         answer = svc.ask(NEW_QUESTION)
         assert NEW_CASE not in answer["case_ids"] and svc.content_version == old.content_version
@@ -280,21 +287,21 @@ def test_old_answers_until_the_new_index_is_built_then_new(db, tmp_path, content
     assert new.content_version == old.content_version + 1 and new.digest != old.digest
 
 
-def test_a_second_worker_maps_the_index_instead_of_building(db, tmp_path, content_dir):
-    first = service_on(db, tmp_path, content_dir)
-    publish_martian_case(db, content_dir)
-    IndexBuilder(PublishedContent(lambda: db, content_dir), content_dir,
+def test_a_second_worker_maps_the_index_instead_of_building(db, tmp_path, small_dir):
+    first = service_on(db, tmp_path, small_dir)
+    publish_martian_case(db, small_dir)
+    IndexBuilder(PublishedContent(lambda: db, small_dir), small_dir,
                  first.builder.store).build()                    # the scheduler / build-index
     pointer = first.builder.store.current()
-    second = service_on(db, tmp_path, content_dir)
+    second = service_on(db, tmp_path, small_dir)
     assert second.content_version == pointer.content_version
     assert second.ask(NEW_QUESTION)["case_ids"][0] == NEW_CASE
     assert first.wait_until_current(timeout=60)
     assert first.ask(NEW_QUESTION)["case_ids"][0] == NEW_CASE
 
 
-def test_index_is_written_whole_or_not_at_all(db, tmp_path, content_dir):
-    svc = service_on(db, tmp_path, content_dir)
+def test_index_is_written_whole_or_not_at_all(db, tmp_path, small_dir):
+    svc = service_on(db, tmp_path, small_dir)
     store = svc.builder.store
     pointer = store.current()
     assert not [p for p in store.root.iterdir() if p.name.startswith(".")]
@@ -303,19 +310,19 @@ def test_index_is_written_whole_or_not_at_all(db, tmp_path, content_dir):
     (store.root / pointer.digest / "manifest.json").unlink()
     assert store.current() is None
     bump_content_version(db)
-    rebuilt = IndexBuilder(PublishedContent(lambda: db, content_dir), content_dir, store).build()
+    rebuilt = IndexBuilder(PublishedContent(lambda: db, small_dir), small_dir, store).build()
     assert rebuilt.digest == pointer.digest and store.current() == rebuilt
     assert (store.root / pointer.digest / "manifest.json").is_file()
 
 
-def test_an_index_of_another_format_is_rebuilt(db, tmp_path, content_dir):
-    svc = service_on(db, tmp_path, content_dir)
+def test_an_index_of_another_format_is_rebuilt(db, tmp_path, small_dir):
+    svc = service_on(db, tmp_path, small_dir)
     store = svc.builder.store
     pointer = store.current()
     data = json.loads(store.pointer_path.read_text())
     store.pointer_path.write_text(json.dumps({**data, "schema": "1:old"}))
     assert store.current() is None
-    again = service_on(db, tmp_path, content_dir)
+    again = service_on(db, tmp_path, small_dir)
     assert store.current() == pointer and again.content_version == pointer.content_version
 
 

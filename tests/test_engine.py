@@ -6,6 +6,7 @@ from bot.answering.service import AnswerService
 from bot.storage.db import connect
 from bot.storage.library import PublishedContent, bump_content_version, init_db
 from bot.answering.urgency import detect_urgency
+from tests.conftest import small_content_dir
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -136,7 +137,9 @@ def test_long_article_is_summarised_with_a_link(service):
     assert len(text.encode("utf-8")) <= 400 and text.endswith(f"/cases/{article.id}")
 
 
-def test_new_published_case_is_answered_after_version_bump(tmp_path, content_dir):
+def test_new_published_case_is_answered_after_version_bump(tmp_path):
+    # The small bank (every case, a few lines each): a publish builds the whole index again.
+    content_dir = small_content_dir()
     db = connect(tmp_path / "bot.db")
     init_db(db, content_dir)
     svc = AnswerService(PublishedContent(lambda: db, content_dir), content_dir, "https://x.test",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot import create_app
 from bot.storage.questions import hash_user
-from conftest import CONTENT_DIR, TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings
+from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, make_settings, small_content_dir
 from fake_oa_cs import FakeOfficialAccount
 from wechat_client import WeChatSender, reply_content, text_xml
 
@@ -24,7 +24,8 @@ def say(app, content: str, user: str) -> str:
 def test_a_question_answered_later_reaches_who_asked_once(tmp_path):
     api = FakeOfficialAccount(TEST_APP_ID, SECRET).start()
     try:
-        app = create_app(make_settings(tmp_path, wechat={"app_secret": SECRET,
+        # The small bank (every case, a few lines each): 加为例句 publishes and builds again.
+        app = create_app(make_settings(tmp_path, small=True, wechat={"app_secret": SECRET,
                                                          "api_base_url": api.base_url},
                                        loop={"customer_service": True}))
         loop, db = app.extensions["loop"], app.extensions["db"]()
@@ -42,7 +43,7 @@ def test_a_question_answered_later_reaches_who_asked_once(tmp_path):
         db.execute("UPDATE cs_windows SET wrote_at = ? WHERE user_hash = ?",
                    [old, hash_user("oLateB", TEST_APP_ID)])
         assert loop.deliver_late_answers(now) == {}          # nothing published since
-        assert add_example(db, CONTENT_DIR, CASE, QUESTION, "editor", rows[0][0]) == []
+        assert add_example(db, small_content_dir(), CASE, QUESTION, "editor", rows[0][0]) == []
         assert loop.deliver_late_answers(now) == {"sent": 1, "pending": 1}
         (message,) = [m["text"]["content"] for m in api.sent]
         assert message.startswith(f"您前面问的“{QUESTION}”，现在有答案了：")
@@ -68,7 +69,7 @@ def test_the_scheduler_tick_finds_late_answers_only_after_a_publish(tmp_path):
     sys.path.insert(0, str(PROJECT_ROOT))
     import scheduler
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, small=True)
     app = create_app(settings)
     from bot.admin.inbox import add_example
     job = scheduler.late_answers_job(settings, make_db_factory(settings.database.path))
@@ -78,7 +79,7 @@ def test_the_scheduler_tick_finds_late_answers_only_after_a_publish(tmp_path):
     assert job(now) == {}
     db = app.extensions["db"]()
     (qid,) = db.execute("SELECT id FROM questions").fetchone()
-    assert add_example(db, CONTENT_DIR, CASE, QUESTION, "editor", qid) == []
+    assert add_example(db, small_content_dir(), CASE, QUESTION, "editor", qid) == []
     assert job(now) == {"pending": 1}
     assert job(now) == {}
     assert db.execute("SELECT status, case_id FROM late_answers").fetchall() == \
