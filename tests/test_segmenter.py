@@ -13,7 +13,8 @@ import pytest
 
 from bot.answering import engine, scope
 from bot.answering.engine import BULK_MIN_TEXTS, NONE, OFFTOPIC_LINES_LIMIT, TRAIN_LINES_PER_CLASS, \
-    _count_terms, _documents, _sample_indexes, _training_sample_of, load_offtopic, load_terms
+    TRAIN_LINES_TOTAL, _count_terms, _documents, _sample_indexes, _training_sample_of, \
+    load_offtopic, load_terms
 from bot.answering.classifier import NgramFeatures, char_ngrams
 from bot.answering.bulk import _hmm_cut_many, _Lexicon, cut_many, kept_words_many, lexicon_of, \
     words_many
@@ -303,6 +304,11 @@ def sampled(lines, limit: int, none_limit: int | None = None) -> list[tuple[str,
     return [lines[i] for i in _sample_indexes(lines, limit, none_limit)]
 
 
+def sampled_in_all(lines, limit: int, total: int) -> list[tuple[str, str, str]]:
+    """The lines kept with a total limit besides the class limit."""
+    return [lines[i] for i in _sample_indexes(lines, limit, None, total)]
+
+
 def test_training_sample_keeps_every_line_of_a_bank_below_the_limit():
     lines = lines_of({("a", "no"): 5, ("a", "lost"): 3, ("none", "no"): 4})
     assert sampled(lines, 5) == lines
@@ -367,6 +373,25 @@ def test_the_bank_is_far_below_the_training_limit(content_dir):
         for _, kind in a.urgent_examples:
             counts[a.category, kind] = counts.get((a.category, kind), 0) + 1
     assert max(counts.values()) * 1.25 <= TRAIN_LINES_PER_CLASS
+
+
+def test_a_sample_over_the_total_lowers_every_large_class_evenly():
+    """Classes over the limits: the large ones keep the same number of lines, the small ones
+    all of theirs, and the sample fits the total (classes of 50, 40, 8 and 3 lines, at most 30
+    each and 60 in all: 24 each of the two large ones, 59 lines)."""
+    lines = lines_of({("a", "no"): 50, ("b", "no"): 40, ("c", "no"): 8, ("a", "lost"): 3})
+    per_class = {}
+    for _, category, urgency in sampled_in_all(lines, 30, 60):
+        per_class[category, urgency] = per_class.get((category, urgency), 0) + 1
+    assert per_class == {("a", "no"): 24, ("b", "no"): 24, ("c", "no"): 8, ("a", "lost"): 3}
+    assert sampled_in_all(lines, 30, 200) == sampled(lines, 30)   # under the total: as before
+
+
+def test_the_bank_is_far_below_the_total_training_limit(content_dir):
+    """The shipped bank's case lines all train, with a quarter to spare."""
+    articles = load_content(content_dir).articles
+    assert sum(len(a.examples) + len(a.urgent_examples) for a in articles) * 1.25 <= \
+        TRAIN_LINES_TOTAL
 
 
 def test_no_off_topic_line_is_sampled_out_of_the_none_class(content_dir):
