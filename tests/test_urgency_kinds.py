@@ -100,6 +100,9 @@ def test_urgent_acts_are_read_as_their_kind(text, kind):
     ("客服说转过去就能激活会员 我手机银行开着的 转不转", "ready_to_pay"),
     ("那个领导让我先去取五万备着 我骑到信用社门口了 要不要取", "ready_to_pay"),
     ("说交了保证金才放款 二维码我存好了 正要交", "paying_now"),
+    # the voice on the phone 听起来 hoarse is no hearsay; nor is 不听 (won't listen)
+    ("外孙打电话说撞了人要私了 声音听起来不太像 他讲是感冒了 我现在在信用社排队取钱", "ready_to_pay"),
+    ("我爸在保健品店里 店员拿着刷卡机等着他刷 我在电话里咋劝都不听 你说咋办", "pressed_now"),
     # the code given after 有人发来 a link: the writer's own act, not hearsay
     ("群里有人发了个领补贴的链接 点进去填了卡号跟密码 第二天卡里少了三千", "gave_code"),
     # 那个号已经退了 is the scammer leaving the group, not a refund
@@ -135,6 +138,21 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("我把卡借给工友用了半个月 他给了一千五 现在卡被冻了", "card_rent"),
     # a caller's claim said with 电话 alone
     ("有个电话说我的京东账户被人盗刷了 要帮我申请赔付", "claimed"),
+    # 电话讲她…: the caller's claim about a relative's card; a clause opening with 讲我…
+    ("我外婆接了个电话讲她社保卡在外省被人盗刷了 要转到公安 我接过来就挂了", "claimed"),
+    ("有人打电话讲是快递理赔的 讲我寄丢了件付了运费可以赔 要我开共享", "claimed"),
+    # the writer hung up, said after a reason
+    ("自称检察院的叫我别挂电话 我说要去做饭就挂了 他还一直打", "stopped"),
+    # a task not done (我没做), then thrown out of the group
+    ("群里第一单返了我八块 第二单要先垫两百 我没做 后来就把我踢出群了", "negation"),
+    # a hospital deposit's balance asked back, in Hubei words
+    ("我妈住院交了三千押金 出院医保报了 剩的钱么样退回来", "refund"),
+    # money a son sent, taken out at the counter
+    ("闺女给我转的钱 去银行柜台取要带身份证不", "received_money"),
+    # a relative set on going out on the ice, with no money in it
+    ("我爸非要去水库冰面上钓鱼 零下二十度 咋劝都不听", "no_payment"),
+    # a task's first payout, to the relative
+    ("我妹做点赞任务 第一次给了她八块钱 她问我这个靠谱不", "first_payout"),
     # not paid yet, said plainly
     ("网上卖二手三轮车的说别走平台 直接转给他八百定金就行 我还没转 靠谱不", "not_yet"),
     # a transfer set for later (过一会再转给他们)

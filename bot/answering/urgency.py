@@ -216,7 +216,7 @@ _SIGNALS += [
         r"凑钱|找人借|签(?:合同|字|委托)|按手印)")),
     ("pressed_now", "in_progress", re.compile(
         r"(?:一直|不停|还在|又在|正在|现在)(?:在)?(?:微信上|电话里|qq上|群里|线上|那边)?(?:一个劲)?(?:催|逼)|"
-        r"催(?:得很?紧|个不停)|倒计时|计时器|在等(?:着)?我|等着我(?:把|转|交|付|打|扫)|"
+        r"催(?:得很?紧|个不停)|倒计时|计时器|在等(?:着)?我|等着(?:我|她|他|老人)(?:把|转|交|付|打|扫|刷|签)|"
         r"(?:(?:今天|今晚|明早|明天|\d+点)(?:之内|之前|内|前)|"
         r"[一二两三四五六七八九十半几\d]+(?:个)?(?:分钟|小时|钟头)(?:之内|以内|内))"
         r"(?:不|要|必须|得)?(?:把[^，。！？!?]{0,6})?(?:交|转|付|补|打|充|入金|汇)|"
@@ -309,7 +309,9 @@ _FEARED_RETURN = re.compile(r"(?:去了?|到了|过去了?)(?:就|都|会|可能
 # such a story is the rent paid to the writer, not a loss.
 _CARD_LENT = re.compile(r"(?:银行卡|卡|电话卡|手机卡)(?:借|租|卖)(?:给)?(?:他|她|别人|人|老乡|朋友|同学|工友|那人)|"
                         r"(?:出借|出租|出售|借出|租出|卖了|借了|租了)(?:我的?|自己的?)?(?:银行卡|电话卡|手机卡)")
-_THERE_NOW = re.compile(r"现场|正在|这会儿|此刻|现在就|马上就|已经在")
+# The first time (第一回给了她十块钱): a task's first payout, paid to the writer or the relative.
+_FIRST_TIME = re.compile(r"(?:第一|头一?)(?:回|次|单|笔|个)(?:就|先|都)?\s*$")
+_THERE_NOW = re.compile(r"现场|正在|这会儿|此刻|现在就|马上就|已经在|跟前|等着(?:她|他|我|老人)?(?:刷|付|交|扫|签)")
 _NO_MONEY_ASKED = re.compile(r"(?:没|没有|从没|从来没|又没|也没)(?:要|让|叫|问)(?:过)?(?:她|他|我|我们|你)?(?:一分钱|钱|一毛|转钱|投钱|汇钱)")
 _LOAN = re.compile(r"放款|贷款|借款|下款|网贷|额度|借钱|卖号|卖装备|卖东西|卖货|买家|卖给|卖掉|出售|"
                    r"卖[^，。！？!?\s]{0,4}(?:号|装备|皮肤|账号|帐号)")   # nothing of the writer's in
@@ -367,14 +369,18 @@ _EVERYDAY = re.compile(r"电费|水费|燃气费|煤气费|天然气费|话费|�
                        r"挂号费|住院|医药费|伙食费|学杂费|买菜|菜钱|饭钱|车费|油费|加油|超市|菜市场|外卖")
 _REPAY = re.compile(r"还我|还给我|就还|会还|再还|(?:下(?:个)?月|明天|后天|过几天|过两天|月底|年底|发了?工资)(?:就)?还")
 _PURCHASE = re.compile(r"买|换(?:个|台|部|辆|一)")
+# Money that came to the writer (儿子给我转的钱, 闺女给我打了两千)
+_TO_ME = re.compile(r"(?:给|转给|打给|寄给)(?:我|俺)(?:转|打|汇|寄)?的(?:钱|款|生活费)|"
+                    r"给(?:我|俺)(?:转|打|汇)了?(?:\d|[一二两三四五六七八九十几]+[十百千万块]|钱|生活费)")
 # ... not one paid for and the seller gone (充了六千 那个卖家现在找不到了)
 _SELLER_GONE = re.compile(r"找不到|联系不上|拉黑|删了我|把我删|不回|跑了|不发货|没发货|不见了|打不通|关机|空号")
 _TRANSFER = re.compile(r"转钱|转账|转帐|汇|打钱|打款|存款|积蓄|养老钱|取出来")
 
 
 def _ordinary_vetoes(text: str) -> tuple[str, ...]:
-    """``everyday_payment``, ``lent_to_known``, ``plain_purchase``: a message with no sign of
-    a scam or of trouble, about a bill, a loan to be repaid or a purchase."""
+    """``everyday_payment``, ``lent_to_known``, ``plain_purchase``, ``received_money``: a
+    message with no sign of a scam or of trouble, about a bill, a loan to be repaid, a
+    purchase or money someone sent the writer."""
     if _SCAM_SIGN.search(text):
         return ()
     found = ()
@@ -387,6 +393,8 @@ def _ordinary_vetoes(text: str) -> tuple[str, ...]:
         found += ("everyday_payment",)
     if _REPAY.search(text):
         found += ("lent_to_known",)
+    if _TO_ME.search(text):
+        found += ("received_money",)   # 儿子给我转的钱 在银行柜台取要带啥
     return found
 
 
@@ -399,7 +407,8 @@ _LOCAL_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?:没有?|没敢|未|不|别|还没|还未|差点|差一点|险些|幸好|幸亏|好在|不要|不能|不会|"
                             r"没能)(?:就|都|也)?(?:把|将)?\s*$")),
     # what a caller claims (医保局打电话说我卡被盗刷了) is not a loss the writer tells
-    ("claimed", re.compile(r"(?:(?:打电话|打来|电话|短信|客服|对方|先是|那人)(?:上|里)?\s?|^)(?:说|称)(?:我|你|您)的?"
+    ("claimed", re.compile(r"(?:(?:打电话|打来|电话|短信|客服|对方|先是|那人)(?:上|里)?\s?(?:说|称|讲)(?:我|你|您|她|他)|"
+                           r"(?:^|[\s，。！？,.!?])(?:说|称|讲)(?:我|你|您))的?"
                            r"[^，。！？!?\s]{0,8}$")),
     # money that came to the writer (女儿给我打了两千块生活费) is not a loss
     ("received", re.compile(r"(?:(?:给|转给|打给)(?:我|俺|咱)(?:们|家)?|往我的?(?:卡|账户|帐户|支付宝|微信|银行卡)里?)\s*$")),
@@ -421,8 +430,8 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
     ("negation", re.compile(r"(?<!发票)(?<!收据)(?<!货)(?:就|所以|也|都)没(?:有)?(?:交|转|付|给|汇|充|填|输|扫)(?!完|够)|"
                             # the writer did not pay (我没交), said at a clause's end; not 我还没交, nor
                             # after a sum paid before (付了一万定金 又要交保证金 我没交: that is gone)
-                            r"^(?!.*(?:付了|转了|汇了|交了|给了)[^，。！？!?\s]{0,3}[\d一二两三四五六七八九十百千万]).*"
-                            r"(?<!还)(?:我|俺)(?:根本|压根)?没(?:有)?(?:交|转|付|给|汇|充|扫)(?:钱)?(?=$|[\s，。！？,.!?])|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
+                            r"^(?!.*(?:付了|转了|汇了|交了|给了|充了|垫了|投了)[^，。！？!?\s]{0,3}[\d一二两三四五六七八九十百千万]).*"
+                            r"(?<!还)(?:我|俺)(?:根本|压根)?没(?:有)?(?:交|转|付|给|汇|充|扫|做|垫)(?:钱)?(?=$|[\s，。！？,.!?])|(?<![还就])差(?:一)?点(?:就|儿)?(?:被|转|给|交|付|汇|上当|信|听|去|把|点|相信|答应|买|投|"
                             r"让|掉|被骗|填|输|扫|报|念|下载|装|开)|^差(?:一)?点(?:儿)?(?=[\s，。！？,.!?])|才没(?:有)?(?:去|转|交|给|付|汇|上当|被骗)|险些|没敢(?!说|告诉|讲|跟|让|吭)|(?:幸好|幸亏|好在|还好)(?:被)?(?:我|她|他|家里人)?(?:没|及时|发现|"
                             r"看到|拦)|被(?:我|家里人|儿子|女儿|柜员|银行)?拦(?:下|住)|拦下来了|拦住了|给拦(?:下|住)了|"
                             # nothing left the account (她扫了没付钱)
@@ -453,13 +462,15 @@ _MESSAGE_VETOES: list[tuple[str, re.Pattern]] = [
                           # the money went to them (转到他那个账户了, 卡里少了): a loss hoping for it back
                           r"[按照][他她]|转到|转过去|打过去|汇过去|少了|划走|扣走|转走|盗刷|洗钱|涉嫌|警官|公安|法院|检察|[给要]退给|给[我他她]退|"
                           # a sales meeting's cure, a code read out, a fee to pay again first
-                          r"保健|会销|念给|报给|的码|再转|重新做|操作失误|操作错)).*(?:怎么退|能退|能不能退|退款|"
+                          r"保健|会销|念给|报给|的码|再转|重新做|操作失误|操作错)).*(?:(?:怎么|怎样|怎么样|么样|咋)退|能退|能不能退|退款|"
                           r"申请退|退回来吗)")),
     ("not_followed", re.compile(r"(?:让|叫|要)(?:我|她|他|我妈|我爸).{0,20}(?:(?<!说)(?:我|就|她|他)(?<!还)(?:没理|不理|没转|没给|"
                                 r"没交|没点|没下载|没发|没说|没报|没输|没去|没扫)|(?<!还)(?:没理|不理)|"
                                 r"(?:我|就|直接)(?:把(?:他|她|对方))?(?:拉黑|挂了|删了(?:他|她|对方)))")),
     ("worry", _WORRY),
     ("stopped", re.compile(r"(?:已经|早就|当时就|马上就?|直接|吓得|赶紧|赶快|立马|立刻|我就|给)挂(?:了|断了|掉了)|"
+                           # the writer hung up, said after a reason (我说要去接孩子就挂了)
+                           r"(?<![他她])我[^，。！？!?\s他她]{1,8}就挂(?:了|断了|掉了)|"
                            r"(?<![让叫要])(?:我|就|赶紧|赶快|直接|马上|立马|立刻)把(?:视频|电话|语音|通话)(?:给)?(?:关|挂|挂断|掐|掐断)(?:了|掉了)|"
                            # stopped half-way (填到一半觉得不对就关了, 没点提交)
                            r"(?:觉得|感觉|发现|看着|想起来|反应过来|回过神来?|意识到)不对(?:劲)?[^。！？!?]{0,3}(?:关|退|停|挂|删|没)|(?<!还)(?<!还是)没(?:点|按)(?:提交|确认|付款)|"
@@ -510,7 +521,7 @@ _FRIEND = r"(?<![女男])朋友(?!圈)"
 # Hearsay about someone else ("同事说他花了五千…") is a question, not an emergency of the writer's.
 _HEARSAY = re.compile(r"(?<![给向找])(?:同事|" + _FRIEND + r"|邻居|同学|室友|闺蜜|发小|别人|听说|新闻|网上说|网上看到|有人|视频里|报道|隔壁|工友|老乡|大姐|阿姨|"
                       r"老李|老王|老张|老[刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡杜程苏魏吕丁沈姚卢崔钟谭陆汪范廖贾夏邹孟熊秦邱薛段雷侯史陶贺顾毛郝龚邵严戴]|村里|小区|单位|群里转发|大爷|大妈|大叔|有个人|县城|镇上|们村|村有|好多人|很多人|不少人|好几个人|评论区|群里有个|有个家长)")
-_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|听(?![见到着])(?:(?!在|电话|视频|语音|里面|讲座|课).){1,7}?(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
+_HEARD_OF = re.compile(r"(?<![给向找])(?:听说|(?<![不没])听(?![见到着起上])(?:(?!在|电话|视频|语音|里面|讲座|课).){1,7}?(?:说|讲(?!座|课))|新闻|报道|据说|网上说|网上看到|视频里说|群里转发)")
 _SOMEONE = {"有人", "别人", "有个人"}
 # ... as the source of a message (有人转发说…, 有人发来…): what follows in a later clause, with
 # nobody else named, is what the writer did with it.
@@ -729,6 +740,9 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
             if veto is None and name == "paid_amount" and m.group().startswith("给") and \
                     _CARD_LENT.search(normalized):
                 veto = "card_rent"   # the rent paid for the writer's card
+            if veto is None and name == "paid_amount" and m.group().startswith("给") and \
+                    _FIRST_TIME.search(normalized, max(0, m.start() - 6), m.start()):
+                veto = "first_payout"   # 第一回给了她十块钱: a task's first payout, to her
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
             if veto is None and name in ("fee_to_withdraw", "platform_frozen") and \
@@ -754,8 +768,10 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
                 veto = "winning_so_far"   # paid in, and more came back so far: no loss yet
             if veto is None and name == "teller_asks" and not asked():
                 veto = "no_payment"       # 柜员一直问 on a transfer of the writer's own
-            if veto is None and name == "cannot_stop" and _NO_MONEY_ASKED.search(normalized):
-                veto = "no_payment"       # 人家又没要她一分钱: nobody is asking for money
+            if veto is None and name == "cannot_stop" and (
+                    _NO_MONEY_ASKED.search(normalized) or
+                    not (_SCAM_SIGN.search(normalized) or _PAID.search(normalized) or asked())):
+                veto = "no_payment"       # 人家又没要她一分钱; 非要去冰上钓鱼 劝都不听: no money in it
             if veto is None and kind == "in_progress" and "wants_to_buy" in whole and \
                     not asked() and not _THERE_NOW.search(normalized):
                 veto = "purchase"   # set on buying a mattress, 拦不住: a purchase, nobody to pay
@@ -768,6 +784,8 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
             if veto is None and kind == "lost" and \
                     any(v in whole for v in ("everyday_payment", "lent_to_known")):
                 veto = next(v for v in whole if v in ("everyday_payment", "lent_to_known"))
+            if veto is None and "received_money" in whole:
+                veto = "received_money"
             if veto is None and kind == "in_progress" and "plain_purchase" in whole:
                 veto = "plain_purchase"
             if veto is None and "how_to_tell" in whole:
