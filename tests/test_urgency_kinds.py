@@ -100,6 +100,10 @@ def test_urgent_acts_are_read_as_their_kind(text, kind):
     ("客服说转过去就能激活会员 我手机银行开着的 转不转", "ready_to_pay"),
     ("那个领导让我先去取五万备着 我骑到信用社门口了 要不要取", "ready_to_pay"),
     ("说交了保证金才放款 二维码我存好了 正要交", "paying_now"),
+    # buying top-up cards for a caller, at the shop now
+    ("打电话的说我中了奖要先交税 我在超市买充值卡 收银员问我买这么多干啥", "ready_to_pay"),
+    # a loss, then a refusal of the next demand: the loss stands (亏了两万 … 我没充)
+    ("做任务亏了一万五 客服说再充五千就能回本 我没充 前面的钱还能要回来不", "paid_amount"),
     # the voice on the phone 听起来 hoarse is no hearsay; nor is 不听 (won't listen)
     ("外孙打电话说撞了人要私了 声音听起来不太像 他讲是感冒了 我现在在信用社排队取钱", "ready_to_pay"),
     ("我爸在保健品店里 店员拿着刷卡机等着他刷 我在电话里咋劝都不听 你说咋办", "pressed_now"),
@@ -153,6 +157,15 @@ def test_losses_and_payments_told_without_the_usual_words(text, signal):
     ("我爸非要去水库冰面上钓鱼 零下二十度 咋劝都不听", "no_payment"),
     # a task's first payout, to the relative
     ("我妹做点赞任务 第一次给了她八块钱 她问我这个靠谱不", "first_payout"),
+    ("我姐做打分兼职 开始是给了钱 后来说她超时了要交钱 她把人拉黑了", "first_payout"),
+    # what the other side says it paid (他自己说投了, 网站讲买家钱已经付了, 截图说…)
+    ("一起跳舞的大姐拉我投个养老项目 她自己说投了二十万 我有点动心", "their_payment"),
+    ("我卖游戏皮肤 网站讲买家钱已经付了 要我交保证金才能提 我还没交", "their_payment"),
+    ("买家发了张转账截图说转了一千 叫我先退五百 我卡上没收到", "their_payment"),
+    # stopped: the phone taken from the child, the relative told not to pay, hung up at once,
+    # quit half-way
+    ("游戏里有人要我儿子把我付款码拍给他 我看见了赶紧把手机收了", "stopped"),
+    ("电话里是我孙子的声音说撞了人要钱 我一听不对劲挂了 打过去他在上班", "stopped"),
     # not paid yet, said plainly
     ("网上卖二手三轮车的说别走平台 直接转给他八百定金就行 我还没转 靠谱不", "not_yet"),
     # a transfer set for later (过一会再转给他们)
@@ -202,6 +215,7 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "我妹投了两千还赚了 她问我这平台靠谱不",                            # winning so far
     "网贷说我收款卡号填错了 钱给冻结了",              # 给冻结了: no code given
     "我婆天天去听养生讲座 说下个月就买那个五千块的理疗仪 咋说都不听",   # set for later
+    "有个微信号骗了我同事两千 我想把他举报给公安",   # someone else's loss (骗了我同事)
     "做任务的那个人真的给了十块 现在让我进群",    # paid to the writer (真的给了)
     "网上认识的女的现在叫我表舅去她那个平台买外汇",   # 外汇 is no transfer (汇)
     "被人录了视频 对方还没开口要钱 我先干啥",      # no demand yet
