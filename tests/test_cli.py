@@ -8,6 +8,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.config import PROJECT_ROOT
 from bot.storage.db import connect
+from conftest import write_config
 
 
 def run(config_file, *args, input=None):
@@ -39,7 +40,9 @@ def test_check_content_reports_file_and_line(tmp_path, content_dir):
     assert "content/cases/xx.md:3: 不认识的类别（category）“nope”" in r.output
 
 
-def test_init_db_is_repeatable_and_keeps_admin_rows(config_file, tmp_path):
+def test_init_db_is_repeatable_and_keeps_admin_rows(tmp_path):
+    # The small bank (every case, a few lines each): each init-db builds its index again.
+    config_file = write_config(tmp_path, small=True)
     assert run(config_file, "init-db").exit_code == 0
     db = connect(tmp_path / "bot.db")
     n = db["cases"].count

@@ -6,7 +6,7 @@ from bot.answering.service import AnswerService
 from bot.storage.db import connect
 from bot.storage.library import PublishedContent, bump_content_version, init_db
 from bot.answering.urgency import detect_urgency
-from tests.conftest import small_content_dir
+from conftest import small_content_dir
 
 
 @pytest.mark.parametrize("text, expected", [
