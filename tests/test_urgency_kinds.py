@@ -216,6 +216,9 @@ def test_someone_in_a_family_members_story_is_the_other_side(text, urgent):
     "网贷说我收款卡号填错了 钱给冻结了",              # 给冻结了: no code given
     "我婆天天去听养生讲座 说下个月就买那个五千块的理疗仪 咋说都不听",   # set for later
     "有个微信号骗了我同事两千 我想把他举报给公安",   # someone else's loss (骗了我同事)
+    # a card number asked for, half typed, then the page closed (the words before the verb
+    # stop at a space: 卡号 … 我填了一半 is not 卡号填了)
+    "那个网站说查案子要验证资金 让我填卡号 我填了一半觉得不对就关了",
     "做任务的那个人真的给了十块 现在让我进群",    # paid to the writer (真的给了)
     "网上认识的女的现在叫我表舅去她那个平台买外汇",   # 外汇 is no transfer (汇)
     "被人录了视频 对方还没开口要钱 我先干啥",      # no demand yet
@@ -270,6 +273,12 @@ def test_cantonese_is_read_as_the_same_words(service):
     assert service.engine.normalize("俺妈跟俺说") == "我妈跟我说"   # the northern 俺 too
     answer = service.ask(text)
     assert answer["urgent"] and answer["urgent_kind"] == "lost", answer
+
+
+def test_a_code_half_read_out_while_the_caller_waits_is_no_loss_told_by_the_rules():
+    """验证码 … 已经报了三个了 他说还要两个: the code word and the verb are in different clauses;
+    the rules must not call it a loss (the caller is still there; the model reads it live)."""
+    assert detect_urgency("客服让我报短信里的验证码 已经报了三个了 他说还要两个").kind != "lost"
 
 
 def test_the_police_number_is_not_an_amount():
