@@ -22,8 +22,7 @@ from bot.storage.library import PublishedContent, bump_content_version, init_db
 from click.testing import CliRunner
 
 from bot.cli import main
-from tests.conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN
-from conftest import small_content_dir
+from conftest import TEST_AES_KEY, TEST_APP_ID, TEST_TOKEN, small_content_dir
 from tests.wechat_client import WeChatSender, reply_content, text_xml
 
 QUESTIONS = [

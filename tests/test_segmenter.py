@@ -299,14 +299,10 @@ def lines_of(counts: dict[tuple[str, str], int]) -> list[tuple[str, str, str]]:
             for (category, urgency), n in counts.items() for i in range(n)]
 
 
-def sampled(lines, limit: int, none_limit: int | None = None) -> list[tuple[str, str, str]]:
+def sampled(lines, limit: int, none_limit: int | None = None,
+            total: int | None = None) -> list[tuple[str, str, str]]:
     """The lines the build's sample keeps (``_sample_indexes``)."""
-    return [lines[i] for i in _sample_indexes(lines, limit, none_limit)]
-
-
-def sampled_in_all(lines, limit: int, total: int) -> list[tuple[str, str, str]]:
-    """The lines kept with a total limit besides the class limit."""
-    return [lines[i] for i in _sample_indexes(lines, limit, None, total)]
+    return [lines[i] for i in _sample_indexes(lines, limit, none_limit, total)]
 
 
 def test_training_sample_keeps_every_line_of_a_bank_below_the_limit():
@@ -381,10 +377,10 @@ def test_a_sample_over_the_total_lowers_every_large_class_evenly():
     each and 60 in all: 24 each of the two large ones, 59 lines)."""
     lines = lines_of({("a", "no"): 50, ("b", "no"): 40, ("c", "no"): 8, ("a", "lost"): 3})
     per_class = {}
-    for _, category, urgency in sampled_in_all(lines, 30, 60):
+    for _, category, urgency in sampled(lines, 30, total=60):
         per_class[category, urgency] = per_class.get((category, urgency), 0) + 1
     assert per_class == {("a", "no"): 24, ("b", "no"): 24, ("c", "no"): 8, ("a", "lost"): 3}
-    assert sampled_in_all(lines, 30, 200) == sampled(lines, 30)   # under the total: as before
+    assert sampled(lines, 30, total=200) == sampled(lines, 30)   # under the total: as before
 
 
 def test_the_bank_is_far_below_the_total_training_limit(content_dir):

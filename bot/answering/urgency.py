@@ -745,12 +745,11 @@ def detect_urgency(normalized: str, request: str | None | object = ...) -> Urgen
                     veto = "not_abroad"     # 儿子过年回不来了: kept at work, not held
                 elif _FEARED_RETURN.search(normalized, max(0, m.start() - 6), m.start()):
                     veto = "hypothetical"   # 说去了就回不来了: the fear of it
-            if veto is None and name == "paid_amount" and m.group().startswith("给") and \
-                    _CARD_LENT.search(normalized):
-                veto = "card_rent"   # the rent paid for the writer's card
-            if veto is None and name == "paid_amount" and m.group().startswith("给") and \
-                    _FIRST_TIME.search(normalized, max(0, m.start() - 6), m.start()):
-                veto = "first_payout"   # 第一回给了她十块钱: a task's first payout, to her
+            if veto is None and name == "paid_amount" and m.group().startswith("给"):
+                if _CARD_LENT.search(normalized):
+                    veto = "card_rent"      # the rent paid for the writer's card
+                elif _FIRST_TIME.search(normalized, max(0, m.start() - 6), m.start()):
+                    veto = "first_payout"   # 第一回给了她十块钱: a task's first payout, to her
             if veto is None and name == "cut_off" and not _PAID.search(normalized):
                 veto = "no_payment"
             if veto is None and name in ("fee_to_withdraw", "platform_frozen") and \
